@@ -1,0 +1,128 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+type Pair = [number, number];
+type PadInfo = { top: number; left: number };
+
+/** Pads (positive) or crops (negative) one spatial axis (1 = height, 2 = width) of an NHWC tensor. */
+function padOrCrop(x: tf.Tensor4D, axis: 1 | 2, before: number, after: number): tf.Tensor4D {
+  let y = x;
+  if (before < 0 || after < 0) {
+    const begin = [0, 0, 0, 0];
+    const size = [...y.shape] as number[];
+    begin[axis] = Math.max(0, -before);
+    size[axis] = y.shape[axis] - Math.max(0, -before) - Math.max(0, -after);
+    y = tf.slice(y, begin, size);
+  }
+  if (before > 0 || after > 0) {
+    const paddings: [number, number][] = [[0, 0], [0, 0], [0, 0], [0, 0]];
+    paddings[axis] = [Math.max(0, before), Math.max(0, after)];
+    y = tf.pad(y, paddings);
+  }
+  return y;
+}
+
+/** Inserts `stride - 1` zeros between neighbouring pixels: `[B,h,w,C]` -> `[B,(h-1)s+1,(w-1)s+1,C]`. */
+function upsampleWithZeros(dy: tf.Tensor4D, [sh, sw]: Pair): tf.Tensor4D {
+  if (sh === 1 && sw === 1) return dy;
+  const [b, h, w, c] = dy.shape;
+  const spread = tf.pad(tf.reshape(dy, [b, h, 1, w, 1, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+  return tf.slice(tf.reshape(spread, [b, h * sh, w * sw, c]) as tf.Tensor4D, [0, 0, 0, 0], [b, (h - 1) * sh + 1, (w - 1) * sw + 1, c]);
+}
+
+/**
+ * Brings the output gradient into the input's frame for a stride-1 correlation with the flipped
+ * kernel: zeros between strided pixels, then padding so the result has the input's size.
+ */
+function framedOutputGradient(dy: tf.Tensor4D, inputShape: number[], filterSize: Pair, strides: Pair, dilations: Pair, pad: PadInfo): tf.Tensor4D {
+  const up = upsampleWithZeros(dy, strides);
+  const [kh, kw] = filterSize;
+  const top = (kh - 1) * dilations[0] - pad.top;
+  const left = (kw - 1) * dilations[1] - pad.left;
+  const bottom = inputShape[1] + (kh - 1) * dilations[0] - top - up.shape[1];
+  const right = inputShape[2] + (kw - 1) * dilations[1] - left - up.shape[2];
+  return padOrCrop(padOrCrop(up, 1, top, bottom), 2, left, right);
+}
+
+/**
+ * Input gradient of a conv2d as a forward stride-1 conv2d (which wasm runs through XNNPACK): the
+ * framed output gradient correlated with the spatially flipped kernel, in and out channels swapped.
+ */
+export function conv2dInputGradient(
+  dy: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  inputShape: number[],
+  strides: Pair,
+  dilations: Pair,
+  pad: PadInfo,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw] = filter.shape;
+    const framed = framedOutputGradient(dy, inputShape, [kh, kw], strides, dilations, pad);
+    const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+    return tf.conv2d(framed, flipped, 1, 'valid', 'NHWC', dilations);
+  });
+}
+
+/**
+ * Patches of the padded input seen by each kernel tap, concatenated on channels (im2col):
+ * `[B*oh*ow, kh*kw*Cin]`, column order (tap row, tap column, channel).
+ */
+function im2col(x: tf.Tensor4D, filterSize: Pair, outSize: Pair, strides: Pair, dilations: Pair, pad: PadInfo): tf.Tensor2D {
+  const [b, h, w, c] = x.shape;
+  const [kh, kw] = filterSize;
+  const [oh, ow] = outSize;
+  const [sh, sw] = strides;
+  const [dh, dw] = dilations;
+  const needH = (oh - 1) * sh + (kh - 1) * dh + 1;
+  const needW = (ow - 1) * sw + (kw - 1) * dw + 1;
+  const padded = padOrCrop(padOrCrop(x, 1, pad.top, needH - h - pad.top), 2, pad.left, needW - w - pad.left);
+  const taps: tf.Tensor4D[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      taps.push(tf.stridedSlice(padded, [0, i * dh, j * dw, 0], [b, i * dh + (oh - 1) * sh + 1, j * dw + (ow - 1) * sw + 1, c], [1, sh, sw, 1]) as tf.Tensor4D);
+    }
+  }
+  const columns = taps.length === 1 ? taps[0] : tf.concat(taps, 3);
+  return tf.reshape(columns, [b * oh * ow, kh * kw * c]);
+}
+
+/** Filter gradient of a conv2d: im2col of the input times the output gradient, one matrix product. */
+export function conv2dFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], strides: Pair, dilations: Pair, pad: PadInfo): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, cin, cout] = filterShape;
+    const [b, oh, ow] = dy.shape;
+    const columns = im2col(x, [kh, kw], [oh, ow], strides, dilations, pad);
+    const product = tf.matMul(columns, tf.reshape(dy, [b * oh * ow, cout]), true, false);
+    return tf.reshape(product, [kh, kw, cin, cout]) as tf.Tensor4D;
+  });
+}
+
+/** Filter gradient of a depthwise conv2d `[kh,kw,C,M]`. */
+export function depthwiseFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], strides: Pair, dilations: Pair, pad: PadInfo): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, channels, multiplier] = filterShape;
+    const [b, oh, ow] = dy.shape;
+    const n = b * oh * ow;
+    const columns = tf.reshape(im2col(x, [kh, kw], [oh, ow], strides, dilations, pad), [n, kh * kw, channels, 1]);
+    const grads = tf.reshape(dy, [n, 1, channels, multiplier]);
+    return tf.reshape(tf.sum(tf.mul(columns, grads), 0), [kh, kw, channels, multiplier]) as tf.Tensor4D;
+  });
+}
+
+/** Input gradient of a depthwise conv2d, as stride-1 depthwise convs with the flipped kernel, one per multiplier. */
+export function depthwiseInputGradient(dy: tf.Tensor4D, filter: tf.Tensor4D, inputShape: number[], strides: Pair, dilations: Pair, pad: PadInfo): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, channels, multiplier] = filter.shape;
+    const [b] = dy.shape;
+    const framed = framedOutputGradient(dy, inputShape, [kh, kw], strides, dilations, pad);
+    const flipped = tf.reverse(filter, [0, 1]);
+    const perMultiplier = tf.reshape(framed, [b, framed.shape[1], framed.shape[2], channels, multiplier]);
+    const parts: tf.Tensor4D[] = [];
+    for (let m = 0; m < multiplier; m++) {
+      const dyPart = multiplier === 1 ? framed : (tf.reshape(tf.slice(perMultiplier, [0, 0, 0, 0, m], [-1, -1, -1, -1, 1]), [b, framed.shape[1], framed.shape[2], channels]) as tf.Tensor4D);
+      const kernel = tf.slice(flipped, [0, 0, 0, m], [kh, kw, channels, 1]);
+      parts.push(tf.depthwiseConv2d(dyPart, kernel, 1, 'valid', 'NHWC', dilations));
+    }
+    return parts.length === 1 ? parts[0] : (tf.addN(parts) as tf.Tensor4D);
+  });
+}

@@ -1,0 +1,208 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SegmentationBackbone } from '../adapter.js';
+import { type BackendName, initBackend } from '../backend/select.js';
+import { NO_CLASS_DROPPED } from '../dropclass/importance.js';
+import { resizeBilinear } from '../dropclass/upsample.js';
+import { nearestValidSize } from '../model/input.js';
+import { DropClassModel, type DropClassModelOptions, createDropClassModel } from '../model/model.js';
+
+export interface ConformanceOptions {
+  /** Shown in the suite's title. */
+  name: string;
+  /** A fresh backbone whose initial weights depend only on `seed`. */
+  createBackbone: (seed: number) => SegmentationBackbone;
+  /** A small input size `[height, width]` the backbone takes. */
+  inputSize: [number, number];
+  numClasses?: number;
+  batchSize?: number;
+  /** Default: the embedded default, wasm. */
+  backend?: BackendName;
+}
+
+/** A fixed random batch: images and labels with some ignored pixels. */
+function makeBatch(seed: number, batch: number, [height, width]: [number, number], channels: number, numClasses: number) {
+  return tf.tidy(() => {
+    const images = tf.randomNormal([batch, height, width, channels], 0, 1, 'float32', seed) as tf.Tensor4D;
+    const raw = tf.randomUniform([batch, height, width], 0, numClasses + 1, 'int32', seed + 1);
+    // The extra value stands for "no label": it becomes the ignore index.
+    const labels = tf.where(tf.equal(raw, numClasses), tf.fill([batch, height, width], 255, 'int32'), raw) as tf.Tensor3D;
+    return { images, labels };
+  });
+}
+
+/**
+ * The behaviour every backbone adapter must show to get DropClass, run with vitest from the
+ * adapter's own test file: `runConformanceSuite({ name, createBackbone, inputSize })`.
+ */
+export function runConformanceSuite(options: ConformanceOptions): void {
+  const numClasses = options.numClasses ?? 4;
+  const batchSize = options.batchSize ?? 2;
+  const [height, width] = options.inputSize;
+  const learningRate = 0.01;
+  let images: tf.Tensor4D;
+  let labels: tf.Tensor3D;
+  let probe: SegmentationBackbone;
+
+  const build = (seed: number, extra: Partial<DropClassModelOptions> = {}) =>
+    createDropClassModel(options.createBackbone(seed), { numClasses, seed, ...extra });
+
+  describe(`DropClass conformance: ${options.name}`, () => {
+    beforeAll(async () => {
+      await initBackend({ backend: options.backend ?? 'wasm', quiet: true });
+      probe = options.createBackbone(1);
+      ({ images, labels } = makeBatch(7, batchSize, options.inputSize, probe.inputChannels, numClasses));
+    });
+
+    afterAll(() => {
+      tf.dispose([images, labels]);
+      probe.model.dispose();
+    });
+
+    it('outputs a feature map with the declared channels and output stride', () => {
+      const features = probe.model.predict(images) as tf.Tensor;
+      expect(features.shape).toEqual([batchSize, height / probe.outputStride, width / probe.outputStride, probe.channels]);
+      features.dispose();
+    });
+
+    it('predicts logits and class maps at the input size', () => {
+      const model = build(1);
+      const logits = model.predictLogits(images);
+      const classes = model.predict(images);
+      expect(logits.shape).toEqual([batchSize, height, width, numClasses]);
+      expect(classes.shape).toEqual([batchSize, height, width]);
+      expect(classes.dtype).toBe('int32');
+      const values = classes.dataSync();
+      expect(Math.min(...values)).toBeGreaterThanOrEqual(0);
+      expect(Math.max(...values)).toBeLessThan(numClasses);
+      tf.dispose([logits, classes]);
+      model.dispose();
+    });
+
+    it('drops no class at inference: the prediction is deterministic, equals the folded model and differs from every suppressed class', () => {
+      const model = build(2);
+      for (let i = 0; i < 2; i++) model.trainStep(images, labels, { progress: 1, learningRate });
+      const first = model.predictLogits(images);
+      const again = model.predictLogits(images);
+      expect(Array.from(again.dataSync())).toEqual(Array.from(first.dataSync()));
+      const folded = model.toFoldedModel();
+      const foldedLogits = tf.tidy(() => resizeBilinear(folded.predict(images) as tf.Tensor4D, height, width));
+      const gap = tf.tidy(() => tf.max(tf.abs(tf.sub(foldedLogits, first))).dataSync()[0]);
+      const scale = tf.tidy(() => tf.max(tf.abs(first)).dataSync()[0]);
+      expect(gap).toBeLessThanOrEqual(1e-4 * Math.max(1, scale));
+      for (let c = 0; c < numClasses; c++) {
+        const suppressed = model.predictLogits(images, c);
+        const change = tf.tidy(() => tf.max(tf.abs(tf.sub(suppressed, first))).dataSync()[0]);
+        expect(change).toBeGreaterThan(0);
+        suppressed.dispose();
+      }
+      tf.dispose([first, again, foldedLogits]);
+      model.dispose();
+    });
+
+    it('the suppression term pushes the dropped class probability down', () => {
+      const model = build(3, { weightDecay: 0 });
+      const dropped = 1;
+      const sup: number[] = [];
+      for (let i = 0; i < 8; i++) sup.push(model.trainStep(images, labels, { progress: 1, learningRate: 0.05, droppedClass: dropped }).lossSup);
+      expect(sup[sup.length - 1]).toBeLessThan(sup[0]);
+      model.dispose();
+    });
+
+    it('draws the dropped class with probability equal to progress, and never for a baseline', () => {
+      const model = build(4);
+      const atStart = Array.from({ length: 6 }, () => model.trainStep(images, labels, { progress: 0, learningRate: 0 }).droppedClass);
+      const atEnd = Array.from({ length: 6 }, () => model.trainStep(images, labels, { progress: 1, learningRate: 0 }).droppedClass);
+      expect(atStart.every((z) => z === NO_CLASS_DROPPED)).toBe(true);
+      expect(atEnd.every((z) => z >= 0 && z < numClasses)).toBe(true);
+      model.dispose();
+      const baseline = build(4, { dropclass: false });
+      const step = baseline.trainStep(images, labels, { progress: 1, learningRate });
+      expect(step.droppedClass).toBe(NO_CLASS_DROPPED);
+      expect(step.lossDrop).toBe(0);
+      expect(step.lossSup).toBe(0);
+      expect(step.total).toBeCloseTo(step.lossCe, 6);
+      baseline.dispose();
+    });
+
+    it('adds exactly the feature-selection layer over the baseline', () => {
+      const withDropClass = build(5);
+      const baseline = build(5, { dropclass: false });
+      const c = probe.channels;
+      expect(withDropClass.countParams() - baseline.countParams()).toBe(c * c + c + 2 * c);
+      withDropClass.dispose();
+      baseline.dispose();
+    });
+
+    it('gradients reach the first layer of the backbone', () => {
+      const model = build(6, { weightDecay: 0 });
+      const first = model.features.trainableWeights[0];
+      const before = first.read().clone();
+      model.trainStep(images, labels, { progress: 0.5, learningRate });
+      const moved = tf.tidy(() => tf.max(tf.abs(tf.sub(first.read(), before))).dataSync()[0]);
+      expect(moved).toBeGreaterThan(0);
+      before.dispose();
+      model.dispose();
+    });
+
+    it('keeps tf.memory().numTensors unchanged across 20 training steps', () => {
+      const model = build(7);
+      model.trainStep(images, labels, { progress: 0.5, learningRate });
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 20; i++) model.trainStep(images, labels, { progress: i / 20, learningRate });
+      tf.dispose(model.predict(images));
+      expect(tf.memory().numTensors).toBe(before);
+      model.dispose();
+    });
+
+    it('save -> load gives identical predictions and training state', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'dropclass-conformance-'));
+      const model = build(8);
+      for (let i = 0; i < 2; i++) model.trainStep(images, labels, { progress: 0.5, learningRate });
+      await model.save(dir);
+      const loaded = await DropClassModel.load(dir);
+      const a = model.predictLogits(images);
+      const b = loaded.predictLogits(images);
+      expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+      expect(loaded.step).toBe(2);
+      const next = model.trainStep(images, labels, { progress: 0.5, learningRate });
+      const resumed = loaded.trainStep(images, labels, { progress: 0.5, learningRate });
+      expect(resumed).toEqual(next);
+      tf.dispose([a, b]);
+      model.dispose();
+      loaded.dispose();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('the same seed gives the same losses', () => {
+      const run = (seed: number) => {
+        const model = build(seed);
+        const losses = Array.from({ length: 3 }, (_, i) => model.trainStep(images, labels, { progress: i / 2, learningRate }));
+        model.dispose();
+        return losses;
+      };
+      const a = run(9);
+      expect(run(9)).toEqual(a);
+      expect(run(10)[0].total).not.toBe(a[0].total);
+    });
+
+    it('refuses a wrong channel count and an input size the backbone cannot take, naming what would work', () => {
+      const model = build(11);
+      const wrongChannels = tf.zeros([1, height, width, probe.inputChannels + 1]) as tf.Tensor4D;
+      expect(() => model.predict(wrongChannels)).toThrow(new RegExp(`takes ${probe.inputChannels}`));
+      wrongChannels.dispose();
+      const m = probe.inputSizeMultiple;
+      const badHeight = m > 1 ? height + 1 : probe.minInputSize - 1;
+      if (badHeight >= 1) {
+        const bad = tf.zeros([1, badHeight, width, probe.inputChannels]) as tf.Tensor4D;
+        const nearest = `${nearestValidSize(badHeight, m, probe.minInputSize)}x${width}`;
+        expect(() => model.predict(bad)).toThrow(new RegExp(`nearest size that works is ${nearest}`));
+        bad.dispose();
+      }
+      model.dispose();
+    });
+  });
+}

@@ -1,0 +1,130 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '../backend/gradients.js';
+import { NO_CLASS_DROPPED, averagedImportance } from './importance.js';
+import { resizeBilinear } from './upsample.js';
+
+export const DEFAULT_ALPHA = 10;
+export const DEFAULT_BN_EPSILON = 1e-5;
+export const IGNORE_INDEX = 255;
+
+/** A 1x1 convolution over NHWC written as one matrix product: `[B,H,W,Cin] x [Cin,Cout] + [Cout]`. */
+export function pointwise(x: tf.Tensor4D, kernel: tf.Tensor2D, bias: tf.Tensor1D): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  const out = tf.add(tf.matMul(tf.reshape(x, [b * h * w, c]), kernel), bias);
+  return tf.reshape(out, [b, h, w, kernel.shape[1]]) as tf.Tensor4D;
+}
+
+/**
+ * Mean softmax cross-entropy over the pixels whose label is not `ignoreIndex`; 0 (not NaN) when no
+ * pixel is valid. Logits coarser than the labels are upsampled bilinearly first.
+ */
+export function maskedCrossEntropy(logits: tf.Tensor4D, labels: tf.Tensor3D, ignoreIndex = IGNORE_INDEX): tf.Scalar {
+  return tf.tidy(() => {
+    const [, height, width] = labels.shape;
+    const numClasses = logits.shape[3];
+    const sized = logits.shape[1] === height && logits.shape[2] === width ? logits : resizeBilinear(logits, height, width);
+    const valid = tf.notEqual(labels, tf.scalar(ignoreIndex, 'int32'));
+    const safeLabels = tf.where(valid, labels, tf.zerosLike(labels));
+    const picked = tf.sum(tf.mul(tf.logSoftmax(sized), tf.oneHot(tf.cast(safeLabels, 'int32'), numClasses)), -1);
+    const validMask = tf.cast(valid, 'float32');
+    const count = tf.maximum(tf.sum(validMask), tf.scalar(1));
+    return tf.div(tf.neg(tf.sum(tf.mul(picked, validMask))), count) as tf.Scalar;
+  });
+}
+
+/** Labels with every pixel of `droppedClass` turned into the ignore index. */
+export function withoutClass(labels: tf.Tensor3D, droppedClass: number, ignoreIndex = IGNORE_INDEX): tf.Tensor3D {
+  return tf.tidy(() => {
+    const ints = tf.cast(labels, 'int32');
+    return tf.where(tf.equal(ints, tf.scalar(droppedClass, 'int32')), tf.fill(ints.shape as [number, number, number], ignoreIndex, 'int32'), ints) as tf.Tensor3D;
+  });
+}
+
+/** Weights of the feature-selection layer: 1x1 conv `C->C` with bias, then batch norm. */
+export interface FeatureSelectionWeights {
+  kernel: tf.Tensor2D;
+  bias: tf.Tensor1D;
+  gamma: tf.Tensor1D;
+  beta: tf.Tensor1D;
+}
+
+/** Batch norm statistics: of the batch in training, the moving ones at inference. */
+export interface NormStatistics {
+  mean: tf.Tensor;
+  variance: tf.Tensor;
+}
+
+/**
+ * The feature-selection layer: `relu(BN(conv1x1(A * s)))`. With `statistics` omitted the batch's
+ * own mean and biased variance are used (training mode) and returned for the moving averages.
+ */
+export function featureSelection(
+  features: tf.Tensor4D,
+  importance: tf.Tensor1D,
+  weights: FeatureSelectionWeights,
+  bnEpsilon: number,
+  statistics?: NormStatistics,
+): { selected: tf.Tensor4D; batchStatistics?: NormStatistics } {
+  const conv = pointwise(tf.mul(features, importance), weights.kernel, weights.bias);
+  const batchStatistics = statistics ? undefined : tf.moments(conv, [0, 1, 2]);
+  const { mean, variance } = statistics ?? batchStatistics!;
+  const normed = tf.batchNorm(conv, mean, variance, weights.beta, weights.gamma, bnEpsilon);
+  return { selected: tf.relu(normed) as tf.Tensor4D, batchStatistics };
+}
+
+export interface DropClassInputs {
+  /** Feature map `A` `[B,H,W,C]`. */
+  features: tf.Tensor4D;
+  /** Classifier kernel `W` `[C,K]` and bias `b` `[K]`. */
+  classifierKernel: tf.Tensor2D;
+  classifierBias: tf.Tensor1D;
+  selection: FeatureSelectionWeights;
+  /** Labels `[B,H',W']`, ignore index for pixels without a label. */
+  labels: tf.Tensor3D;
+  /** Class suppressed this step, or `NO_CLASS_DROPPED`. */
+  droppedClass: number;
+  /** Training progress `t` in [0,1]. */
+  progress: number;
+  alpha?: number;
+  bnEpsilon?: number;
+  ignoreIndex?: number;
+}
+
+export interface DropClassTerms {
+  logits: tf.Tensor4D;
+  logitsDrop: tf.Tensor4D;
+  importance: tf.Tensor1D;
+  lossCe: tf.Scalar;
+  lossDrop: tf.Scalar;
+  lossSup: tf.Scalar;
+  total: tf.Scalar;
+  batchStatistics: NormStatistics;
+}
+
+/**
+ * SPEC sections 1-3: class importance, suppression of the dropped class, feature selection and the
+ * three-term objective `(1-t) CE + t CE_drop + alpha * mean softmax(logitsDrop)[z]`.
+ * Call inside `tf.tidy` (or a gradient function); every returned tensor belongs to that scope.
+ */
+export function dropClassObjective(inputs: DropClassInputs): DropClassTerms {
+  const { features, classifierKernel, classifierBias, selection, labels, droppedClass, progress } = inputs;
+  const alpha = inputs.alpha ?? DEFAULT_ALPHA;
+  const bnEpsilon = inputs.bnEpsilon ?? DEFAULT_BN_EPSILON;
+  const ignoreIndex = inputs.ignoreIndex ?? IGNORE_INDEX;
+  if (!(progress >= 0 && progress <= 1)) {
+    throw new RangeError(`progress must be in [0, 1] (current step / total steps), got ${progress}`);
+  }
+  const importance = averagedImportance(classifierKernel, droppedClass);
+  const { selected, batchStatistics } = featureSelection(features, importance, selection, bnEpsilon);
+  const logits = pointwise(features, classifierKernel, classifierBias);
+  const logitsDrop = pointwise(selected, classifierKernel, classifierBias);
+  const lossCe = maskedCrossEntropy(logits, labels, ignoreIndex);
+  const dropLabels = droppedClass === NO_CLASS_DROPPED ? labels : withoutClass(labels, droppedClass, ignoreIndex);
+  const lossDrop = maskedCrossEntropy(logitsDrop, dropLabels, ignoreIndex);
+  const lossSup =
+    droppedClass === NO_CLASS_DROPPED
+      ? tf.scalar(0)
+      : (tf.mean(tf.slice(tf.softmax(logitsDrop), [0, 0, 0, droppedClass], [-1, -1, -1, 1])) as tf.Scalar);
+  const total = tf.addN([tf.mul(lossCe, 1 - progress), tf.mul(lossDrop, progress), tf.mul(lossSup, alpha)]) as tf.Scalar;
+  return { logits, logitsDrop, importance, lossCe, lossDrop, lossSup, total, batchStatistics: batchStatistics! };
+}

@@ -1,0 +1,34 @@
+export type { BackboneAdapter, SegmentationBackbone } from './adapter.js';
+export { BACKEND_NAMES, type BackendName, type InitBackendOptions, initBackend } from './backend/select.js';
+export { registerWasmGradientKernels } from './backend/wasm-gradients.js';
+export { NO_CLASS_DROPPED, averagedImportance, classImportance, classSpecificFeatures } from './dropclass/importance.js';
+export {
+  DEFAULT_ALPHA,
+  DEFAULT_BN_EPSILON,
+  IGNORE_INDEX,
+  type DropClassInputs,
+  type DropClassTerms,
+  type FeatureSelectionWeights,
+  dropClassObjective,
+  featureSelection,
+  maskedCrossEntropy,
+  pointwise,
+  withoutClass,
+} from './dropclass/objective.js';
+export { DropClassHead, type DropClassHeadConfig } from './dropclass/head.js';
+export { resizeBilinear } from './dropclass/upsample.js';
+export {
+  DropClassModel,
+  MODEL_FORMAT,
+  NonFiniteLossError,
+  createDropClassModel,
+  type DropClassModelOptions,
+  type ModelInfo,
+  type StepLosses,
+  type TrainStepOptions,
+} from './model/model.js';
+export { checkImages, checkLabels, nearestValidSize } from './model/input.js';
+export { Sgd, polyLearningRate, type SgdOptions } from './train/sgd.js';
+export { fileSystemHandler, writeFileAtomic } from './io/file-system.js';
+export { Rng } from './rng.js';
+export { checkReferenceFile, findReferenceFiles, type FileCheck, type QuantityCheck } from './reference/check.js';

@@ -1,0 +1,303 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import type { SegmentationBackbone } from '../adapter.js';
+import { DropClassHead } from '../dropclass/head.js';
+import { NO_CLASS_DROPPED, averagedImportance } from '../dropclass/importance.js';
+import { DEFAULT_ALPHA, IGNORE_INDEX } from '../dropclass/objective.js';
+import { resizeBilinear } from '../dropclass/upsample.js';
+import { decodeTensors, encodeTensors, fileSystemHandler, writeFileAtomic } from '../io/file-system.js';
+import { Rng } from '../rng.js';
+import { Sgd, type SgdOptions } from '../train/sgd.js';
+import { checkImages, checkLabels } from './input.js';
+
+export const MODEL_FORMAT = 'dropclass-model/1';
+const INFO_JSON = 'dropclass.json';
+const OPTIMIZER_JSON = 'optimizer.json';
+const OPTIMIZER_BIN = 'optimizer.bin';
+const HEAD_NAME = 'dropclass_head';
+
+export interface DropClassModelOptions extends SgdOptions {
+  numClasses: number;
+  /** Default true; false trains the same network as a plain baseline (cross-entropy only). */
+  dropclass?: boolean;
+  /** Weight of the suppression term, default 10. */
+  alpha?: number;
+  /** Seeds the head's initial weights and the draw of the class to drop. */
+  seed?: number;
+  ignoreIndex?: number;
+}
+
+/** What a saved model records besides its weights. */
+export interface ModelInfo {
+  format: typeof MODEL_FORMAT;
+  backbone: Pick<SegmentationBackbone, 'name' | 'channels' | 'outputStride' | 'inputChannels' | 'inputSizeMultiple' | 'minInputSize'>;
+  numClasses: number;
+  dropclass: boolean;
+  alpha: number;
+  seed: number;
+  ignoreIndex: number;
+  momentum: number;
+  weightDecay: number;
+  /** Training steps taken so far. */
+  step: number;
+  /** State of the generator that draws the dropped class, so a resumed run draws the same classes. */
+  rngState: number;
+}
+
+export interface TrainStepOptions {
+  /** Training progress `t` in [0,1]: drop probability and loss weight. */
+  progress: number;
+  learningRate: number;
+  /** Forces the class to suppress this step (`-1`: none); otherwise drawn as SPEC section 2 says. */
+  droppedClass?: number;
+}
+
+export interface StepLosses {
+  lossCe: number;
+  lossDrop: number;
+  lossSup: number;
+  total: number;
+  /** The class suppressed this step, or -1. */
+  droppedClass: number;
+}
+
+/** Thrown when a step's loss is NaN or infinite; the weights are left as they were before the step. */
+export class NonFiniteLossError extends Error {
+  constructor(readonly step: number, readonly losses: StepLosses) {
+    super(
+      `the loss became ${losses.total} at step ${step} (ce ${losses.lossCe}, drop ${losses.lossDrop}, sup ${losses.lossSup}); ` +
+        'the weights were not updated: lower the learning rate or check the inputs for NaN',
+    );
+  }
+}
+
+/**
+ * A segmentation network: any backbone followed by the DropClass head. Trains with the DropClass
+ * objective or, with `dropclass: false`, as the plain baseline through the same code.
+ */
+export class DropClassModel {
+  /** Image batch -> feature map `A`. */
+  readonly features: tfl.LayersModel;
+  private readonly optimizer: Sgd;
+  private readonly rng: Rng;
+
+  private constructor(
+    /** Image batch -> logits at the feature map's resolution (inference path). */
+    readonly network: tfl.LayersModel,
+    readonly head: DropClassHead,
+    readonly info: ModelInfo,
+  ) {
+    this.features = tfl.model({ inputs: network.inputs, outputs: head.input as tfl.SymbolicTensor, name: `${network.name}_features` });
+    this.optimizer = new Sgd({ momentum: info.momentum, weightDecay: info.weightDecay });
+    this.rng = new Rng(info.seed);
+    this.rng.setState(info.rngState);
+  }
+
+  static create(backbone: SegmentationBackbone, options: DropClassModelOptions): DropClassModel {
+    const output = backbone.model.outputs[0];
+    const channels = output.shape[output.shape.length - 1];
+    if (backbone.model.outputs.length !== 1 || channels !== backbone.channels) {
+      throw new Error(
+        `the ${backbone.name} backbone declares ${backbone.channels} feature channels but its model outputs ` +
+          `${backbone.model.outputs.map((o) => `[${o.shape.join(', ')}]`).join(', ')}: it must output one feature map with channels = ${channels}`,
+      );
+    }
+    const seed = options.seed ?? 0;
+    const dropclass = options.dropclass ?? true;
+    const head = new DropClassHead({ numClasses: options.numClasses, dropclass, seed, name: HEAD_NAME });
+    const logits = head.apply(output) as tfl.SymbolicTensor;
+    const network = tfl.model({ inputs: backbone.model.inputs, outputs: logits, name: `${backbone.name}_${dropclass ? 'dropclass' : 'baseline'}` });
+    const sgd = new Sgd(options);
+    const info: ModelInfo = {
+      format: MODEL_FORMAT,
+      backbone: {
+        name: backbone.name,
+        channels: backbone.channels,
+        outputStride: backbone.outputStride,
+        inputChannels: backbone.inputChannels,
+        inputSizeMultiple: backbone.inputSizeMultiple,
+        minInputSize: backbone.minInputSize,
+      },
+      numClasses: options.numClasses,
+      dropclass,
+      alpha: options.alpha ?? DEFAULT_ALPHA,
+      seed,
+      ignoreIndex: options.ignoreIndex ?? IGNORE_INDEX,
+      momentum: sgd.momentum,
+      weightDecay: sgd.weightDecay,
+      step: 0,
+      rngState: seed,
+    };
+    return new DropClassModel(network, head, info);
+  }
+
+  get numClasses(): number {
+    return this.info.numClasses;
+  }
+
+  get dropclass(): boolean {
+    return this.info.dropclass;
+  }
+
+  /** Training steps taken (restored by `load`). */
+  get step(): number {
+    return this.info.step;
+  }
+
+  get trainableVariables(): tf.Variable[] {
+    return this.network.trainableWeights.map((w) => w.read() as tf.Variable);
+  }
+
+  /** Trainable parameters, the figure papers quote. */
+  countParams(): number {
+    return this.network.trainableWeights.reduce((n, w) => n + w.shape.reduce((a, b) => a! * b!, 1)!, 0);
+  }
+
+  /** Draws the class to suppress: one class uniformly, dropped with probability `progress`. */
+  private drawDroppedClass(progress: number): number {
+    if (!this.info.dropclass) return NO_CLASS_DROPPED;
+    const candidate = this.rng.int(this.info.numClasses);
+    return this.rng.next() < progress ? candidate : NO_CLASS_DROPPED;
+  }
+
+  /** One optimisation step on a batch; returns the three loss terms and the total. */
+  trainStep(images: tf.Tensor4D, labels: tf.Tensor3D, options: TrainStepOptions): StepLosses {
+    checkImages(this.info.backbone, images);
+    checkLabels(images, labels);
+    const drawn = this.drawDroppedClass(options.progress);
+    const droppedClass = options.droppedClass ?? drawn;
+    const variables = this.trainableVariables;
+    let terms: tf.Scalar[] = [];
+    const { value, grads } = tf.variableGrads(() => {
+      const features = this.features.apply(images, { training: true }) as tf.Tensor4D;
+      const intLabels = labels.dtype === 'int32' ? labels : tf.cast(labels, 'int32');
+      const losses = this.head.trainingLosses(features, {
+        labels: intLabels,
+        droppedClass,
+        progress: options.progress,
+        alpha: this.info.alpha,
+        ignoreIndex: this.info.ignoreIndex,
+      });
+      terms = [losses.lossCe, losses.lossDrop, losses.lossSup].map((t) => tf.keep(t));
+      return losses.total;
+    }, variables);
+    const stacked = tf.stack([...terms, value]);
+    const [lossCe, lossDrop, lossSup, total] = Array.from(stacked.dataSync());
+    tf.dispose([stacked, value, ...terms]);
+    const losses: StepLosses = { lossCe, lossDrop, lossSup, total, droppedClass };
+    if (![lossCe, lossDrop, lossSup, total].every(Number.isFinite)) {
+      tf.dispose(grads);
+      throw new NonFiniteLossError(this.info.step, losses);
+    }
+    const weights = this.network.trainableWeights;
+    this.optimizer.step(
+      weights.map((w, i) => ({ key: w.originalName, variable: variables[i], gradient: grads[variables[i].name] })),
+      options.learningRate,
+    );
+    tf.dispose(grads);
+    this.info.step += 1;
+    this.info.rngState = this.rng.getState();
+    return losses;
+  }
+
+  /**
+   * Logits of the inference path (nothing dropped, moving statistics), upsampled bilinearly to the
+   * input size. With `droppedClass`, that class's features are suppressed (for diagnostics).
+   */
+  predictLogits(images: tf.Tensor4D, droppedClass = NO_CLASS_DROPPED): tf.Tensor4D {
+    checkImages(this.info.backbone, images);
+    return tf.tidy(() => {
+      const features = this.features.apply(images, { training: false }) as tf.Tensor4D;
+      const logits = this.head.inferenceLogits(features, droppedClass);
+      return resizeBilinear(logits, images.shape[1], images.shape[2]);
+    });
+  }
+
+  /** Class map `[B,H,W]` (int32) at the input size. */
+  predict(images: tf.Tensor4D, droppedClass = NO_CLASS_DROPPED): tf.Tensor3D {
+    return tf.tidy(() => tf.argMax(this.predictLogits(images, droppedClass), -1) as tf.Tensor3D);
+  }
+
+  /**
+   * A deployable network (image -> logits at feature resolution) with the importance scaling and the
+   * batch norm folded into one 1x1 conv + ReLU before the classifier (SPEC section 4).
+   */
+  toFoldedModel(): tfl.LayersModel {
+    const features = this.head.input as tfl.SymbolicTensor;
+    const { numClasses } = this.info;
+    const channels = this.info.backbone.channels;
+    const classifier = tfl.layers.conv2d({ filters: numClasses, kernelSize: 1, name: 'classifier' });
+    let x = features;
+    let selection: tfl.layers.Layer | undefined;
+    if (this.info.dropclass) {
+      selection = tfl.layers.conv2d({ filters: channels, kernelSize: 1, activation: 'relu', name: 'feature_selection' });
+      x = selection.apply(x) as tfl.SymbolicTensor;
+    }
+    const output = classifier.apply(x) as tfl.SymbolicTensor;
+    const folded = tfl.model({ inputs: this.network.inputs, outputs: output, name: `${this.network.name}_folded` });
+    tf.tidy(() => {
+      classifier.setWeights([tf.reshape(this.head.kernel, [1, 1, channels, numClasses]), this.head.bias]);
+      if (selection) {
+        const s = averagedImportance(this.head.kernel, NO_CLASS_DROPPED);
+        const { kernel, bias, gamma, beta } = this.head.selection;
+        const { mean, variance } = this.head.movingStatistics;
+        const scale = tf.div(gamma, tf.sqrt(tf.add(variance, this.head.bnEpsilon)));
+        const foldedKernel = tf.mul(tf.mul(kernel, tf.reshape(s, [channels, 1])), tf.reshape(scale, [1, channels]));
+        const foldedBias = tf.add(tf.mul(tf.sub(bias, mean), scale), beta);
+        selection.setWeights([tf.reshape(foldedKernel, [1, 1, channels, channels]), foldedBias]);
+      }
+    });
+    return folded;
+  }
+
+  /**
+   * Saves weights (`model.json`, `weights.bin`), optimizer state and training state to a directory.
+   * `dropclass.json` is written last, so a directory that has it holds a complete model.
+   */
+  async save(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    await this.network.save(fileSystemHandler(dir));
+    const { specs, data } = await encodeTensors(this.optimizer.getState());
+    await writeFileAtomic(join(dir, OPTIMIZER_BIN), data);
+    await writeFileAtomic(join(dir, OPTIMIZER_JSON), JSON.stringify({ weights: specs }));
+    await writeFileAtomic(join(dir, INFO_JSON), JSON.stringify(this.info, null, 2));
+  }
+
+  /**
+   * Loads a model saved by `save`. Custom layers of the backbone must be registered first, which
+   * importing its adapter package does.
+   */
+  static async load(dir: string): Promise<DropClassModel> {
+    const infoPath = join(dir, INFO_JSON);
+    const text = await readFile(infoPath, 'utf8').catch(() => {
+      throw new Error(`${infoPath} is missing: ${dir} is not a saved DropClass model (or its save did not finish)`);
+    });
+    const info = JSON.parse(text) as ModelInfo;
+    if (info.format !== MODEL_FORMAT) {
+      throw new Error(`${infoPath}: format ${JSON.stringify(info.format)} is not ${MODEL_FORMAT}`);
+    }
+    const network = await tfl.loadLayersModel(fileSystemHandler(dir));
+    const head = network.layers.find((l): l is DropClassHead => l instanceof DropClassHead);
+    if (!head) throw new Error(`${join(dir, 'model.json')} has no ${DropClassHead.className} layer`);
+    const model = new DropClassModel(network, head, info);
+    const optimizerSpec = await readFile(join(dir, OPTIMIZER_JSON), 'utf8').catch(() => undefined);
+    if (optimizerSpec) {
+      const state = decodeTensors((JSON.parse(optimizerSpec) as { weights: tf.io.WeightsManifestEntry[] }).weights, await readFile(join(dir, OPTIMIZER_BIN)));
+      model.optimizer.setState(state);
+      tf.dispose(Object.values(state));
+    }
+    return model;
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+    this.network.dispose();
+  }
+}
+
+/** Builds a DropClass (or, with `dropclass: false`, baseline) model on a backbone. */
+export function createDropClassModel(backbone: SegmentationBackbone, options: DropClassModelOptions): DropClassModel {
+  return DropClassModel.create(backbone, options);
+}
