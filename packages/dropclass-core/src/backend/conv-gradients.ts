@@ -63,19 +63,24 @@ export function conv2dInputGradient(
   });
 }
 
+/** The input padded (or cropped) to exactly the rows and columns the convolution reads. */
+function paddedInput(x: tf.Tensor4D, filterSize: Pair, outSize: Pair, strides: Pair, dilations: Pair, pad: PadInfo): tf.Tensor4D {
+  const needH = (outSize[0] - 1) * strides[0] + (filterSize[0] - 1) * dilations[0] + 1;
+  const needW = (outSize[1] - 1) * strides[1] + (filterSize[1] - 1) * dilations[1] + 1;
+  return padOrCrop(padOrCrop(x, 1, pad.top, needH - x.shape[1] - pad.top), 2, pad.left, needW - x.shape[2] - pad.left);
+}
+
 /**
  * Patches of the padded input seen by each kernel tap, concatenated on channels (im2col):
  * `[B*oh*ow, kh*kw*Cin]`, column order (tap row, tap column, channel).
  */
 function im2col(x: tf.Tensor4D, filterSize: Pair, outSize: Pair, strides: Pair, dilations: Pair, pad: PadInfo): tf.Tensor2D {
-  const [b, h, w, c] = x.shape;
+  const [b, , , c] = x.shape;
   const [kh, kw] = filterSize;
   const [oh, ow] = outSize;
   const [sh, sw] = strides;
   const [dh, dw] = dilations;
-  const needH = (oh - 1) * sh + (kh - 1) * dh + 1;
-  const needW = (ow - 1) * sw + (kw - 1) * dw + 1;
-  const padded = padOrCrop(padOrCrop(x, 1, pad.top, needH - h - pad.top), 2, pad.left, needW - w - pad.left);
+  const padded = paddedInput(x, filterSize, outSize, strides, dilations, pad);
   const taps: tf.Tensor4D[] = [];
   for (let i = 0; i < kh; i++) {
     for (let j = 0; j < kw; j++) {
@@ -86,14 +91,20 @@ function im2col(x: tf.Tensor4D, filterSize: Pair, outSize: Pair, strides: Pair, 
   return tf.reshape(columns, [b * oh * ow, kh * kw * c]);
 }
 
-/** Filter gradient of a conv2d: im2col of the input times the output gradient, one matrix product. */
+/**
+ * Filter gradient of a conv2d as one forward convolution over the batch (XNNPACK on wasm): the
+ * input, channels first `[Cin,H,W,B]`, convolved with the output gradient as a `[oh,ow,B,Cout]`
+ * filter, the original dilation as stride and the original stride as dilation.
+ */
 export function conv2dFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], strides: Pair, dilations: Pair, pad: PadInfo): tf.Tensor4D {
   return tf.tidy(() => {
-    const [kh, kw, cin, cout] = filterShape;
-    const [b, oh, ow] = dy.shape;
-    const columns = im2col(x, [kh, kw], [oh, ow], strides, dilations, pad);
-    const product = tf.matMul(columns, tf.reshape(dy, [b * oh * ow, cout]), true, false);
-    return tf.reshape(product, [kh, kw, cin, cout]) as tf.Tensor4D;
+    const [kh, kw] = filterShape;
+    const [, oh, ow] = dy.shape;
+    const padded = paddedInput(x, [kh, kw], [oh, ow], strides, dilations, pad);
+    const channelsFirst = tf.transpose(padded, [3, 1, 2, 0]) as tf.Tensor4D;
+    const filter = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D;
+    const gradient = tf.conv2d(channelsFirst, filter, dilations, 'valid', 'NHWC', strides);
+    return tf.transpose(gradient, [1, 2, 0, 3]) as tf.Tensor4D;
   });
 }
 

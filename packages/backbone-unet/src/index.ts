@@ -1,0 +1,1 @@
+export { createUNet, unet, unetParameterCount, type UNetOptions } from './unet.js';

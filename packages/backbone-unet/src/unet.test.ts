@@ -1,0 +1,52 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { initBackend } from '@dropclass/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createUNet, unetParameterCount } from './unet.js';
+
+const trainable = (model: tfl.LayersModel) => model.trainableWeights.reduce((n, w) => n + w.shape.reduce((a, b) => a! * b!, 1)!, 0);
+
+describe('createUNet', () => {
+  beforeAll(() => initBackend({ backend: 'wasm', quiet: true }));
+
+  it('returns a full-resolution feature map with base channels, for both upsampling modes', () => {
+    for (const upsampling of ['bilinear', 'transposed'] as const) {
+      const backbone = createUNet({ base: 4, depth: 2, upsampling, seed: 1 });
+      const out = tf.tidy(() => (backbone.model.predict(tf.zeros([2, 16, 12, 3])) as tf.Tensor).shape);
+      expect(out).toEqual([2, 16, 12, 4]);
+      expect(backbone).toMatchObject({ channels: 4, outputStride: 1, inputChannels: 3, inputSizeMultiple: 4, minInputSize: 4 });
+      backbone.model.dispose();
+    }
+  });
+
+  it('has the parameters the description gives: by hand for a small net, 1,965,688 with the classifier for the benchmark net', () => {
+    // base 2, depth 1, 3 input channels: encoder (3->2, 2->2), (2->4, 4->4); decoder (6->2, 2->2).
+    const convBn = (cin: number, cout: number) => 9 * cin * cout + cout + 2 * cout;
+    const byHand = convBn(3, 2) + convBn(2, 2) + convBn(2, 4) + convBn(4, 4) + convBn(6, 2) + convBn(2, 2);
+    const small = createUNet({ base: 2, depth: 1 });
+    expect(trainable(small.model)).toBe(byHand);
+    expect(unetParameterCount({ base: 2, depth: 1 })).toBe(byHand);
+    const transposed = createUNet({ base: 2, depth: 1, upsampling: 'transposed' });
+    expect(trainable(transposed.model)).toBe(byHand + 4 * 4 * 4 + 4);
+    const bench = createUNet({ base: 16, depth: 4 });
+    const classifier = 16 * 8 + 8;
+    expect(trainable(bench.model) + classifier).toBe(1_965_688);
+    for (const b of [small, transposed, bench]) b.model.dispose();
+  });
+
+  it('the same seed gives the same weights, another seed other weights', () => {
+    const weights = (seed: number) => {
+      const b = createUNet({ base: 2, depth: 1, seed });
+      const values = b.model.getWeights().map((w) => Array.from(w.dataSync()));
+      b.model.dispose();
+      return values;
+    };
+    expect(weights(3)).toEqual(weights(3));
+    expect(weights(4)[0]).not.toEqual(weights(3)[0]);
+  });
+
+  it('refuses options that make no network', () => {
+    expect(() => createUNet({ depth: 0 })).toThrow(/depth must be a positive integer, got 0/);
+    expect(() => createUNet({ upsampling: 'nearest' as 'bilinear' })).toThrow(/'bilinear' or 'transposed'/);
+  });
+});
