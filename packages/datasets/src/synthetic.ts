@@ -1,0 +1,251 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Rng } from '@dropclass/core';
+import { encode as encodePng } from 'fast-png';
+import sharp from 'sharp';
+import { CLASSES_JSON } from './folder.js';
+import type { Rgb } from './types.js';
+
+/** Background "stuff" classes; each rare object class has one of them as its usual context. */
+export const SYNTHETIC_CONTEXTS = ['road', 'grass', 'water', 'sand'] as const;
+/** Object classes, from the least to the most rare; object i lives mostly on context i. */
+export const SYNTHETIC_OBJECTS = ['car', 'cow', 'boat', 'crab'] as const;
+export const SYNTHETIC_CLASS_NAMES: string[] = [...SYNTHETIC_CONTEXTS, ...SYNTHETIC_OBJECTS];
+export const SYNTHETIC_PALETTE: Rgb[] = [
+  [128, 64, 128],
+  [107, 142, 35],
+  [70, 130, 180],
+  [230, 210, 140],
+  [0, 0, 142],
+  [220, 20, 60],
+  [255, 128, 0],
+  [119, 11, 32],
+];
+
+export type SyntheticSplit = 'train' | 'val' | 'val-shifted';
+
+export interface SyntheticOptions {
+  root: string;
+  seed?: number;
+  /** Image height and width. Default 64. */
+  size?: number;
+  counts?: Partial<Record<SyntheticSplit, number>>;
+  /** Fraction of each object's instances on its usual context in `train` and `val`. Default 0.9. */
+  bias?: number;
+}
+
+export interface SyntheticStats {
+  seed: number;
+  size: number;
+  classNames: string[];
+  splits: Record<SyntheticSplit, { images: number; pixelFrequency: number[]; onHomeContext: Record<string, number>; instances: Record<string, number> }>;
+}
+
+const OBJECT_WEIGHTS = [0.5, 0.3, 0.15, 0.05];
+const NO_OBJECT = 0.15;
+
+interface Canvas {
+  size: number;
+  rgb: Uint8Array;
+  label: Uint8Array;
+}
+
+function put(c: Canvas, x: number, y: number, color: Rgb, cls: number): void {
+  if (x < 0 || y < 0 || x >= c.size || y >= c.size) return;
+  const i = y * c.size + x;
+  c.rgb.set(color, 3 * i);
+  c.label[i] = cls;
+}
+
+const jitter = (rng: Rng, color: Rgb, amount: number): Rgb => color.map((v) => Math.max(0, Math.min(255, Math.round(v + (rng.next() - 0.5) * 2 * amount)))) as Rgb;
+
+/** Fills the whole canvas with a context's colour and texture. */
+function paintContext(c: Canvas, context: number, rng: Rng): void {
+  const phase = rng.next() * Math.PI * 2;
+  for (let y = 0; y < c.size; y++) {
+    for (let x = 0; x < c.size; x++) {
+      let color: Rgb;
+      switch (SYNTHETIC_CONTEXTS[context]) {
+        case 'road':
+          // grey asphalt with sparse white lane dashes
+          color = y % 16 === 8 && x % 12 < 6 ? [235, 235, 235] : jitter(rng, [105, 105, 110], 18);
+          break;
+        case 'grass':
+          color = jitter(rng, x % 3 === 0 ? [50, 120, 40] : [70, 150, 55], 20);
+          break;
+        case 'water': {
+          const wave = Math.sin(y * 0.8 + Math.sin(x * 0.3 + phase) * 2) * 25;
+          color = jitter(rng, [40, 95 + wave, 175 + wave / 2], 8);
+          break;
+        }
+        default:
+          color = jitter(rng, [205, 185, 125], 25);
+      }
+      put(c, x, y, color, context);
+    }
+  }
+}
+
+function fillEllipse(c: Canvas, cx: number, cy: number, rx: number, ry: number, color: (x: number, y: number) => Rgb, cls: number): void {
+  for (let y = Math.floor(cy - ry); y <= Math.ceil(cy + ry); y++) {
+    for (let x = Math.floor(cx - rx); x <= Math.ceil(cx + rx); x++) {
+      if (((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1) put(c, x, y, color(x, y), cls);
+    }
+  }
+}
+
+function fillRect(c: Canvas, x0: number, y0: number, w: number, h: number, color: Rgb, cls: number): void {
+  for (let y = Math.round(y0); y < Math.round(y0 + h); y++) for (let x = Math.round(x0); x < Math.round(x0 + w); x++) put(c, x, y, color, cls);
+}
+
+function fillTriangle(c: Canvas, [ax, ay]: number[], [bx, by]: number[], [qx, qy]: number[], color: Rgb, cls: number): void {
+  const area = (bx - ax) * (qy - ay) - (qx - ax) * (by - ay);
+  for (let y = Math.floor(Math.min(ay, by, qy)); y <= Math.ceil(Math.max(ay, by, qy)); y++) {
+    for (let x = Math.floor(Math.min(ax, bx, qx)); x <= Math.ceil(Math.max(ax, bx, qx)); x++) {
+      const w0 = ((bx - x) * (qy - y) - (qx - x) * (by - y)) / area;
+      const w1 = ((qx - x) * (ay - y) - (ax - x) * (qy - y)) / area;
+      if (w0 >= 0 && w1 >= 0 && w0 + w1 <= 1) put(c, x, y, color, cls);
+    }
+  }
+}
+
+/** Draws one object instance; shapes differ, colours overlap with other classes on purpose. */
+function paintObject(c: Canvas, object: number, cx: number, cy: number, scale: number, rng: Rng): void {
+  const cls = SYNTHETIC_CONTEXTS.length + object;
+  switch (SYNTHETIC_OBJECTS[object]) {
+    case 'car': {
+      const body: Rgb = ([[200, 40, 40], [40, 60, 200], [230, 230, 230]] as Rgb[])[rng.int(3)];
+      const w = 14 * scale;
+      const h = 7 * scale;
+      fillRect(c, cx - w / 2, cy - h / 2, w, h, body, cls);
+      fillRect(c, cx - w / 4, cy - h / 2 - 3 * scale, w / 2, 3 * scale, [40, 40, 50], cls);
+      fillRect(c, cx - w / 2 + scale, cy + h / 2 - 1, 3 * scale, 2 * scale, [20, 20, 20], cls);
+      fillRect(c, cx + w / 2 - 4 * scale, cy + h / 2 - 1, 3 * scale, 2 * scale, [20, 20, 20], cls);
+      break;
+    }
+    case 'cow': {
+      const spots = Array.from({ length: 3 }, () => [cx + (rng.next() - 0.5) * 8 * scale, cy + (rng.next() - 0.5) * 4 * scale]);
+      fillEllipse(c, cx, cy, 6.5 * scale, 4 * scale, (x, y) => (spots.some(([sx, sy]) => (x - sx) ** 2 + (y - sy) ** 2 < 2.5 * scale * scale) ? [25, 25, 25] : [240, 240, 235]), cls);
+      fillEllipse(c, cx + 7 * scale, cy - 2 * scale, 2 * scale, 1.8 * scale, () => [240, 240, 235], cls);
+      break;
+    }
+    case 'boat':
+      fillTriangle(c, [cx - 6 * scale, cy], [cx + 6 * scale, cy], [cx + 3 * scale, cy + 3 * scale], [120, 70, 30], cls);
+      fillTriangle(c, [cx - 3 * scale, cy - scale], [cx, cy - 8 * scale], [cx, cy - scale], [245, 245, 240], cls);
+      break;
+    default: {
+      const shell: Rgb = [225, 90, 40];
+      for (const side of [-1, 1]) for (let leg = -1; leg <= 1; leg++) fillRect(c, cx + side * 3 * scale - (side < 0 ? 2 * scale : 0), cy + leg * 1.5 * scale, 2 * scale, 1, shell, cls);
+      fillEllipse(c, cx, cy, 3 * scale, 2.2 * scale, () => shell, cls);
+    }
+  }
+}
+
+function seedFor(seed: number, split: SyntheticSplit, index: number): number {
+  const splitCode = split === 'train' ? 1 : split === 'val' ? 2 : 3;
+  return (Math.imul(seed + 1, 2654435761) ^ Math.imul(splitCode, 40503) ^ Math.imul(index + 1, 97)) >>> 0;
+}
+
+function pickWeighted(rng: Rng, weights: number[]): number {
+  let u = rng.next() * weights.reduce((a, b) => a + b, 0);
+  for (let i = 0; i < weights.length; i++) {
+    u -= weights[i];
+    if (u < 0) return i;
+  }
+  return weights.length - 1;
+}
+
+/** Renders one sample; returns the canvas and the objects it holds with their context. */
+export function renderSynthetic(seed: number, split: SyntheticSplit, index: number, size = 64, bias = 0.9) {
+  const rng = new Rng(seedFor(seed, split, index));
+  const canvas: Canvas = { size, rgb: new Uint8Array(size * size * 3), label: new Uint8Array(size * size) };
+  const contexts = SYNTHETIC_CONTEXTS.length;
+  const hasObject = rng.next() >= NO_OBJECT;
+  const object = pickWeighted(rng, OBJECT_WEIGHTS);
+  let context: number;
+  if (!hasObject) context = pickWeighted(rng, [0.4, 0.3, 0.2, 0.1]);
+  else if (split !== 'val-shifted' && rng.next() < bias) context = object;
+  else context = (object + 1 + rng.int(contexts - 1)) % contexts;
+  paintContext(canvas, context, rng);
+  const instances = hasObject ? (rng.next() < 0.3 ? 2 : 1) : 0;
+  const scale = size / 64;
+  for (let k = 0; k < instances; k++) {
+    const margin = 10 * scale;
+    paintObject(canvas, object, margin + rng.next() * (size - 2 * margin), margin + rng.next() * (size - 2 * margin), scale * (0.8 + 0.4 * rng.next()), rng);
+  }
+  return { canvas, context, object: hasObject ? object : -1, instances };
+}
+
+/**
+ * Writes the synthetic long-tailed, context-biased benchmark as a folder dataset under `root`
+ * (`train`, `val`, `val-shifted`), with `classes.json` and `stats.json`. Same seed, same files.
+ */
+export async function generateSynthetic(options: SyntheticOptions): Promise<SyntheticStats> {
+  const seed = options.seed ?? 0;
+  const size = options.size ?? 64;
+  const bias = options.bias ?? 0.9;
+  const counts: Record<SyntheticSplit, number> = { train: 600, val: 100, 'val-shifted': 100, ...options.counts };
+  const numClasses = SYNTHETIC_CLASS_NAMES.length;
+  const stats: SyntheticStats = { seed, size, classNames: SYNTHETIC_CLASS_NAMES, splits: {} as SyntheticStats['splits'] };
+  for (const split of Object.keys(counts) as SyntheticSplit[]) {
+    const imageDir = join(options.root, split, 'images');
+    const maskDir = join(options.root, split, 'masks');
+    await mkdir(imageDir, { recursive: true });
+    await mkdir(maskDir, { recursive: true });
+    const pixels = new Float64Array(numClasses);
+    const onHome = new Array(SYNTHETIC_OBJECTS.length).fill(0);
+    const total = new Array(SYNTHETIC_OBJECTS.length).fill(0);
+    const writes: Promise<unknown>[] = [];
+    for (let i = 0; i < counts[split]; i++) {
+      const { canvas, context, object, instances } = renderSynthetic(seed, split, i, size, bias);
+      for (const v of canvas.label) pixels[v]++;
+      if (object >= 0) {
+        total[object] += instances;
+        if (context === object) onHome[object] += instances;
+      }
+      const name = `${split}-${String(i).padStart(5, '0')}.png`;
+      writes.push(
+        sharp(canvas.rgb, { raw: { width: size, height: size, channels: 3 } }).png().toFile(join(imageDir, name)),
+        // Masks are written with exact control over the format: 8-bit single channel, values = class ids.
+        writeFile(join(maskDir, name), encodePng({ width: size, height: size, data: canvas.label, channels: 1, depth: 8 })),
+      );
+      if (writes.length >= 64) await Promise.all(writes.splice(0));
+    }
+    await Promise.all(writes);
+    const sum = pixels.reduce((a, b) => a + b, 0);
+    stats.splits[split] = {
+      images: counts[split],
+      pixelFrequency: Array.from(pixels, (p) => p / sum),
+      onHomeContext: Object.fromEntries(SYNTHETIC_OBJECTS.map((o, k) => [o, total[k] ? onHome[k] / total[k] : Number.NaN])),
+      instances: Object.fromEntries(SYNTHETIC_OBJECTS.map((o, k) => [o, total[k]])),
+    };
+  }
+  await writeFile(join(options.root, CLASSES_JSON), JSON.stringify({ names: SYNTHETIC_CLASS_NAMES, palette: SYNTHETIC_PALETTE }, null, 2));
+  await writeFile(join(options.root, 'stats.json'), JSON.stringify(stats, null, 2));
+  return stats;
+}
+
+/** The class-frequency and bias table of a generated dataset, for the terminal and the README. */
+export function formatSyntheticStats(stats: SyntheticStats): string {
+  const splits = Object.keys(stats.splits) as SyntheticSplit[];
+  const header = ['class', 'kind', 'usual context', ...splits.map((s) => `${s} pixels`)];
+  const rows = stats.classNames.map((name, c) => {
+    const isObject = c >= SYNTHETIC_CONTEXTS.length;
+    return [
+      name,
+      isObject ? 'object' : 'context',
+      isObject ? SYNTHETIC_CONTEXTS[c - SYNTHETIC_CONTEXTS.length] : '',
+      ...splits.map((s) => `${(100 * stats.splits[s].pixelFrequency[c]).toFixed(2)}%`),
+    ];
+  });
+  const bias = SYNTHETIC_OBJECTS.map((o) => [
+    `${o} on its usual context`,
+    '',
+    '',
+    ...splits.map((s) => `${(100 * stats.splits[s].onHomeContext[o]).toFixed(0)}% of ${stats.splits[s].instances[o]}`),
+  ]);
+  const all = [header, ...rows, ...bias];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  const line = (r: string[]) => `| ${r.map((v, i) => v.padEnd(widths[i])).join(' | ')} |`;
+  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line), ...bias.map(line)].join('\n');
+}
