@@ -1,0 +1,84 @@
+import sharp from 'sharp';
+import * as vega from 'vega';
+import { type TopLevelSpec, compile } from 'vega-lite';
+import type { RunComparison } from './report.js';
+
+/** Renders a Vega-Lite spec to PNG without a browser: Vega draws SVG, sharp rasterises it. */
+export async function renderChart(spec: TopLevelSpec, density = 144): Promise<Buffer> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  return sharp(Buffer.from(svg), { density }).flatten({ background: '#ffffff' }).png().toBuffer();
+}
+
+const clean = (v: number) => (Number.isNaN(v) ? null : v);
+
+/**
+ * Per-class IoU of two runs side by side on one split, classes ordered by training frequency and
+ * split into frequent / under-represented panels.
+ */
+export function iouBarsSpec(comparison: RunComparison, split: string): TopLevelSpec {
+  const s = comparison.splits[split];
+  if (!s) throw new Error(`the comparison has no split "${split}" (it has ${Object.keys(comparison.splits).join(', ')})`);
+  const values = s.rows.flatMap((r) => [
+    { class: r.name, group: r.group, frequency: r.frequency, run: comparison.a, iou: clean(r.a) },
+    { class: r.name, group: r.group, frequency: r.frequency, run: comparison.b, iou: clean(r.b) },
+  ]);
+  return {
+    title: `Per-class IoU on ${split}: ${comparison.a} vs ${comparison.b}`,
+    data: { values },
+    facet: { column: { field: 'group', type: 'nominal', title: null, sort: ['frequent', 'under-represented'] } },
+    spec: {
+      width: { step: 34 },
+      height: 220,
+      mark: 'bar',
+      encoding: {
+        x: { field: 'class', type: 'nominal', sort: { field: 'frequency', order: 'descending' }, title: null, axis: { labelAngle: -40 } },
+        xOffset: { field: 'run', type: 'nominal', sort: [comparison.a, comparison.b] },
+        y: { field: 'iou', type: 'quantitative', title: 'IoU', scale: { domain: [0, 1] } },
+        color: { field: 'run', type: 'nominal', sort: [comparison.a, comparison.b], title: 'run', scale: { range: ['#9aa5b1', '#d9480f'] } },
+      },
+    },
+    resolve: { scale: { x: 'independent' } },
+  } as TopLevelSpec;
+}
+
+export function renderIouBars(comparison: RunComparison, split: string): Promise<Buffer> {
+  return renderChart(iouBarsSpec(comparison, split));
+}
+
+/** A K x K heatmap with values printed in the cells. */
+export function heatmapSpec(matrix: number[][], options: { classNames: string[]; title: string; rowTitle: string; columnTitle: string; valueTitle: string }): TopLevelSpec {
+  const values = matrix.flatMap((row, r) => row.map((v, c) => ({ row: options.classNames[r], column: options.classNames[c], value: clean(v), label: Number.isNaN(v) ? '' : (100 * v).toFixed(1) })));
+  const order = options.classNames;
+  return {
+    title: options.title,
+    data: { values },
+    width: { step: 40 },
+    height: { step: 28 },
+    encoding: {
+      y: { field: 'row', type: 'nominal', sort: order, title: options.rowTitle },
+      x: { field: 'column', type: 'nominal', sort: order, title: options.columnTitle, axis: { labelAngle: -40 } },
+    },
+    layer: [
+      { mark: 'rect', encoding: { color: { field: 'value', type: 'quantitative', title: options.valueTitle, scale: { scheme: 'redblue', reverse: true, domainMid: 0 } } } },
+      { mark: { type: 'text', fontSize: 9 }, encoding: { text: { field: 'label' } } },
+    ],
+  } as TopLevelSpec;
+}
+
+/** Training curves: one line per series (e.g. the three loss terms of each run) against the step. */
+export function renderLineChart(points: { step: number; value: number; series: string }[], options: { title: string; yTitle: string }): Promise<Buffer> {
+  return renderChart({
+    title: options.title,
+    data: { values: points.filter((p) => Number.isFinite(p.value)) },
+    width: 520,
+    height: 240,
+    mark: { type: 'line', interpolate: 'monotone' },
+    encoding: {
+      x: { field: 'step', type: 'quantitative', title: 'step' },
+      y: { field: 'value', type: 'quantitative', title: options.yTitle },
+      color: { field: 'series', type: 'nominal', title: null },
+    },
+  } as TopLevelSpec);
+}
