@@ -144,11 +144,18 @@ export class DropClassHead extends tfl.layers.Layer {
 
   /**
    * Logits of the inference path: `A_drop W + b` with nothing dropped (or `droppedClass`
-   * suppressed, for diagnostics) and moving statistics; plain `A W + b` for a baseline head.
+   * suppressed, for diagnostics) and moving statistics; plain `A W + b` for a baseline head, whose
+   * channels are scaled by `s_without_c / s` when a class is suppressed.
    */
   inferenceLogits(features: tf.Tensor4D, droppedClass = NO_CLASS_DROPPED): tf.Tensor4D {
     return tf.tidy(() => {
-      if (!this.dropclass) return pointwise(features, this.kernel, this.bias);
+      if (!this.dropclass) {
+        if (droppedClass === NO_CLASS_DROPPED) return pointwise(features, this.kernel, this.bias);
+        // A baseline has no feature-selection layer: its channels are damped by how much of their
+        // averaged importance the suppressed class carried.
+        const kept = tf.div(averagedImportance(this.kernel, droppedClass), tf.add(averagedImportance(this.kernel, NO_CLASS_DROPPED), 1e-12));
+        return pointwise(tf.mul(features, kept), this.kernel, this.bias);
+      }
       const importance = averagedImportance(this.kernel, droppedClass);
       const { selected } = featureSelection(features, importance, this.selection, this.bnEpsilon, this.movingStatistics);
       return pointwise(selected, this.kernel, this.bias);

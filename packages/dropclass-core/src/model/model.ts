@@ -27,6 +27,8 @@ export interface DropClassModelOptions extends SgdOptions {
   /** Seeds the head's initial weights and the draw of the class to drop. */
   seed?: number;
   ignoreIndex?: number;
+  /** Anything the application wants saved with the model (class names, palette, normalisation). */
+  metadata?: Record<string, unknown>;
 }
 
 /** What a saved model records besides its weights. */
@@ -44,6 +46,7 @@ export interface ModelInfo {
   step: number;
   /** State of the generator that draws the dropped class, so a resumed run draws the same classes. */
   rngState: number;
+  metadata: Record<string, unknown>;
 }
 
 export interface TrainStepOptions {
@@ -129,6 +132,7 @@ export class DropClassModel {
       weightDecay: sgd.weightDecay,
       step: 0,
       rngState: seed,
+      metadata: options.metadata ?? {},
     };
     return new DropClassModel(network, head, info);
   }
@@ -275,6 +279,7 @@ export class DropClassModel {
       throw new Error(`${infoPath} is missing: ${dir} is not a saved DropClass model (or its save did not finish)`);
     });
     const info = JSON.parse(text) as ModelInfo;
+    info.metadata ??= {};
     if (info.format !== MODEL_FORMAT) {
       throw new Error(`${infoPath}: format ${JSON.stringify(info.format)} is not ${MODEL_FORMAT}`);
     }

@@ -1,0 +1,74 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { initBackend } from '@dropclass/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createDeepLabV3 } from './deeplab.js';
+import { AtrousConv2D } from './layers.js';
+
+const trainable = (model: tfl.LayersModel) => model.trainableWeights.reduce((n, w) => n + w.shape.reduce((a, b) => a! * b!, 1)!, 0);
+
+describe('createDeepLabV3', () => {
+  beforeAll(() => initBackend({ backend: 'wasm', quiet: true }));
+
+  it('returns the ASPP feature map at output stride 16 and 8, for both layouts', () => {
+    for (const [layout, outputStride] of [['resnet18', 16], ['resnet18', 8], ['resnet34', 16]] as const) {
+      const backbone = createDeepLabV3({ layout, width: 0.125, outputStride, seed: 1 });
+      const shape = tf.tidy(() => (backbone.model.predict(tf.zeros([1, 64, 64, 3])) as tf.Tensor).shape);
+      expect(shape).toEqual([1, 64 / outputStride, 64 / outputStride, backbone.channels]);
+      expect(backbone).toMatchObject({ outputStride, inputSizeMultiple: outputStride, name: `deeplabv3-${layout}` });
+      backbone.model.dispose();
+    }
+  });
+
+  it('has the ResNet-18 encoder of torchvision (11,176,512 parameters without fc) plus the ASPP head', () => {
+    const c = 512;
+    const a = 256;
+    const bn = 2 * a;
+    const asppParams = c * a + bn + 3 * (9 * c * a + bn) + (c * a + bn) + 5 * a * a + bn;
+    const backbone = createDeepLabV3({ layout: 'resnet18', width: 1 });
+    expect(trainable(backbone.model)).toBe(11_176_512 + asppParams);
+    backbone.model.dispose();
+  });
+
+  it('the same seed gives the same weights', () => {
+    const weights = (seed: number) => {
+      const b = createDeepLabV3({ width: 0.125, seed });
+      const w = Array.from(b.model.getWeights()[0].dataSync());
+      b.model.dispose();
+      return w;
+    };
+    expect(weights(2)).toEqual(weights(2));
+    expect(weights(3)).not.toEqual(weights(2));
+  });
+
+  it('refuses impossible options', () => {
+    expect(() => createDeepLabV3({ outputStride: 4 as 8 })).toThrow(/outputStride must be 8 or 16, got 4/);
+    expect(() => createDeepLabV3({ layout: 'resnet50' as 'resnet18' })).toThrow(/resnet18 or resnet34/);
+  });
+});
+
+describe('AtrousConv2D', () => {
+  beforeAll(() => initBackend({ backend: 'wasm', quiet: true }));
+
+  it('equals a dilated conv2d, including sizes that are not multiples of the rate', () => {
+    for (const [h, w, rate] of [[9, 7, 2], [12, 12, 3], [5, 6, 6]]) {
+      const layer = new AtrousConv2D({ filters: 3, kernelSize: 3, dilationRate: rate, seed: 4 });
+      const x = tf.randomNormal([2, h, w, 2], 0, 1, 'float32', 5);
+      const ours = layer.apply(x) as tf.Tensor;
+      const reference = tf.conv2d(x as tf.Tensor4D, layer.getWeights()[0] as tf.Tensor4D, 1, 'same', 'NHWC', rate);
+      const gap = tf.max(tf.abs(tf.sub(ours, reference))).dataSync()[0];
+      expect(gap).toBeLessThan(1e-4);
+      tf.dispose([x, ours, reference]);
+    }
+  });
+
+  it('has a gradient, where tfjs refuses one for dilated convolutions', () => {
+    const layer = new AtrousConv2D({ filters: 2, kernelSize: 3, dilationRate: 2, seed: 1 });
+    const x = tf.randomNormal([1, 8, 8, 2], 0, 1, 'float32', 2);
+    layer.apply(x);
+    const { grads, value } = tf.variableGrads(() => tf.sum(tf.square(layer.apply(x) as tf.Tensor)) as tf.Scalar);
+    const g = Object.values(grads)[0].dataSync();
+    expect(g.every(Number.isFinite) && g.some((v) => v !== 0)).toBe(true);
+    tf.dispose([x, value, ...Object.values(grads)]);
+  });
+});

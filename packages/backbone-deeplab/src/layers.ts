@@ -1,0 +1,111 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
+
+export interface AtrousConv2DConfig extends LayerArgs {
+  filters: number;
+  kernelSize: number;
+  dilationRate: number;
+  strides?: number;
+  useBias?: boolean;
+  seed?: number;
+}
+
+/**
+ * A 'same'-padded convolution with a dilation rate, computed as space-to-batch, plain conv,
+ * batch-to-space. The result equals a dilated conv2d, but unlike tfjs's own dilated conv it has a
+ * gradient, so dilated networks train.
+ */
+export class AtrousConv2D extends tfl.layers.Layer {
+  static readonly className = 'AtrousConv2D';
+  readonly filters: number;
+  readonly kernelSize: number;
+  readonly dilationRate: number;
+  readonly strides: number;
+  readonly useBias: boolean;
+  private readonly seed?: number;
+  private kernel?: tfl.LayerVariable;
+  private bias?: tfl.LayerVariable;
+
+  constructor(config: AtrousConv2DConfig) {
+    super(config);
+    this.filters = config.filters;
+    this.kernelSize = config.kernelSize;
+    this.dilationRate = config.dilationRate;
+    this.strides = config.strides ?? 1;
+    this.useBias = config.useBias ?? false;
+    this.seed = config.seed;
+    if (this.kernelSize % 2 !== 1) throw new RangeError(`AtrousConv2D needs an odd kernel size for 'same' padding, got ${this.kernelSize}`);
+    if (this.dilationRate > 1 && this.strides > 1) throw new RangeError('AtrousConv2D takes a stride or a dilation rate above 1, not both');
+  }
+
+  override build(inputShape: tfl.Shape | tfl.Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
+    const channels = shape[shape.length - 1] as number;
+    this.kernel = this.addWeight('kernel', [this.kernelSize, this.kernelSize, channels, this.filters], 'float32', tfl.initializers.heNormal({ seed: this.seed }));
+    if (this.useBias) this.bias = this.addWeight('bias', [this.filters], 'float32', tfl.initializers.zeros());
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape {
+    const [b, h, w] = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
+    const down = (s: number | null) => (s == null ? null : Math.ceil(s / this.strides));
+    return [b, down(h), down(w), this.filters];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      const kernel = this.kernel!.read() as tf.Tensor4D;
+      const r = this.dilationRate;
+      let y: tf.Tensor4D;
+      if (r === 1) {
+        y = tf.conv2d(x, kernel, this.strides, 'same');
+      } else {
+        // Zero rows and columns up to a multiple of the rate read as the conv's own zero padding.
+        const padH = (r - (x.shape[1] % r)) % r;
+        const padW = (r - (x.shape[2] % r)) % r;
+        const blocks = tf.spaceToBatchND(x, [r, r], [[0, padH], [0, padW]]);
+        y = tf.batchToSpaceND(tf.conv2d(blocks as tf.Tensor4D, kernel, 1, 'same'), [r, r], [[0, padH], [0, padW]]) as tf.Tensor4D;
+      }
+      return this.bias ? tf.add(y, this.bias.read()) : y;
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      filters: this.filters,
+      kernelSize: this.kernelSize,
+      dilationRate: this.dilationRate,
+      strides: this.strides,
+      useBias: this.useBias,
+      ...(this.seed === undefined ? {} : { seed: this.seed }),
+    };
+  }
+}
+
+/**
+ * Spreads a `[B,1,1,C]` map over the spatial size of a second input `[B,H,W,*]` (the image-pooling
+ * branch of ASPP; bilinear upsampling of a 1x1 map is this constant).
+ */
+export class SpatialBroadcast extends tfl.layers.Layer {
+  static readonly className = 'SpatialBroadcast';
+
+  override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape {
+    const [pooled, like] = inputShape as tfl.Shape[];
+    return [like[0], like[1], like[2], pooled[3]];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const [pooled, like] = inputs as tf.Tensor[];
+      const [b, h, w] = like.shape;
+      return tf.mul(pooled, tf.ones([b, h, w, 1]));
+    });
+  }
+}
+
+tf.serialization.registerClass(AtrousConv2D);
+tf.serialization.registerClass(SpatialBroadcast);
