@@ -1,5 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { BackboneAdapter, SegmentationBackbone } from '@dropclass/core';
+import { type BackboneAdapter, type SegmentationBackbone, layerSeed } from '@dropclass/core';
 import { AtrousConv2D, SpatialBroadcast } from './layers.js';
 
 export type ResNetLayout = 'resnet18' | 'resnet34';
@@ -22,13 +22,11 @@ const BLOCKS: Record<ResNetLayout, number[]> = { resnet18: [2, 2, 2, 2], resnet3
 type Tensor = tfl.SymbolicTensor;
 
 class Builder {
-  private next: number;
-  constructor(seed: number) {
-    this.next = seed * 1000;
-  }
+  private index = 0;
+  constructor(private readonly seed: number) {}
 
   conv(x: Tensor, filters: number, kernelSize: number, strides = 1, dilation = 1): Tensor {
-    return new AtrousConv2D({ filters, kernelSize, strides, dilationRate: dilation, seed: this.next++ }).apply(x) as Tensor;
+    return new AtrousConv2D({ filters, kernelSize, strides, dilationRate: dilation, seed: layerSeed(this.seed, this.index++) }).apply(x) as Tensor;
   }
 
   bn(x: Tensor, relu = true): Tensor {

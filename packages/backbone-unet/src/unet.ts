@@ -1,5 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { BackboneAdapter, SegmentationBackbone } from '@dropclass/core';
+import { type BackboneAdapter, type SegmentationBackbone, layerSeed } from '@dropclass/core';
 
 export interface UNetOptions {
   /** Channels of the first level; level i has base * 2^i. Default 16. */
@@ -16,13 +16,11 @@ type Tensor = tfl.SymbolicTensor;
 
 /** Builds layers with seeded initialisers, one seed per layer, so a seed fixes the whole network. */
 class LayerFactory {
-  private next: number;
-  constructor(seed: number) {
-    this.next = seed * 1000;
-  }
+  private index = 0;
+  constructor(private readonly seed: number) {}
 
   private initializer() {
-    return tfl.initializers.heNormal({ seed: this.next++ });
+    return tfl.initializers.heNormal({ seed: layerSeed(this.seed, this.index++) });
   }
 
   /** 3x3 conv + batch norm + ReLU, twice (PyTorch's BatchNorm2d defaults: momentum 0.1, epsilon 1e-5). */

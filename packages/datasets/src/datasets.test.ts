@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CITYSCAPES_TRAIN_IDS, DatasetError, openDataset, vocPalette } from './index.js';
-import { writeImage, writeLabel } from './test-files.js';
+import { writeImage, writeLabel } from './testing.js';
 
 const temp = () => mkdtemp(join(tmpdir(), 'dropclass-datasets-'));
 

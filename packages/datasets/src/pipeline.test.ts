@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Batch, createBatchStream, createEvalStream, openDataset } from './index.js';
-import { writeImage, writeLabel } from './test-files.js';
+import { writeImage, writeLabel } from './testing.js';
 
 async function collect(stream: AsyncGenerator<Batch>, limit: number) {
   const out: { images: number[]; labels: number[]; shape: number[]; ids: string[]; dtype: string }[] = [];

@@ -30,5 +30,5 @@ export {
 export { checkImages, checkLabels, nearestValidSize } from './model/input.js';
 export { Sgd, polyLearningRate, type SgdOptions } from './train/sgd.js';
 export { fileSystemHandler, writeFileAtomic } from './io/file-system.js';
-export { Rng } from './rng.js';
+export { Rng, layerSeed } from './rng.js';
 export { checkReferenceFile, findReferenceFiles, type FileCheck, type QuantityCheck } from './reference/check.js';

@@ -31,3 +31,11 @@ export class Rng {
     this.state = state >>> 0;
   }
 }
+
+/**
+ * The seed of the `index`-th initialiser of a model seeded with `seed`: distinct per layer, and never
+ * 0, which tfjs reads as "no seed" (it then draws from Math.random).
+ */
+export function layerSeed(seed: number, index: number): number {
+  return ((seed >>> 0) * 7919 + index + 1) >>> 0 || 1;
+}

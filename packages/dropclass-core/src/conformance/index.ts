@@ -184,8 +184,9 @@ export function runConformanceSuite(options: ConformanceOptions): void {
         model.dispose();
         return losses;
       };
-      const a = run(9);
-      expect(run(9)).toEqual(a);
+      // seed 0 included: tfjs initialisers read a seed of 0 as "no seed"
+      const a = run(0);
+      expect(run(0)).toEqual(a);
       expect(run(10)[0].total).not.toBe(a[0].total);
     });
 

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { layerSeed } from '../rng.js';
 import { NO_CLASS_DROPPED, averagedImportance } from './importance.js';
 import {
   DEFAULT_ALPHA,
@@ -78,7 +79,7 @@ export class DropClassHead extends tfl.layers.Layer {
     const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
     const channels = shape[shape.length - 1];
     if (channels == null) throw new Error('DropClassHead needs a known channel count on its input feature map');
-    const init = (offset: number) => tfl.initializers.glorotUniform({ seed: this.seed === undefined ? undefined : this.seed + offset });
+    const init = (index: number) => tfl.initializers.glorotUniform({ seed: this.seed === undefined ? undefined : layerSeed(this.seed, index) });
     this.classifierKernel = this.addWeight('classifier_kernel', [channels, this.numClasses], 'float32', init(1));
     this.classifierBias = this.addWeight('classifier_bias', [this.numClasses], 'float32', tfl.initializers.zeros());
     if (this.dropclass) {

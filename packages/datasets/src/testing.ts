@@ -1,3 +1,4 @@
+/** Writers for small datasets in the real on-disk formats, for tests of code that reads them. */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { encode as encodePng } from 'fast-png';

@@ -1,0 +1,172 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { type BackendName, type SegmentationBackbone, createDropClassModel, initBackend } from '@dropclass/core';
+import { createDeepLabV3 } from '@dropclass/backbone-deeplab';
+import { createUNet } from '@dropclass/backbone-unet';
+
+export interface BenchOptions {
+  backend?: BackendName;
+  /** Timed steps per configuration (the median is reported). */
+  steps: number;
+  warmup: number;
+  batch: number;
+  size: number;
+  classes: number;
+  base: number;
+  depth: number;
+  /** Also time DeepLabV3-ResNet18 at batch x deeplabSize x deeplabSize. */
+  deeplab: boolean;
+  deeplabSize: number;
+  /** Path of the PyTorch anchor script (run with python3 when torch is importable). */
+  torchScript?: string;
+  python: string;
+}
+
+export interface TrainTiming {
+  medianMs: number;
+  imagesPerSecond: number;
+  tensorsBefore: number;
+  tensorsAfter: number;
+}
+
+export interface BackboneBench {
+  name: string;
+  config: { batch: number; size: number; classes: number };
+  trainableParams: { baseline: number; dropclass: number };
+  baseline: TrainTiming;
+  dropclass: TrainTiming;
+  dropclassOverheadPercent: number;
+  inference: { baselineMs: number; foldedMs: number; foldedOverheadPercent: number };
+}
+
+export interface BenchReport {
+  backend: string;
+  threads: number;
+  unet: BackboneBench;
+  deeplab?: BackboneBench;
+  torch?: { baselineMs: number; dropclassMs: number; params: number; ratioDropclass: number; ratioBaseline: number } | { error: string };
+  peakRssMiB: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+function timeTraining(backbone: () => SegmentationBackbone, dropclass: boolean, options: BenchOptions, size: number) {
+  const model = createDropClassModel(backbone(), { numClasses: options.classes, dropclass, seed: 0 });
+  const images = tf.randomNormal([options.batch, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+  const labels = tf.randomUniform([options.batch, size, size], 0, options.classes, 'int32', 2) as tf.Tensor3D;
+  const step = (i: number) => model.trainStep(images, labels, { progress: 0.5, learningRate: 0.01, droppedClass: dropclass ? i % options.classes : undefined });
+  for (let i = 0; i < options.warmup; i++) step(i);
+  const tensorsBefore = tf.memory().numTensors;
+  const times: number[] = [];
+  for (let i = 0; i < options.steps; i++) {
+    const t0 = performance.now();
+    step(i);
+    times.push(performance.now() - t0);
+  }
+  const tensorsAfter = tf.memory().numTensors;
+  const medianMs = median(times);
+  const timing: TrainTiming = { medianMs, imagesPerSecond: (1000 * options.batch) / medianMs, tensorsBefore, tensorsAfter };
+  return { model, images, labels, timing };
+}
+
+function timeInference(predict: () => tf.Tensor, repeats: number): number {
+  tf.dispose(predict());
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t0 = performance.now();
+    const out = predict();
+    out.dataSync();
+    times.push(performance.now() - t0);
+    out.dispose();
+  }
+  return median(times);
+}
+
+function benchBackbone(name: string, backbone: () => SegmentationBackbone, options: BenchOptions, size: number): BackboneBench {
+  const base = timeTraining(backbone, false, options, size);
+  const drop = timeTraining(backbone, true, options, size);
+  const repeats = Math.max(3, options.steps);
+  // Both networks predict at the feature resolution, so the comparison is the extra 1x1 conv + ReLU alone.
+  const folded = drop.model.toFoldedModel();
+  const baselineMs = timeInference(() => base.model.network.predict(base.images) as tf.Tensor, repeats);
+  const foldedMs = timeInference(() => folded.predict(drop.images) as tf.Tensor, repeats);
+  const result: BackboneBench = {
+    name,
+    config: { batch: options.batch, size, classes: options.classes },
+    trainableParams: { baseline: base.model.countParams(), dropclass: drop.model.countParams() },
+    baseline: base.timing,
+    dropclass: drop.timing,
+    dropclassOverheadPercent: (100 * (drop.timing.medianMs - base.timing.medianMs)) / base.timing.medianMs,
+    inference: { baselineMs, foldedMs, foldedOverheadPercent: (100 * (foldedMs - baselineMs)) / baselineMs },
+  };
+  tf.dispose([base.images, base.labels, drop.images, drop.labels]);
+  base.model.dispose();
+  drop.model.dispose();
+  return result;
+}
+
+async function runTorchAnchor(options: BenchOptions): Promise<BenchReport['torch']> {
+  if (!options.torchScript || !existsSync(options.torchScript)) return { error: `PyTorch anchor script not found at ${options.torchScript}` };
+  const args = [options.torchScript, options.batch, options.size, options.base, options.depth, options.classes, options.steps].map(String);
+  try {
+    const { stdout } = await promisify(execFile)(options.python, args, { timeout: 30 * 60_000 });
+    const parsed = JSON.parse(stdout.trim().split('\n').pop()!) as { baseline: { median_ms: number; params: number }; dropclass: { median_ms: number } };
+    return { baselineMs: parsed.baseline.median_ms, dropclassMs: parsed.dropclass.median_ms, params: parsed.baseline.params, ratioDropclass: 0, ratioBaseline: 0 };
+  } catch (error) {
+    return { error: `PyTorch anchor did not run (${(error as Error).message.split('\n')[0]}); install Debian's python3-torch to compare` };
+  }
+}
+
+/** The training-step and inference benchmark: U-Net (and DeepLabV3) with DropClass off and on. */
+export async function runBench(options: BenchOptions, log: (line: string) => void = () => {}, sizes: { deeplabWidth?: number } = {}): Promise<BenchReport> {
+  const backend = await initBackend({ backend: options.backend });
+  log(`U-Net base ${options.base} depth ${options.depth}, ${options.batch}x${options.size}x${options.size}x3, ${options.classes} classes: ${options.warmup} warm-up + ${options.steps} timed steps`);
+  const unet = benchBackbone('unet', () => createUNet({ base: options.base, depth: options.depth, seed: 0 }), options, options.size);
+  const deeplab = options.deeplab
+    ? (log(`DeepLabV3-ResNet18 ${options.batch}x${options.deeplabSize}x${options.deeplabSize}x3`),
+      benchBackbone('deeplabv3-resnet18', () => createDeepLabV3({ layout: 'resnet18', width: sizes.deeplabWidth ?? 1, outputStride: 16, seed: 0 }), options, options.deeplabSize))
+    : undefined;
+  let torch = options.torchScript ? (log('PyTorch anchor (same U-Net, 2 threads)'), await runTorchAnchor(options)) : undefined;
+  if (torch && !('error' in torch)) {
+    torch = { ...torch, ratioDropclass: unet.dropclass.medianMs / torch.dropclassMs, ratioBaseline: unet.baseline.medianMs / torch.baselineMs };
+  }
+  const threads = backend === 'wasm' ? await wasmThreads() : 0;
+  return { backend, threads, unet, deeplab, torch, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
+}
+
+async function wasmThreads(): Promise<number> {
+  const multithread = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
+  return multithread ? (tf.backend() as unknown as { getThreadsCount?: () => number }).getThreadsCount?.() ?? 1 : 1;
+}
+
+export function formatBench(report: BenchReport): string {
+  const rows: string[][] = [['backbone', 'mode', 'params', 'ms/step', 'img/s', 'tensors before->after']];
+  for (const b of [report.unet, report.deeplab].filter((x): x is BackboneBench => !!x)) {
+    for (const mode of ['baseline', 'dropclass'] as const) {
+      const t = b[mode];
+      rows.push([`${b.name} ${b.config.batch}x${b.config.size}`, mode, b.trainableParams[mode].toLocaleString('en'), t.medianMs.toFixed(1), t.imagesPerSecond.toFixed(2), `${t.tensorsBefore}->${t.tensorsAfter}`]);
+    }
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const lines = rows.map((r) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
+  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  lines.unshift(`backend ${report.backend}, threads ${report.threads}`);
+  for (const b of [report.unet, report.deeplab].filter((x): x is BackboneBench => !!x)) {
+    lines.push(`${b.name}: DropClass overhead ${b.dropclassOverheadPercent.toFixed(1)}% per training step; folded inference ${b.inference.foldedMs.toFixed(1)} ms vs baseline ${b.inference.baselineMs.toFixed(1)} ms (${b.inference.foldedOverheadPercent.toFixed(1)}%)`);
+  }
+  if (report.torch) {
+    lines.push(
+      'error' in report.torch
+        ? `PyTorch anchor: ${report.torch.error}`
+        : `PyTorch CPU (same run): baseline ${report.torch.baselineMs.toFixed(1)} ms, DropClass ${report.torch.dropclassMs.toFixed(1)} ms per step (${report.torch.params.toLocaleString('en')} params); ` +
+            `tfjs/PyTorch ratio: DropClass ${report.torch.ratioDropclass.toFixed(2)}x, baseline ${report.torch.ratioBaseline.toFixed(2)}x`,
+    );
+  }
+  lines.push(`peak RSS ${report.peakRssMiB.toFixed(0)} MiB`);
+  return lines.join('\n');
+}

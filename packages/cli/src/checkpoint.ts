@@ -1,0 +1,58 @@
+import { existsSync } from 'node:fs';
+import { readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DropClassModel, writeFileAtomic } from '@dropclass/core';
+
+const LATEST = 'latest.json';
+const KEEP = 2;
+
+function stepDir(root: string, step: number): string {
+  return join(root, `step-${String(step).padStart(7, '0')}`);
+}
+
+/**
+ * Checkpoints under `<run>/checkpoints/step-NNNNNNN/`, with `latest.json` naming the newest complete one.
+ * The pointer is replaced atomically only after the checkpoint is fully written, so a kill during a
+ * write leaves the previous checkpoint the one that loads.
+ */
+export class Checkpoints {
+  constructor(readonly root: string) {}
+
+  async save(model: DropClassModel, extra: Record<string, unknown> = {}): Promise<string> {
+    const dir = stepDir(this.root, model.step);
+    await rm(dir, { recursive: true, force: true });
+    await model.save(dir);
+    await writeFileAtomic(join(this.root, LATEST), JSON.stringify({ step: model.step, dir: dir.slice(this.root.length + 1), ...extra }, null, 2));
+    await this.prune(model.step);
+    return dir;
+  }
+
+  /** The newest complete checkpoint's directory, or undefined when there is none. */
+  async latest(): Promise<{ dir: string; step: number; extra: Record<string, unknown> } | undefined> {
+    const pointer = join(this.root, LATEST);
+    if (!existsSync(pointer)) return undefined;
+    const { step, dir, ...extra } = JSON.parse(await readFile(pointer, 'utf8')) as { step: number; dir: string };
+    return { dir: join(this.root, dir), step, extra };
+  }
+
+  /** Removes older checkpoints (and any left half-written by a kill), keeping the newest few. */
+  private async prune(current: number): Promise<void> {
+    const names = (await readdir(this.root)).filter((n) => n.startsWith('step-')).sort();
+    const keep = new Set(names.filter((n) => n <= `step-${String(current).padStart(7, '0')}`).slice(-KEEP));
+    await Promise.all(names.filter((n) => !keep.has(n)).map((n) => rm(join(this.root, n), { recursive: true, force: true })));
+  }
+}
+
+/**
+ * A model directory from what a user gives: a run directory (its newest checkpoint) or a
+ * checkpoint directory itself.
+ */
+export async function resolveModelDir(path: string): Promise<{ modelDir: string; runDir?: string }> {
+  const latest = await new Checkpoints(join(path, 'checkpoints')).latest();
+  if (latest) return { modelDir: latest.dir, runDir: path };
+  if (existsSync(join(path, 'dropclass.json'))) {
+    const runDir = join(path, '..', '..');
+    return { modelDir: path, runDir: existsSync(join(runDir, 'config.json')) ? runDir : undefined };
+  }
+  throw new Error(`${path} is neither a run directory (with checkpoints/latest.json) nor a saved model (with dropclass.json)`);
+}

@@ -1,0 +1,47 @@
+import { NO_CLASS_DROPPED, type DropClassModel } from '@dropclass/core';
+import { type PairedDataset, type Rgb, createEvalStream, openDataset } from '@dropclass/datasets';
+import { ConfusionMatrix, type SegmentationResult } from '@dropclass/metrics';
+import * as tf from '@tensorflow/tfjs-core';
+import type { RunConfig } from './config.js';
+import type { TrainingData } from './data.js';
+
+export interface EvalOptions {
+  batchSize?: number;
+  mean: Rgb;
+  std: Rgb;
+  /** Evaluate with this class's class-specific features suppressed (dependency diagnostic). */
+  droppedClass?: number;
+}
+
+/** prediction -> confusion matrix, over a whole split, images padded to a size the backbone takes. */
+export async function evaluateDataset(model: DropClassModel, ds: PairedDataset, options: EvalOptions): Promise<ConfusionMatrix> {
+  const matrix = new ConfusionMatrix(model.numClasses, { ignoreIndex: model.info.ignoreIndex });
+  const { inputSizeMultiple, minInputSize } = model.info.backbone;
+  const multiple = Math.max(inputSizeMultiple, Math.ceil(minInputSize / inputSizeMultiple) * inputSizeMultiple);
+  for await (const batch of createEvalStream(ds, { batchSize: options.batchSize ?? 8, padToMultiple: multiple, mean: options.mean, std: options.std })) {
+    const prediction = model.predict(batch.images, options.droppedClass ?? NO_CLASS_DROPPED);
+    matrix.update(prediction.dataSync() as Int32Array, batch.labels.dataSync() as Int32Array);
+    tf.dispose([prediction, batch.images, batch.labels]);
+  }
+  return matrix;
+}
+
+export interface SplitEvaluation {
+  matrices: Record<string, ConfusionMatrix>;
+  results: Record<string, SegmentationResult>;
+  summary: Record<string, { mIoU: number; pixelAccuracy: number }>;
+}
+
+export async function evaluateSplits(model: DropClassModel, config: RunConfig, data: TrainingData, log: (line: string) => void): Promise<SplitEvaluation> {
+  const out: SplitEvaluation = { matrices: {}, results: {}, summary: {} };
+  for (const split of config.dataset.evalSplits) {
+    const ds = await openDataset({ kind: config.dataset.kind, root: config.dataset.root, split });
+    if (ds.classNames.length !== data.numClasses) throw new Error(`split ${split} has ${ds.classNames.length} classes, the training split ${data.numClasses}`);
+    const matrix = await evaluateDataset(model, ds, { mean: config.mean, std: config.std });
+    out.matrices[split] = matrix;
+    out.results[split] = matrix.result();
+    out.summary[split] = { mIoU: out.results[split].mIoU, pixelAccuracy: out.results[split].pixelAccuracy };
+  }
+  log(`evaluated ${Object.keys(out.results).join(', ')}`);
+  return out;
+}

@@ -1,0 +1,50 @@
+import { readdir, stat, writeFile, mkdir } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { type DropClassModel, nearestValidSize } from '@dropclass/core';
+import { type Rgb, readImage } from '@dropclass/datasets';
+import { renderOverlay } from '@dropclass/metrics';
+import * as tf from '@tensorflow/tfjs-core';
+import sharp from 'sharp';
+
+const IMAGE = /\.(png|jpe?g|webp|tiff?|bmp)$/i;
+
+async function inputFiles(input: string): Promise<string[]> {
+  const info = await stat(input).catch(() => {
+    throw new Error(`${input}: no such file or directory; give an image or a folder of images`);
+  });
+  if (!info.isDirectory()) return [input];
+  const files = (await readdir(input)).filter((f) => IMAGE.test(f)).sort().map((f) => join(input, f));
+  if (files.length === 0) throw new Error(`${input} holds no PNG or JPEG image`);
+  return files;
+}
+
+/**
+ * Predicts class maps for images of any size (padded to a size the backbone takes, cropped back)
+ * and writes a colour-coded mask and an overlay per image.
+ */
+export async function predictFiles(model: DropClassModel, input: string, out: string, options: { palette: Rgb[]; mean: Rgb; std: Rgb }): Promise<string[]> {
+  await mkdir(out, { recursive: true });
+  const { inputSizeMultiple, minInputSize } = model.info.backbone;
+  const written: string[] = [];
+  for (const file of await inputFiles(input)) {
+    const image = await readImage(file);
+    const height = nearestValidSize(Math.max(image.height, minInputSize) + inputSizeMultiple / 2 - 1, inputSizeMultiple, minInputSize);
+    const width = nearestValidSize(Math.max(image.width, minInputSize) + inputSizeMultiple / 2 - 1, inputSizeMultiple, minInputSize);
+    const classes = tf.tidy(() => {
+      const pixels = tf.tensor3d(image.data, [image.height, image.width, image.channels], 'float32');
+      const normalised = tf.div(tf.sub(tf.slice(pixels, [0, 0, 0], [-1, -1, 3]), options.mean), options.std);
+      const padded = tf.pad(normalised, [[0, height - image.height], [0, width - image.width], [0, 0]]);
+      const prediction = model.predict(tf.expandDims(padded, 0) as tf.Tensor4D);
+      return tf.slice(prediction, [0, 0, 0], [1, image.height, image.width]).dataSync() as Int32Array;
+    });
+    const mask = new Uint8Array(image.width * image.height * 3);
+    classes.forEach((c, i) => mask.set(options.palette[c] ?? [0, 0, 0], 3 * i));
+    const stem = basename(file, extname(file));
+    const maskFile = join(out, `${stem}_mask.png`);
+    const overlayFile = join(out, `${stem}_overlay.png`);
+    await sharp(mask, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toFile(maskFile);
+    await writeFile(overlayFile, await renderOverlay({ image, prediction: classes, palette: options.palette, scale: 1 }));
+    written.push(maskFile, overlayFile);
+  }
+  return written;
+}

@@ -1,0 +1,112 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { NO_CLASS_DROPPED, type DropClassModel } from '@dropclass/core';
+import { type PairedDataset, type Rgb, createEvalStream } from '@dropclass/datasets';
+import {
+  ConfusionMatrix,
+  type ConfusionMatrixJSON,
+  type RunResults,
+  classReport,
+  compareRuns,
+  formatComparison,
+  formatReport,
+  renderIouBars,
+  renderLineChart,
+  renderOverlay,
+} from '@dropclass/metrics';
+import * as tf from '@tensorflow/tfjs-core';
+import type { SplitEvaluation } from './evaluate.js';
+import { EVAL_JSON, METRICS_JSONL } from './paths.js';
+
+/** What a run's evaluation saves: enough to report and compare without the model. */
+export interface EvalFile {
+  format: 'dropclass-eval/1';
+  name: string;
+  classNames: string[];
+  palette: Rgb[];
+  frequencies: number[];
+  rareThreshold: number;
+  step: number;
+  splits: Record<string, ConfusionMatrixJSON>;
+}
+
+export async function readEvalFile(run: string): Promise<EvalFile> {
+  const file = join(run, EVAL_JSON);
+  if (!existsSync(file)) throw new Error(`${file} is missing: ${run} is not an evaluated run (train it to the end, or run dropclass eval)`);
+  return JSON.parse(await readFile(file, 'utf8')) as EvalFile;
+}
+
+export function runResults(evalFile: EvalFile): RunResults {
+  return { name: evalFile.name, splits: Object.fromEntries(Object.entries(evalFile.splits).map(([s, m]) => [s, ConfusionMatrix.fromJSON(m).result()])) };
+}
+
+/** Training curves of a run from its metrics log. */
+export async function renderLossCurves(run: string): Promise<Buffer | undefined> {
+  const file = join(run, METRICS_JSONL);
+  if (!existsSync(file)) return undefined;
+  const points = (await readFile(file, 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { step: number; lossCe?: number; lossDrop?: number; lossSup?: number })
+    .filter((p) => p.lossCe !== undefined)
+    .flatMap((p) => [
+      { step: p.step, value: p.lossCe!, series: 'cross-entropy' },
+      { step: p.step, value: p.lossDrop!, series: 'cross-entropy, class dropped' },
+      { step: p.step, value: p.lossSup!, series: 'suppression' },
+    ]);
+  return points.length ? renderLineChart(points, { title: `Loss terms of ${basename(run)}`, yTitle: 'loss' }) : undefined;
+}
+
+/** Writes colour-coded overlays (image | ground truth | prediction) of the first `count` samples. */
+export async function writeOverlays(model: DropClassModel, ds: PairedDataset, dir: string, options: { count: number; mean: Rgb; std: Rgb; palette: Rgb[] }): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const files: string[] = [];
+  const multiple = model.info.backbone.inputSizeMultiple;
+  for await (const batch of createEvalStream(ds, { batchSize: 1, padToMultiple: multiple, mean: options.mean, std: options.std })) {
+    const prediction = model.predict(batch.images, NO_CLASS_DROPPED);
+    const sample = batch.samples[0];
+    const png = await renderOverlay({ image: sample.image, prediction: prediction.dataSync() as Int32Array, label: sample.label.data, palette: options.palette });
+    tf.dispose([prediction, batch.images, batch.labels]);
+    const file = join(dir, `${sample.id.replace(/[\\/]/g, '_')}.png`);
+    await writeFile(file, png);
+    files.push(file);
+    if (files.length >= options.count) break;
+  }
+  return files;
+}
+
+/** eval.json, the per-split tables as report.md, and the loss curves. Returns the Markdown. */
+export async function writeRunReport(run: string, evalFile: EvalFile, evaluation: SplitEvaluation): Promise<string> {
+  await writeFile(join(run, EVAL_JSON), JSON.stringify(evalFile));
+  const options = { classNames: evalFile.classNames, frequencies: evalFile.frequencies, rareThreshold: evalFile.rareThreshold };
+  const sections = Object.entries(evaluation.results).map(([split, result]) => `## ${split}\n\n${formatReport(classReport(result, options), 'markdown')}`);
+  const curves = await renderLossCurves(run);
+  if (curves) await writeFile(join(run, 'loss.png'), curves);
+  const markdown = [`# ${evalFile.name}`, `Evaluated at step ${evalFile.step}.`, ...sections, ...(curves ? ['![loss terms](loss.png)'] : [])].join('\n\n');
+  await writeFile(join(run, 'report.md'), `${markdown}\n`);
+  return markdown;
+}
+
+/** The side-by-side report of two runs: Markdown, JSON and one IoU bar chart per split. */
+export async function writeComparison(a: EvalFile, b: EvalFile, outDir: string): Promise<{ markdown: string; terminal: string; charts: string[] }> {
+  await mkdir(outDir, { recursive: true });
+  const options = { classNames: a.classNames, frequencies: a.frequencies, rareThreshold: a.rareThreshold };
+  if (a.classNames.join() !== b.classNames.join()) throw new Error(`runs ${a.name} and ${b.name} have different classes; compare runs of one dataset`);
+  const comparison = compareRuns(runResults(a), runResults(b), options);
+  const charts: string[] = [];
+  for (const split of Object.keys(comparison.splits)) {
+    const file = join(outDir, `iou-${split}.png`);
+    await writeFile(file, await renderIouBars(comparison, split));
+    charts.push(file);
+  }
+  const markdown = [
+    `# ${a.name} vs ${b.name}`,
+    `Classes under ${(100 * a.rareThreshold).toFixed(1)}% of the training pixels count as under-represented. IoU in percent; delta = ${b.name} - ${a.name}.`,
+    formatComparison(comparison, 'markdown'),
+    ...charts.map((c) => `![${basename(c)}](${basename(c)})`),
+  ].join('\n\n');
+  await writeFile(join(outDir, 'comparison.md'), `${markdown}\n`);
+  await writeFile(join(outDir, 'comparison.json'), formatComparison(comparison, 'json'));
+  return { markdown, terminal: formatComparison(comparison, 'terminal'), charts };
+}

@@ -1,0 +1,158 @@
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { DropClassModel, NonFiniteLossError, type StepLosses, createDropClassModel, polyLearningRate } from '@dropclass/core';
+import { openDataset } from '@dropclass/datasets';
+import * as tf from '@tensorflow/tfjs-core';
+import { createBackbone } from './backbones.js';
+import { Checkpoints } from './checkpoint.js';
+import { type RunConfig, parseRunConfig } from './config.js';
+import { type TrainingData, openTrainingData, trainingBatches, trainingFrequencies } from './data.js';
+import { evaluateSplits } from './evaluate.js';
+import { CONFIG_JSON, METRICS_JSONL } from './paths.js';
+import { Progress } from './progress.js';
+import { type EvalFile, writeOverlays, writeRunReport } from './run-report.js';
+
+export interface TrainOptions {
+  out: string;
+  resume?: boolean;
+  /** Failure injection for tests: the batch of this step is turned into NaN (also `DROPCLASS_INJECT_NAN_AT`). */
+  injectNanAt?: number;
+  log?: (line: string) => void;
+}
+
+export interface TrainResult {
+  model: DropClassModel;
+  steps: number;
+  interrupted: boolean;
+}
+
+
+/** Thrown when training stops because the loss stopped being finite; the last good checkpoint stays. */
+export class TrainingDivergedError extends Error {}
+
+/**
+ * Trains a run: dataset -> batch -> backbone -> DropClass head -> losses -> step, with checkpoints,
+ * a JSON-lines metrics log, evaluation every `evalEvery` steps, Ctrl-C saving a checkpoint, and
+ * `--resume` continuing from the newest checkpoint exactly as an uninterrupted run would.
+ */
+export async function train(config: RunConfig, options: TrainOptions): Promise<TrainResult> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const checkpoints = new Checkpoints(join(options.out, 'checkpoints'));
+  const latest = await checkpoints.latest();
+  if (options.resume) {
+    if (!latest) throw new Error(`${options.out}: nothing to resume (no checkpoints/latest.json); start the run without --resume`);
+    config = parseRunConfig(JSON.parse(await readFile(join(options.out, CONFIG_JSON), 'utf8')), join(options.out, CONFIG_JSON));
+  } else if (latest) {
+    throw new Error(`${options.out} already holds a run (checkpoint at step ${latest.step}); pass --resume to continue it or choose another --out`);
+  }
+  await mkdir(options.out, { recursive: true });
+  if (!options.resume) await writeFile(join(options.out, CONFIG_JSON), JSON.stringify(config, null, 2));
+
+  const data = await openTrainingData(config, log);
+  const model = latest
+    ? await DropClassModel.load(latest.dir)
+    : createDropClassModel(createBackbone(config.backbone, config.seed), {
+        numClasses: data.numClasses,
+        dropclass: config.dropclass,
+        alpha: config.alpha,
+        seed: config.seed,
+        momentum: config.momentum,
+        weightDecay: config.weightDecay,
+        metadata: { classNames: data.classNames, palette: data.palette, mean: config.mean, std: config.std },
+      });
+  if (latest) log(`resuming ${options.out} from step ${model.step}`);
+  else log(`${config.dropclass ? 'DropClass' : 'baseline'} ${config.backbone.kind}: ${model.countParams().toLocaleString('en')} trainable parameters`);
+
+  const injectNanAt = options.injectNanAt ?? (process.env.DROPCLASS_INJECT_NAN_AT ? Number(process.env.DROPCLASS_INJECT_NAN_AT) : undefined);
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const progress = new Progress('train', config.iterations, 'ce {ce} drop {drop} sup {sup} | {ips} img/s');
+  progress.start(model.step, { ce: '-', drop: '-', sup: '-', ips: '-' });
+  const started = Date.now();
+  const firstStep = model.step;
+  try {
+    for await (const batch of trainingBatches(data, config, model.step)) {
+      const step = model.step;
+      // An injected failure poisons the batch, so the guard is exercised through the real step.
+      const images = injectNanAt === step ? tf.mul(batch.images, Number.NaN) : batch.images;
+      let losses: StepLosses;
+      try {
+        losses = model.trainStep(images as tf.Tensor4D, batch.labels, {
+          progress: step / config.iterations,
+          learningRate: polyLearningRate(config.learningRate, step, config.iterations, config.polyPower),
+        });
+      } finally {
+        tf.dispose([images, batch.images, batch.labels]);
+      }
+      const imagesPerSecond = ((model.step - firstStep) * config.batchSize) / ((Date.now() - started) / 1000);
+      await appendFile(
+        join(options.out, METRICS_JSONL),
+        `${JSON.stringify({ step: model.step, time: new Date().toISOString(), learningRate: polyLearningRate(config.learningRate, step, config.iterations, config.polyPower), ...losses })}\n`,
+      );
+      progress.update(model.step, {
+        ce: losses.lossCe.toFixed(3),
+        drop: losses.lossDrop.toFixed(3),
+        sup: losses.lossSup.toFixed(3),
+        ips: imagesPerSecond.toFixed(1),
+      });
+      const done = model.step >= config.iterations;
+      if (done || interrupted || model.step % config.checkpointEvery === 0) await checkpoints.save(model);
+      if (config.evalEvery > 0 && model.step % config.evalEvery === 0 && !done) {
+        const results = await evaluateSplits(model, config, data, log);
+        await appendFile(join(options.out, METRICS_JSONL), `${JSON.stringify({ step: model.step, eval: results.summary })}\n`);
+        progress.log(`step ${model.step}: ${Object.entries(results.summary).map(([s, r]) => `${s} mIoU ${(100 * r.mIoU).toFixed(1)}`).join(', ')}`);
+      }
+      if (done || interrupted) break;
+    }
+  } catch (error) {
+    if (error instanceof NonFiniteLossError) {
+      const kept = await checkpoints.latest();
+      throw new TrainingDivergedError(
+        `${error.message}. The run stopped; ${kept ? `the last good checkpoint is ${kept.dir} (step ${kept.step})` : 'no checkpoint was written yet'}.`,
+      );
+    }
+    throw error;
+  } finally {
+    progress.stop();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+  if (interrupted) {
+    log(`interrupted: checkpoint saved at step ${model.step}; continue with --resume`);
+    return { model, steps: model.step, interrupted };
+  }
+  await finishRun(model, config, data, options.out, log);
+  return { model, steps: model.step, interrupted };
+}
+
+/** Evaluates the finished model on every evaluation split and writes the run's report. */
+export async function finishRun(model: DropClassModel, config: RunConfig, data: TrainingData, out: string, log: (line: string) => void): Promise<EvalFile> {
+  const evaluation = await evaluateSplits(model, config, data, log);
+  const evalFile: EvalFile = {
+    format: 'dropclass-eval/1',
+    name: basename(out),
+    classNames: data.classNames,
+    palette: data.palette,
+    frequencies: await trainingFrequencies(data, config),
+    rareThreshold: config.rareThreshold,
+    step: model.step,
+    splits: Object.fromEntries(Object.entries(evaluation.matrices).map(([s, m]) => [s, m.toJSON()])),
+  };
+  await writeRunReport(out, evalFile, evaluation);
+  for (const split of config.dataset.evalSplits) {
+    const ds = await openDataset({ kind: config.dataset.kind, root: config.dataset.root, split });
+    await writeOverlays(model, ds, join(out, 'overlays', split), { count: 4, mean: config.mean, std: config.std, palette: data.palette });
+  }
+  log(`report: ${join(out, 'report.md')}`);
+  return evalFile;
+}
+
+export function runExists(out: string): boolean {
+  return existsSync(join(out, 'checkpoints', 'latest.json'));
+}
