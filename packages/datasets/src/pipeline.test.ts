@@ -50,6 +50,24 @@ describe('batch pipeline', () => {
     expect(resumed).toEqual(a.slice(3, 5));
   });
 
+  it('rescaling keeps labels on their pixels', async () => {
+    const ds = await openDataset({ kind: 'folder', root, split: 'train' });
+    const batches = await collect(createBatchStream(ds, { batchSize: 1, scale: [0.6, 1.9], crop: [6, 8], mean: [0, 0, 0], std: [1, 1, 1], seed: 5 }), 8);
+    let checked = 0;
+    for (const b of batches) {
+      for (let p = 0; p < b.labels.length; p++) {
+        const red = b.images[3 * p];
+        const label = b.labels[p];
+        // red = 30 x column: columns 0-3 (label 0) are at most 90, columns 4-7 (label 1) at least 120
+        if (label === 255) continue;
+        if (red <= 60) expect(label).toBe(0);
+        if (red >= 150) expect(label).toBe(1);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(100);
+  });
+
   it('pads with the ignore index where the crop is larger than the image', async () => {
     const ds = await openDataset({ kind: 'folder', root, split: 'train' });
     const [batch] = await collect(createBatchStream(ds, { batchSize: 1, crop: [8, 10], seed: 0, shuffle: false }), 1);

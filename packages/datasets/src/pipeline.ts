@@ -57,7 +57,8 @@ async function resize(sample: Sample, scale: number): Promise<Sample> {
   const height = Math.max(1, Math.round(image.height * scale));
   const [img, lab] = await Promise.all([
     sharp(image.data, { raw: { width: image.width, height: image.height, channels: image.channels as 3 } }).resize(width, height, { kernel: 'linear', fit: 'fill' }).raw().toBuffer(),
-    sharp(label.data, { raw: { width: label.width, height: label.height, channels: 1 } }).resize(width, height, { kernel: 'nearest', fit: 'fill' }).raw().toBuffer(),
+    // sharp hands a single-channel raw input back as sRGB unless told to keep one channel
+    sharp(label.data, { raw: { width: label.width, height: label.height, channels: 1 } }).resize(width, height, { kernel: 'nearest', fit: 'fill' }).extractChannel(0).raw().toBuffer(),
   ]);
   return { id: sample.id, image: { data: new Uint8Array(img), width, height, channels: image.channels }, label: { data: new Uint8Array(lab), width, height } };
 }

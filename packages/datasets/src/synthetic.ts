@@ -32,6 +32,8 @@ export interface SyntheticOptions {
   counts?: Partial<Record<SyntheticSplit, number>>;
   /** Fraction of each object's instances on its usual context in `train` and `val`. Default 0.9. */
   bias?: number;
+  /** Object size relative to the default drawing. Default 1.5. */
+  objectScale?: number;
 }
 
 export interface SyntheticStats {
@@ -41,7 +43,7 @@ export interface SyntheticStats {
   splits: Record<SyntheticSplit, { images: number; pixelFrequency: number[]; onHomeContext: Record<string, number>; instances: Record<string, number> }>;
 }
 
-const OBJECT_WEIGHTS = [0.5, 0.3, 0.15, 0.05];
+const OBJECT_WEIGHTS = [0.55, 0.15, 0.2, 0.1];
 const NO_OBJECT = 0.15;
 
 interface Canvas {
@@ -68,10 +70,10 @@ function paintContext(c: Canvas, context: number, rng: Rng): void {
       switch (SYNTHETIC_CONTEXTS[context]) {
         case 'road':
           // grey asphalt with sparse white lane dashes
-          color = y % 16 === 8 && x % 12 < 6 ? [235, 235, 235] : jitter(rng, [105, 105, 110], 18);
+          color = y % 16 === 8 && x % 12 < 6 ? [235, 235, 235] : jitter(rng, [105, 105, 110], 10);
           break;
         case 'grass':
-          color = jitter(rng, x % 3 === 0 ? [50, 120, 40] : [70, 150, 55], 20);
+          color = jitter(rng, x % 3 === 0 ? [50, 120, 40] : [70, 150, 55], 10);
           break;
         case 'water': {
           const wave = Math.sin(y * 0.8 + Math.sin(x * 0.3 + phase) * 2) * 25;
@@ -79,7 +81,7 @@ function paintContext(c: Canvas, context: number, rng: Rng): void {
           break;
         }
         default:
-          color = jitter(rng, [205, 185, 125], 25);
+          color = jitter(rng, [205, 185, 125], 12);
       }
       put(c, x, y, color, context);
     }
@@ -156,7 +158,7 @@ function pickWeighted(rng: Rng, weights: number[]): number {
 }
 
 /** Renders one sample; returns the canvas and the objects it holds with their context. */
-export function renderSynthetic(seed: number, split: SyntheticSplit, index: number, size = 64, bias = 0.9) {
+export function renderSynthetic(seed: number, split: SyntheticSplit, index: number, size = 64, bias = 0.9, objectScale = 1.5) {
   const rng = new Rng(seedFor(seed, split, index));
   const canvas: Canvas = { size, rgb: new Uint8Array(size * size * 3), label: new Uint8Array(size * size) };
   const contexts = SYNTHETIC_CONTEXTS.length;
@@ -168,9 +170,9 @@ export function renderSynthetic(seed: number, split: SyntheticSplit, index: numb
   else context = (object + 1 + rng.int(contexts - 1)) % contexts;
   paintContext(canvas, context, rng);
   const instances = hasObject ? (rng.next() < 0.3 ? 2 : 1) : 0;
-  const scale = size / 64;
+  const scale = (size / 64) * objectScale;
   for (let k = 0; k < instances; k++) {
-    const margin = 10 * scale;
+    const margin = Math.min(10 * scale, size / 3);
     paintObject(canvas, object, margin + rng.next() * (size - 2 * margin), margin + rng.next() * (size - 2 * margin), scale * (0.8 + 0.4 * rng.next()), rng);
   }
   return { canvas, context, object: hasObject ? object : -1, instances };
@@ -197,7 +199,7 @@ export async function generateSynthetic(options: SyntheticOptions): Promise<Synt
     const total = new Array(SYNTHETIC_OBJECTS.length).fill(0);
     const writes: Promise<unknown>[] = [];
     for (let i = 0; i < counts[split]; i++) {
-      const { canvas, context, object, instances } = renderSynthetic(seed, split, i, size, bias);
+      const { canvas, context, object, instances } = renderSynthetic(seed, split, i, size, bias, options.objectScale ?? 1.5);
       for (const v of canvas.label) pixels[v]++;
       if (object >= 0) {
         total[object] += instances;
