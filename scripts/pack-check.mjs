@@ -4,7 +4,7 @@
 // It also packs a copy of one package whose `files` list drops `dist`, and fails unless that copy
 // is caught, so the check is known to catch it.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -49,8 +49,7 @@ try {
   const packageDirs = readdirSync(packagesDir).map((d) => join(packagesDir, d)).sort();
   const tarballs = packageDirs.map((dir) => pack(dir, work));
   const project = join(work, 'project');
-  cpSync(work, project, { recursive: true, filter: () => false });
-  execFileSync('mkdir', ['-p', project]);
+  mkdirSync(project);
   install(project, tarballs);
   console.log('package                        packed   unpacked  files  runtime dependencies');
   for (const [i, t] of tarballs.entries()) {
@@ -76,7 +75,7 @@ try {
   writeFileSync(join(broken, 'package.json'), JSON.stringify(manifest, null, 2));
   const brokenTarball = pack(broken, join(work));
   const brokenProject = join(work, 'broken-project');
-  execFileSync('mkdir', ['-p', brokenProject]);
+  mkdirSync(brokenProject);
   install(brokenProject, [brokenTarball]);
   const caught = brokenTarball.files.every((f) => !f.startsWith('dist/')) && runSnippet(brokenProject, 'broken', snippetOf(join(broken, 'README.md'))) !== undefined;
   console.log(`a copy of @dropclass/metrics without dist in its files list: ${caught ? 'caught' : 'NOT caught'}`);

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { BACKEND_NAMES, type BackendName, DropClassModel, initBackend } from '@dropclass/core';
-import { type DatasetKind, type Rgb, defaultPalette, openDataset } from '@dropclass/datasets';
+import { type DatasetKind, type Rgb, computeClassFrequencies, defaultPalette, openDataset } from '@dropclass/datasets';
 import { classReport, formatReport } from '@dropclass/metrics';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type BenchOptions, formatBench, runBench } from './bench.js';
@@ -78,7 +78,6 @@ export function buildProgram(): Command {
       const root = opts.root ?? config?.dataset.root;
       if (!kind || !root) throw new Error(`${opts.model} has no run config: give --kind and --root`);
       const splits = opts.split ?? config?.dataset.evalSplits ?? ['val'];
-      const { computeClassFrequencies } = await import('@dropclass/datasets');
       const frequencies = (await computeClassFrequencies(await openDataset({ kind, root, split: opts.frequenciesSplit ?? config?.dataset.trainSplit ?? splits[0] }))).fraction;
       const format = opts.format === 'table' ? 'terminal' : (opts.format as 'markdown' | 'json');
       for (const split of splits) {

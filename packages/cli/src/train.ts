@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { DropClassModel, NonFiniteLossError, type StepLosses, createDropClassModel, polyLearningRate } from '@dropclass/core';
@@ -151,8 +150,4 @@ export async function finishRun(model: DropClassModel, config: RunConfig, data: 
   }
   log(`report: ${join(out, 'report.md')}`);
   return evalFile;
-}
-
-export function runExists(out: string): boolean {
-  return existsSync(join(out, 'checkpoints', 'latest.json'));
 }
