@@ -13,12 +13,16 @@ export interface EvalOptions {
   droppedClass?: number;
 }
 
+/** Whole images are padded up to a multiple of this, the smallest that is also a size the backbone takes. */
+export function paddingMultiple(model: DropClassModel): number {
+  const { inputSizeMultiple, minInputSize } = model.info.backbone;
+  return Math.ceil(minInputSize / inputSizeMultiple) * inputSizeMultiple;
+}
+
 /** prediction -> confusion matrix, over a whole split, images padded to a size the backbone takes. */
 export async function evaluateDataset(model: DropClassModel, ds: PairedDataset, options: EvalOptions): Promise<ConfusionMatrix> {
   const matrix = new ConfusionMatrix(model.numClasses, { ignoreIndex: model.info.ignoreIndex });
-  const { inputSizeMultiple, minInputSize } = model.info.backbone;
-  const multiple = Math.max(inputSizeMultiple, Math.ceil(minInputSize / inputSizeMultiple) * inputSizeMultiple);
-  for await (const batch of createEvalStream(ds, { batchSize: options.batchSize ?? 8, padToMultiple: multiple, mean: options.mean, std: options.std })) {
+  for await (const batch of createEvalStream(ds, { batchSize: options.batchSize ?? 8, padToMultiple: paddingMultiple(model), mean: options.mean, std: options.std })) {
     const prediction = model.predict(batch.images, options.droppedClass ?? NO_CLASS_DROPPED);
     matrix.update(prediction.dataSync() as Int32Array, batch.labels.dataSync() as Int32Array);
     tf.dispose([prediction, batch.images, batch.labels]);

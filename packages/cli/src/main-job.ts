@@ -5,11 +5,11 @@ import { DropClassModel } from '@dropclass/core';
 import { openDataset } from '@dropclass/datasets';
 import { type RunConfig, parseRunConfig } from './config.js';
 import { diagnoseDependency } from './diagnose.js';
-import { readEvalFile, runResults, writeComparison } from './run-report.js';
+import { readEvalFile, writeComparison } from './run-report.js';
 import { Checkpoints } from './checkpoint.js';
 import { EVAL_JSON } from './paths.js';
 import { train } from './train.js';
-import { compareRuns, nanMean } from '@dropclass/metrics';
+import { nanMean } from '@dropclass/metrics';
 
 export interface MainJobOptions {
   /** Where the runs and the report go. Default runs/main. */
@@ -47,9 +47,8 @@ export function mainJobConfig(options: Pick<MainJobOptions, 'data' | 'quick' | '
   });
 }
 
-const mean = (xs: number[]) => nanMean(xs);
 const spread = (xs: number[]) => {
-  const m = mean(xs);
+  const m = nanMean(xs);
   return Math.sqrt(nanMean(xs.map((x) => (x - m) ** 2)));
 };
 const pct = (v: number) => (Number.isNaN(v) ? 'n/a' : (100 * v).toFixed(1));
@@ -84,8 +83,7 @@ export async function runMainJob(options: MainJobOptions): Promise<string> {
     const [a, b] = [await readEvalFile(join(seedDir, 'baseline')), await readEvalFile(join(seedDir, 'dropclass'))];
     const comparison = await writeComparison(a, b, seedDir);
     log(`\nseed ${seed}: baseline vs DropClass (IoU %)\n${comparison.terminal}`);
-    const cmp = compareRuns(runResults(a), runResults(b), { classNames: a.classNames, frequencies: a.frequencies, rareThreshold: a.rareThreshold });
-    for (const [split, s] of Object.entries(cmp.splits)) {
+    for (const [split, s] of Object.entries(comparison.comparison.splits)) {
       deltas[split] ??= { frequent: [], rare: [], mIoU: [] };
       deltas[split].frequent.push(s.groups.frequent.delta);
       deltas[split].rare.push(s.groups['under-represented'].delta);
@@ -106,10 +104,10 @@ export async function runMainJob(options: MainJobOptions): Promise<string> {
     '| split | frequent mIoU delta | under-represented mIoU delta | mIoU delta |',
     '|:---|---:|---:|---:|',
     ...Object.entries(deltas).map(
-      ([split, d]) => `| ${split} | ${pct(mean(d.frequent))} ± ${pct(spread(d.frequent))} | ${pct(mean(d.rare))} ± ${pct(spread(d.rare))} | ${pct(mean(d.mIoU))} ± ${pct(spread(d.mIoU))} |`,
+      ([split, d]) => `| ${split} | ${pct(nanMean(d.frequent))} ± ${pct(spread(d.frequent))} | ${pct(nanMean(d.rare))} ± ${pct(spread(d.rare))} | ${pct(nanMean(d.mIoU))} ± ${pct(spread(d.mIoU))} |`,
     ),
   ].join('\n');
-  const dependencyLine = `Class dependency on val (mean off-diagonal IoU drop when one class's features are suppressed, points): baseline ${pct(mean(dependency.baseline))}, DropClass ${pct(mean(dependency.dropclass))}.`;
+  const dependencyLine = `Class dependency on val (mean off-diagonal IoU drop when one class's features are suppressed, points): baseline ${pct(nanMean(dependency.baseline))}, DropClass ${pct(nanMean(dependency.dropclass))}.`;
   const report = [
     '# DropClass vs baseline on the synthetic long-tailed, context-biased benchmark',
     `U-Net, ${mainJobConfig(options, 0, true).iterations} steps per run, seeds ${seeds.join(', ')}. Deltas are DropClass minus baseline in IoU points (mean ± spread over seeds). ` +

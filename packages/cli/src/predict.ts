@@ -1,6 +1,7 @@
 import { readdir, stat, writeFile, mkdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { type DropClassModel, nearestValidSize } from '@dropclass/core';
+import type { DropClassModel } from '@dropclass/core';
+import { paddingMultiple } from './evaluate.js';
 import { type Rgb, readImage } from '@dropclass/datasets';
 import { renderOverlay } from '@dropclass/metrics';
 import * as tf from '@tensorflow/tfjs-core';
@@ -24,12 +25,12 @@ async function inputFiles(input: string): Promise<string[]> {
  */
 export async function predictFiles(model: DropClassModel, input: string, out: string, options: { palette: Rgb[]; mean: Rgb; std: Rgb }): Promise<string[]> {
   await mkdir(out, { recursive: true });
-  const { inputSizeMultiple, minInputSize } = model.info.backbone;
+  const multiple = paddingMultiple(model);
   const written: string[] = [];
   for (const file of await inputFiles(input)) {
     const image = await readImage(file);
-    const height = nearestValidSize(Math.max(image.height, minInputSize) + inputSizeMultiple / 2 - 1, inputSizeMultiple, minInputSize);
-    const width = nearestValidSize(Math.max(image.width, minInputSize) + inputSizeMultiple / 2 - 1, inputSizeMultiple, minInputSize);
+    const height = Math.ceil(image.height / multiple) * multiple;
+    const width = Math.ceil(image.width / multiple) * multiple;
     const classes = tf.tidy(() => {
       const pixels = tf.tensor3d(image.data, [image.height, image.width, image.channels], 'float32');
       const normalised = tf.div(tf.sub(tf.slice(pixels, [0, 0, 0], [-1, -1, 3]), options.mean), options.std);

@@ -6,6 +6,7 @@ import { type PairedDataset, type Rgb, createEvalStream } from '@dropclass/datas
 import {
   ConfusionMatrix,
   type ConfusionMatrixJSON,
+  type RunComparison,
   type RunResults,
   classReport,
   compareRuns,
@@ -16,7 +17,7 @@ import {
   renderOverlay,
 } from '@dropclass/metrics';
 import * as tf from '@tensorflow/tfjs-core';
-import type { SplitEvaluation } from './evaluate.js';
+import { type SplitEvaluation, paddingMultiple } from './evaluate.js';
 import { EVAL_JSON, METRICS_JSONL } from './paths.js';
 
 /** What a run's evaluation saves: enough to report and compare without the model. */
@@ -62,8 +63,7 @@ export async function renderLossCurves(run: string): Promise<Buffer | undefined>
 export async function writeOverlays(model: DropClassModel, ds: PairedDataset, dir: string, options: { count: number; mean: Rgb; std: Rgb; palette: Rgb[] }): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const files: string[] = [];
-  const multiple = model.info.backbone.inputSizeMultiple;
-  for await (const batch of createEvalStream(ds, { batchSize: 1, padToMultiple: multiple, mean: options.mean, std: options.std })) {
+  for await (const batch of createEvalStream(ds, { batchSize: 1, padToMultiple: paddingMultiple(model), mean: options.mean, std: options.std })) {
     const prediction = model.predict(batch.images, NO_CLASS_DROPPED);
     const sample = batch.samples[0];
     const png = await renderOverlay({ image: sample.image, prediction: prediction.dataSync() as Int32Array, label: sample.label.data, palette: options.palette });
@@ -89,7 +89,7 @@ export async function writeRunReport(run: string, evalFile: EvalFile, evaluation
 }
 
 /** The side-by-side report of two runs: Markdown, JSON and one IoU bar chart per split. */
-export async function writeComparison(a: EvalFile, b: EvalFile, outDir: string): Promise<{ markdown: string; terminal: string; charts: string[] }> {
+export async function writeComparison(a: EvalFile, b: EvalFile, outDir: string): Promise<{ comparison: RunComparison; markdown: string; terminal: string; charts: string[] }> {
   await mkdir(outDir, { recursive: true });
   const options = { classNames: a.classNames, frequencies: a.frequencies, rareThreshold: a.rareThreshold };
   if (a.classNames.join() !== b.classNames.join()) throw new Error(`runs ${a.name} and ${b.name} have different classes; compare runs of one dataset`);
@@ -108,5 +108,5 @@ export async function writeComparison(a: EvalFile, b: EvalFile, outDir: string):
   ].join('\n\n');
   await writeFile(join(outDir, 'comparison.md'), `${markdown}\n`);
   await writeFile(join(outDir, 'comparison.json'), formatComparison(comparison, 'json'));
-  return { markdown, terminal: formatComparison(comparison, 'terminal'), charts };
+  return { comparison, markdown, terminal: formatComparison(comparison, 'terminal'), charts };
 }

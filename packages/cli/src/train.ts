@@ -78,13 +78,14 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
   try {
     for await (const batch of trainingBatches(data, config, model.step)) {
       const step = model.step;
+      const learningRate = polyLearningRate(config.learningRate, step, config.iterations, config.polyPower);
       // An injected failure poisons the batch, so the guard is exercised through the real step.
       const images = injectNanAt === step ? tf.mul(batch.images, Number.NaN) : batch.images;
       let losses: StepLosses;
       try {
         losses = model.trainStep(images as tf.Tensor4D, batch.labels, {
           progress: step / config.iterations,
-          learningRate: polyLearningRate(config.learningRate, step, config.iterations, config.polyPower),
+          learningRate,
         });
       } finally {
         tf.dispose([images, batch.images, batch.labels]);
@@ -92,7 +93,7 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
       const imagesPerSecond = ((model.step - firstStep) * config.batchSize) / ((Date.now() - started) / 1000);
       await appendFile(
         join(options.out, METRICS_JSONL),
-        `${JSON.stringify({ step: model.step, time: new Date().toISOString(), learningRate: polyLearningRate(config.learningRate, step, config.iterations, config.polyPower), ...losses })}\n`,
+        `${JSON.stringify({ step: model.step, time: new Date().toISOString(), learningRate, ...losses })}\n`,
       );
       progress.update(model.step, {
         ce: losses.lossCe.toFixed(3),
