@@ -2,9 +2,10 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { type BackendName, type SegmentationBackbone, createDropClassModel, initBackend } from '@dropclass/core';
+import { type BackendName, type SegmentationBackbone, createDropClassModel, initBackend, wasmThreadCount } from '@dropclass/core';
 import { createDeepLabV3 } from '@dropclass/backbone-deeplab';
 import { createUNet } from '@dropclass/backbone-unet';
+import { type StepProfile, formatProfile, profileKernels } from './profile.js';
 
 export interface BenchOptions {
   backend?: BackendName;
@@ -22,6 +23,10 @@ export interface BenchOptions {
   /** Path of the PyTorch anchor script (run with python3 when torch is importable). */
   torchScript?: string;
   python: string;
+  /** Threads for the wasm backend (default: the machine's cores). */
+  threads?: number;
+  /** Also time every kernel of a few extra steps. */
+  profile?: boolean;
 }
 
 export interface TrainTiming {
@@ -29,6 +34,8 @@ export interface TrainTiming {
   imagesPerSecond: number;
   tensorsBefore: number;
   tensorsAfter: number;
+  /** Per-kernel times of one step (with `profile`). */
+  profile?: StepProfile;
 }
 
 export interface BackboneBench {
@@ -70,7 +77,8 @@ function timeTraining(backbone: () => SegmentationBackbone, dropclass: boolean, 
   }
   const tensorsAfter = tf.memory().numTensors;
   const medianMs = median(times);
-  const timing: TrainTiming = { medianMs, imagesPerSecond: (1000 * options.batch) / medianMs, tensorsBefore, tensorsAfter };
+  const profile = options.profile ? profileKernels(() => step(0), 3) : undefined;
+  const timing: TrainTiming = { medianMs, imagesPerSecond: (1000 * options.batch) / medianMs, tensorsBefore, tensorsAfter, profile };
   return { model, images, labels, timing };
 }
 
@@ -124,7 +132,7 @@ async function runTorchAnchor(options: BenchOptions): Promise<BenchReport['torch
 
 /** The training-step and inference benchmark: U-Net (and DeepLabV3) with DropClass off and on. */
 export async function runBench(options: BenchOptions, log: (line: string) => void = () => {}, sizes: { deeplabWidth?: number } = {}): Promise<BenchReport> {
-  const backend = await initBackend({ backend: options.backend });
+  const backend = await initBackend({ backend: options.backend, threads: options.threads });
   log(`U-Net base ${options.base} depth ${options.depth}, ${options.batch}x${options.size}x${options.size}x3, ${options.classes} classes: ${options.warmup} warm-up + ${options.steps} timed steps`);
   const unet = benchBackbone('unet', () => createUNet({ base: options.base, depth: options.depth, seed: 0 }), options, options.size);
   const deeplab = options.deeplab
@@ -135,13 +143,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   if (torch && !('error' in torch)) {
     torch = { ...torch, ratioDropclass: unet.dropclass.medianMs / torch.dropclassMs, ratioBaseline: unet.baseline.medianMs / torch.baselineMs };
   }
-  const threads = backend === 'wasm' ? await wasmThreads() : 0;
-  return { backend, threads, unet, deeplab, torch, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
-}
-
-async function wasmThreads(): Promise<number> {
-  const multithread = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
-  return multithread ? (tf.backend() as unknown as { getThreadsCount?: () => number }).getThreadsCount?.() ?? 1 : 1;
+  return { backend, threads: backend === 'wasm' ? wasmThreadCount() : 0, unet, deeplab, torch, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
 }
 
 export function formatBench(report: BenchReport): string {
@@ -168,5 +170,11 @@ export function formatBench(report: BenchReport): string {
     );
   }
   lines.push(`peak RSS ${report.peakRssMiB.toFixed(0)} MiB`);
+  for (const b of [report.unet, report.deeplab].filter((x): x is BackboneBench => !!x)) {
+    for (const mode of ['baseline', 'dropclass'] as const) {
+      const profile = b[mode].profile;
+      if (profile) lines.push('', formatProfile(`per-kernel profile, ${b.name} ${mode} (ms per step, kernels' own time)`, profile));
+    }
+  }
   return lines.join('\n');
 }

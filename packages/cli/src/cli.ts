@@ -146,10 +146,13 @@ export function buildProgram(): Command {
     .option('--torch <script>', 'PyTorch anchor script to run side by side (needs python3 with torch)')
     .option('--python <path>', 'python interpreter for the anchor', '/usr/bin/python3')
     .option('--out <file>', 'also write the JSON report here')
-    .action(async (opts: { backend?: BackendName; quick?: boolean; json?: boolean; steps?: number; deeplab: boolean; torch?: string; python: string; out?: string }) => {
+    .option('--profile', 'also print the time of every kernel in a training step')
+    .option('--threads <n>', 'threads for the wasm backend (default: DROPCLASS_THREADS, else the machine\'s cores)', integer('--threads'))
+    .action(async (opts: { backend?: BackendName; quick?: boolean; json?: boolean; steps?: number; deeplab: boolean; torch?: string; python: string; out?: string; profile?: boolean; threads?: number }) => {
+      const common = { backend: opts.backend, deeplab: opts.deeplab, torchScript: opts.torch, python: opts.python, profile: opts.profile, threads: opts.threads };
       const options: BenchOptions = opts.quick
-        ? { backend: opts.backend, steps: opts.steps ?? 2, warmup: 1, batch: 2, size: 16, classes: 4, base: 4, depth: 2, deeplab: opts.deeplab, deeplabSize: 32, torchScript: opts.torch, python: opts.python }
-        : { backend: opts.backend, steps: opts.steps ?? 10, warmup: 2, batch: 4, size: 128, classes: 8, base: 16, depth: 4, deeplab: opts.deeplab, deeplabSize: 256, torchScript: opts.torch, python: opts.python };
+        ? { ...common, steps: opts.steps ?? 2, warmup: 1, batch: 2, size: 16, classes: 4, base: 4, depth: 2, deeplabSize: 32 }
+        : { ...common, steps: opts.steps ?? 10, warmup: 2, batch: 4, size: 128, classes: 8, base: 16, depth: 4, deeplabSize: 256 };
       const report = await runBench(options, log, opts.quick ? { deeplabWidth: 0.125 } : {});
       if (opts.out) await writeFile(opts.out, JSON.stringify(report, null, 2));
       process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : formatBench(report)}\n`);

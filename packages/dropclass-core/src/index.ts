@@ -1,5 +1,5 @@
 export type { BackboneAdapter, SegmentationBackbone } from './adapter.js';
-export { BACKEND_NAMES, type BackendName, type InitBackendOptions, initBackend } from './backend/select.js';
+export { BACKEND_NAMES, type BackendName, type InitBackendOptions, initBackend, wasmThreadCount } from './backend/select.js';
 export { registerWasmGradientKernels } from './backend/wasm-gradients.js';
 export { NO_CLASS_DROPPED, averagedImportance, classImportance, classSpecificFeatures } from './dropclass/importance.js';
 export {

@@ -44,6 +44,19 @@ function framedOutputGradient(dy: tf.Tensor4D, inputShape: number[], filterSize:
 }
 
 /**
+ * The kernel turned by 180 degrees (both spatial axes reversed): its taps in reverse order, as one
+ * product with a permutation matrix, which wasm runs about ten times faster than its Reverse. Exact:
+ * every output is one input times 1 plus zeros.
+ */
+function rotated(filter: tf.Tensor4D): tf.Tensor4D {
+  const [kh, kw, a, b] = filter.shape;
+  const taps = kh * kw;
+  if (taps === 1) return filter;
+  const reversal = tf.tensor2d(Array.from({ length: taps * taps }, (_, k) => (Math.floor(k / taps) + (k % taps) === taps - 1 ? 1 : 0)), [taps, taps]);
+  return tf.reshape(tf.matMul(reversal, tf.reshape(filter, [taps, a * b])), filter.shape);
+}
+
+/**
  * Input gradient of a conv2d as a forward stride-1 conv2d (which wasm runs through XNNPACK): the
  * framed output gradient correlated with the spatially flipped kernel, in and out channels swapped.
  */
@@ -58,7 +71,7 @@ export function conv2dInputGradient(
   return tf.tidy(() => {
     const [kh, kw] = filter.shape;
     const framed = framedOutputGradient(dy, inputShape, [kh, kw], strides, dilations, pad);
-    const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+    const flipped = tf.transpose(rotated(filter), [0, 1, 3, 2]) as tf.Tensor4D;
     return tf.conv2d(framed, flipped, 1, 'valid', 'NHWC', dilations);
   });
 }
@@ -126,7 +139,7 @@ export function depthwiseInputGradient(dy: tf.Tensor4D, filter: tf.Tensor4D, inp
     const [kh, kw, channels, multiplier] = filter.shape;
     const [b] = dy.shape;
     const framed = framedOutputGradient(dy, inputShape, [kh, kw], strides, dilations, pad);
-    const flipped = tf.reverse(filter, [0, 1]);
+    const flipped = rotated(filter);
     const perMultiplier = tf.reshape(framed, [b, framed.shape[1], framed.shape[2], channels, multiplier]);
     const parts: tf.Tensor4D[] = [];
     for (let m = 0; m < multiplier; m++) {

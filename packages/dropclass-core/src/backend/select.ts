@@ -1,6 +1,8 @@
+import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import './gradients.js';
 import { registerWasmGradientKernels } from './wasm-gradients.js';
+import { MAX_WASM_THREADS, startThreadedWasm } from './wasm-threads.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
@@ -10,6 +12,11 @@ export interface InitBackendOptions {
   backend?: BackendName;
   /** Do not print the chosen backend. */
   quiet?: boolean;
+  /**
+   * Threads for the wasm backend (1 to 8); otherwise `DROPCLASS_THREADS`, otherwise the machine's
+   * available parallelism. Fixed once the backend has started.
+   */
+  threads?: number;
 }
 
 const INSTALL_HINT: Record<BackendName, string> = {
@@ -18,8 +25,43 @@ const INSTALL_HINT: Record<BackendName, string> = {
   cpu: 'install @tensorflow/tfjs-backend-cpu',
 };
 
+let wasmThreads = 0;
+
+/** Threads the wasm backend runs with (0 before it has started). */
+export function wasmThreadCount(): number {
+  return wasmThreads;
+}
+
+function requestedThreads(option: number | undefined): number {
+  const fromEnv = process.env.DROPCLASS_THREADS?.trim();
+  const value = option ?? (fromEnv ? Number(fromEnv) : Math.min(availableParallelism(), MAX_WASM_THREADS));
+  if (!Number.isInteger(value) || value < 1 || value > MAX_WASM_THREADS) {
+    throw new Error(
+      `threads must be a whole number from 1 to ${MAX_WASM_THREADS}, got ${JSON.stringify(option ?? fromEnv)}${option === undefined ? ' (from DROPCLASS_THREADS)' : ''}`,
+    );
+  }
+  return value;
+}
+
+/** Starts wasm with `threads` threads, or single-threaded when one is asked for or threads cannot start. */
+async function startWasm(threads: number): Promise<boolean> {
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  registerWasmGradientKernels();
+  // Started earlier in this process: its thread pool is fixed, so it is only switched back to.
+  if (tf.findBackend('wasm')) return tf.setBackend('wasm');
+  const started = threads > 1 ? await startThreadedWasm({ threads }) : 0;
+  if (started > 0) {
+    wasmThreads = started;
+    return true;
+  }
+  if (threads > 1) console.error(`dropclass: the multi-threaded wasm build did not start; running wasm on 1 thread`);
+  if (!(await tf.setBackend('wasm'))) return false;
+  wasmThreads = wasm.getThreadsCount();
+  return true;
+}
+
 /** Loads a backend's package; false when it is not installed or cannot start here. */
-async function load(name: BackendName): Promise<boolean> {
+async function load(name: BackendName, threads: number): Promise<boolean> {
   const candidates =
     name === 'tensorflow'
       ? ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']
@@ -28,8 +70,8 @@ async function load(name: BackendName): Promise<boolean> {
         : ['@tensorflow/tfjs-backend-cpu'];
   for (const pkg of candidates) {
     try {
+      if (name === 'wasm') return await startWasm(threads);
       await import(pkg);
-      if (name === 'wasm') registerWasmGradientKernels();
       return await tf.setBackend(name);
     } catch {
       // absent optional backends are normal: try the next candidate
@@ -53,13 +95,14 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
       `unknown backend ${JSON.stringify(forced)}${options.backend ? '' : ' (from DROPCLASS_BACKEND)'}; expected one of ${BACKEND_NAMES.join(', ')}`,
     );
   }
+  const threads = requestedThreads(options.threads);
   const order = forced ? [forced] : BACKEND_NAMES;
   for (const name of order) {
     if (tf.getBackend() === name && tf.findBackend(name)) return name;
-    if (await load(name)) {
+    if (await load(name, threads)) {
       await tf.ready();
       if (!options.quiet && announced !== name) {
-        console.error(`dropclass: backend ${name}`);
+        console.error(`dropclass: backend ${name}${name === 'wasm' ? ` (${wasmThreads} thread${wasmThreads === 1 ? '' : 's'})` : ''}`);
         announced = name;
       }
       return name;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGradient, conv2dInputGradient, depthwiseFilterGradient, depthwiseInputGradient } from './conv-gradients.js';
+import { fastMatMul, fastReduction, matMulApplies, reductionApplies } from './wasm-fast-ops.js';
 
 type Pair = [number, number];
 type Attrs = {
@@ -11,34 +12,30 @@ type Attrs = {
   filterShape?: number[];
   inputShape?: number[];
 };
+type ConvInfo = { strides: Pair; dilations: Pair; pad: { top: number; left: number } };
+/** A composite of tfjs ops over a kernel's inputs. */
+type Compute = (inputs: Record<string, tf.Tensor>, attrs: tf.NamedAttrMap) => tf.Tensor;
 
 const pair = (v: number | Pair | undefined): Pair => (v === undefined ? [1, 1] : typeof v === 'number' ? [v, v] : v);
 
-/** Runs a composite of tfjs ops as a kernel: wraps the inputs as tensors, disposes the wrappers. */
-function composite(
-  kernelName: string,
-  depthwise: boolean,
-  compute: (inputs: Record<string, tf.Tensor4D>, attrs: Attrs, info: { strides: Pair; dilations: Pair; pad: { top: number; left: number } }) => tf.Tensor4D,
-): tf.KernelConfig {
+/**
+ * Runs a composite of tfjs ops as a wasm kernel: wraps the inputs as tensors (each wrapper holds a
+ * reference of its own, so disposing it leaves the caller's input intact), disposes the wrappers.
+ */
+function kernel(kernelName: string, compute: Compute): tf.KernelConfig {
   return {
     kernelName,
     backendName: 'wasm',
     kernelFunc: ({ inputs, attrs, backend }) => {
-      const a = attrs as unknown as Attrs;
-      if (a.dataFormat === 'NCHW') throw new Error(`${kernelName} on wasm supports NHWC only`);
       const engine = tf.engine();
-      // Each wrapper holds a reference of its own, so disposing it leaves the caller's input intact.
       const wrapped = Object.fromEntries(
         Object.entries(inputs).map(([k, v]) => {
           (backend as unknown as { incRef(id: tf.DataId): void }).incRef((v as tf.TensorInfo).dataId);
-          return [k, engine.makeTensorFromTensorInfo(v as tf.TensorInfo) as tf.Tensor4D];
+          return [k, engine.makeTensorFromTensorInfo(v as tf.TensorInfo)];
         }),
       );
       try {
-        const inShape = (a.inputShape ?? wrapped.x.shape) as [number, number, number, number];
-        const filterShape = (a.filterShape ?? wrapped.filter.shape) as [number, number, number, number];
-        const conv = tf.backend_util.computeConv2DInfo(inShape, filterShape, pair(a.strides), pair(a.dilations), a.pad, a.dimRoundingMode, depthwise);
-        return compute(wrapped, a, { strides: [conv.strideHeight, conv.strideWidth], dilations: [conv.dilationHeight, conv.dilationWidth], pad: conv.padInfo }) as unknown as tf.TensorInfo;
+        return compute(wrapped, attrs ?? {}) as unknown as tf.TensorInfo;
       } finally {
         tf.dispose(Object.values(wrapped));
       }
@@ -46,34 +43,77 @@ function composite(
   };
 }
 
+/** A convolution gradient as a composite, given the convolution's geometry. */
+function convCompute(kernelName: string, depthwise: boolean, compute: (inputs: Record<string, tf.Tensor4D>, attrs: Attrs, info: ConvInfo) => tf.Tensor4D): Compute {
+  return (inputs, attrMap) => {
+    const a = attrMap as unknown as Attrs;
+    if (a.dataFormat === 'NCHW') throw new Error(`${kernelName} on wasm supports NHWC only`);
+    const tensors = inputs as Record<string, tf.Tensor4D>;
+    const inShape = (a.inputShape ?? tensors.x.shape) as [number, number, number, number];
+    const filterShape = (a.filterShape ?? tensors.filter.shape) as [number, number, number, number];
+    const conv = tf.backend_util.computeConv2DInfo(inShape, filterShape, pair(a.strides), pair(a.dilations), a.pad, a.dimRoundingMode, depthwise);
+    return compute(tensors, a, { strides: [conv.strideHeight, conv.strideWidth], dilations: [conv.dilationHeight, conv.dilationWidth], pad: conv.padInfo });
+  };
+}
+
 /** Kernels stock tfjs-backend-wasm lacks for training conv nets, as composites of kernels it has. */
 export const WASM_GRADIENT_KERNELS: tf.KernelConfig[] = [
-  composite('Conv2DBackpropFilter', false, ({ x, dy }, a, c) => conv2dFilterGradient(x, dy, a.filterShape!, c.strides, c.dilations, c.pad)),
-  composite('DepthwiseConv2dNativeBackpropFilter', true, ({ x, dy }, a, c) => depthwiseFilterGradient(x, dy, a.filterShape!, c.strides, c.dilations, c.pad)),
-  composite('DepthwiseConv2dNativeBackpropInput', true, ({ dy, filter }, a, c) => depthwiseInputGradient(dy, filter, a.inputShape!, c.strides, c.dilations, c.pad)),
+  kernel('Conv2DBackpropFilter', convCompute('Conv2DBackpropFilter', false, ({ x, dy }, a, c) => conv2dFilterGradient(x, dy, a.filterShape!, c.strides, c.dilations, c.pad))),
+  kernel(
+    'DepthwiseConv2dNativeBackpropFilter',
+    convCompute('DepthwiseConv2dNativeBackpropFilter', true, ({ x, dy }, a, c) => depthwiseFilterGradient(x, dy, a.filterShape!, c.strides, c.dilations, c.pad)),
+  ),
+  kernel(
+    'DepthwiseConv2dNativeBackpropInput',
+    convCompute('DepthwiseConv2dNativeBackpropInput', true, ({ dy, filter }, a, c) => depthwiseInputGradient(dy, filter, a.inputShape!, c.strides, c.dilations, c.pad)),
+  ),
 ];
 
-/** Conv2DBackpropInput as a forward conv (XNNPACK) instead of wasm's plain loop. */
-export const FAST_CONV2D_BACKPROP_INPUT: tf.KernelConfig = composite('Conv2DBackpropInput', false, ({ dy, filter }, a, c) =>
-  conv2dInputGradient(dy, filter, a.inputShape!, c.strides, c.dilations, c.pad),
-);
+interface Replacement {
+  kernelName: string;
+  /** Which calls the composite takes; the others stay with the stock kernel. All when absent. */
+  applies?: (inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap) => boolean;
+  compute: Compute;
+}
 
-let registered = false;
+/** Kernels wasm has but runs slowly where training needs them, and the composites that replace them. */
+const FASTER_KERNELS: Replacement[] = [
+  // wasm's Conv2DBackpropInput is a plain loop; as a forward conv it runs through XNNPACK.
+  {
+    kernelName: 'Conv2DBackpropInput',
+    compute: convCompute('Conv2DBackpropInput', false, ({ dy, filter }, a, c) => conv2dInputGradient(dy, filter, a.inputShape!, c.strides, c.dilations, c.pad)),
+  },
+  { kernelName: 'BatchMatMul', applies: ({ a, b }, attrs) => matMulApplies(a!, b!, attrs), compute: ({ a, b }, attrs) => fastMatMul(a, b, attrs) },
+  { kernelName: 'Sum', applies: ({ x }, attrs) => reductionApplies(x!, attrs), compute: ({ x }, attrs) => fastReduction(x, attrs, 'sum') },
+  { kernelName: 'Mean', applies: ({ x }, attrs) => reductionApplies(x!, attrs), compute: ({ x }, attrs) => fastReduction(x, attrs, 'mean') },
+];
+
+/** Replaces a stock wasm kernel by the composite for the calls it applies to. Returns the stock kernel. */
+function replace({ kernelName, applies, compute }: Replacement): tf.KernelConfig | undefined {
+  const stock = tf.getKernel(kernelName, 'wasm');
+  if (stock) tf.unregisterKernel(kernelName, 'wasm');
+  const composite = kernel(kernelName, compute);
+  tf.registerKernel({
+    kernelName,
+    backendName: 'wasm',
+    // The stock kernel still binds its wasm function when the backend starts.
+    setupFunc: stock?.setupFunc,
+    kernelFunc: (args) => (!stock || !applies || applies(args.inputs, args.attrs ?? {}) ? composite.kernelFunc(args) : stock.kernelFunc(args)),
+  });
+  return stock;
+}
+
+let replaced: Map<string, tf.KernelConfig | undefined> | undefined;
 
 /**
- * Registers, for the wasm backend, the gradient kernels it lacks and a faster Conv2DBackpropInput.
- * Idempotent. Returns the stock Conv2DBackpropInput kernel it replaced (for comparisons).
+ * Registers, for the wasm backend, the gradient kernels it lacks and faster versions of the kernels
+ * it runs slowly in training. Idempotent. Returns the stock kernels it replaced, by name (for comparisons).
  */
-export function registerWasmGradientKernels(): tf.KernelConfig | undefined {
-  if (registered) return stockConv2DBackpropInput;
+export function registerWasmGradientKernels(): Map<string, tf.KernelConfig | undefined> {
+  if (replaced) return replaced;
   for (const config of WASM_GRADIENT_KERNELS) {
     if (!tf.getKernel(config.kernelName, 'wasm')) tf.registerKernel(config);
   }
-  stockConv2DBackpropInput = tf.getKernel('Conv2DBackpropInput', 'wasm');
-  if (stockConv2DBackpropInput) tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
-  tf.registerKernel(FAST_CONV2D_BACKPROP_INPUT);
-  registered = true;
-  return stockConv2DBackpropInput;
+  replaced = new Map(FASTER_KERNELS.map((replacement) => [replacement.kernelName, replace(replacement)]));
+  return replaced;
 }
-
-let stockConv2DBackpropInput: tf.KernelConfig | undefined;

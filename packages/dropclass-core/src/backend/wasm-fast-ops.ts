@@ -1,0 +1,72 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/*
+ * Composites for kernels that wasm runs far below XNNPACK's speed, rewritten into XNNPACK's plain
+ * matrix product (no transposed operand) and its pooling.
+ */
+
+type MatMulAttrs = { transposeA: boolean; transposeB: boolean };
+
+const size = (shape: number[]) => shape.reduce((n, d) => n * d, 1);
+
+/** Products with a transposed operand and no batch: wasm computes those with a plain loop. */
+export function matMulApplies(a: tf.TensorInfo, b: tf.TensorInfo, attrs: tf.NamedAttrMap): boolean {
+  const { transposeA, transposeB } = attrs as unknown as MatMulAttrs;
+  const noBatch = (t: tf.TensorInfo) => size(t.shape.slice(0, -2)) === 1;
+  return (transposeA || transposeB) && a.dtype === 'float32' && b.dtype === 'float32' && noBatch(a) && noBatch(b);
+}
+
+/**
+ * `op(a) op(b)` with the transposition done first (or on the smaller side, through
+ * `a^T b = (b^T a)^T`), so that the product itself has no transposed operand.
+ */
+export function fastMatMul(a: tf.Tensor, b: tf.Tensor, attrs: tf.NamedAttrMap): tf.Tensor {
+  const { transposeA, transposeB } = attrs as unknown as MatMulAttrs;
+  return tf.tidy(() => {
+    const matrix = (t: tf.Tensor): tf.Tensor2D => tf.reshape(t, t.shape.slice(-2) as [number, number]);
+    const a2 = matrix(a);
+    const b2 = matrix(b);
+    let product: tf.Tensor2D;
+    if (transposeA && transposeB) {
+      product = tf.transpose(tf.matMul(b2, a2)) as tf.Tensor2D;
+    } else if (transposeB) {
+      product = tf.matMul(a2, tf.transpose(b2));
+    } else if (b2.shape[1] <= a2.shape[1]) {
+      product = tf.transpose(tf.matMul(tf.transpose(b2), a2)) as tf.Tensor2D;
+    } else {
+      product = tf.matMul(tf.transpose(a2), b2);
+    }
+    const outer = a.shape.length >= b.shape.length ? a.shape.slice(0, -2) : b.shape.slice(0, -2);
+    return tf.reshape(product, [...outer, ...product.shape]);
+  });
+}
+
+type ReductionAttrs = { axis: number | number[]; keepDims: boolean };
+
+/** The axes a reduction runs over, when they are the leading ones (`[0..k-1]`), else undefined. */
+function leadingAxes(shape: number[], attrs: tf.NamedAttrMap): number | undefined {
+  const axes = tf.util.parseAxisParam((attrs as unknown as ReductionAttrs).axis, shape);
+  const sorted = [...new Set(axes)].sort((x, y) => x - y);
+  return sorted.length > 0 && sorted.every((axis, i) => axis === i) ? sorted.length : undefined;
+}
+
+/** Float reductions over the leading axes of a tensor of some size: wasm's loop is slow there. */
+export function reductionApplies(x: tf.TensorInfo, attrs: tf.NamedAttrMap): boolean {
+  return x.dtype === 'float32' && size(x.shape) >= 4096 && leadingAxes(x.shape, attrs) !== undefined;
+}
+
+/**
+ * Sum or mean over the leading axes as one average pooling over a `[1,R,1,C]` view (XNNPACK's
+ * pooling reads the input once; wasm's Sum transposes it first). The sum is the mean times R.
+ */
+export function fastReduction(x: tf.Tensor, attrs: tf.NamedAttrMap, kind: 'sum' | 'mean'): tf.Tensor {
+  const k = leadingAxes(x.shape, attrs)!;
+  const { keepDims } = attrs as unknown as ReductionAttrs;
+  return tf.tidy(() => {
+    const rows = size(x.shape.slice(0, k));
+    const rest = x.shape.slice(k);
+    const mean = tf.avgPool(tf.reshape(x, [1, rows, 1, size(rest)]) as tf.Tensor4D, [rows, 1], 1, 'valid');
+    const reduced = kind === 'mean' ? mean : tf.mul(mean, rows);
+    return tf.reshape(reduced, keepDims ? [...x.shape.slice(0, k).map(() => 1), ...rest] : rest);
+  });
+}

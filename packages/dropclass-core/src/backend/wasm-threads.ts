@@ -1,0 +1,89 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+
+/** tfjs-backend-wasm pre-creates this many workers; XNNPACK's thread pool takes at most that many. */
+export const MAX_WASM_THREADS = 8;
+
+const MAIN_SCRIPT_START = 'var WasmBackendModuleThreadedSimd';
+
+export interface ThreadedWasmOptions {
+  /** Threads for XNNPACK's pool, 2 to 8. */
+  threads: number;
+  /** Where the worker scripts are written; a fresh folder under the system's temporary folder by default. */
+  scriptDir?: string;
+}
+
+/**
+ * The bundle's own `var require$$N = require('x')` lines: the worker evaluates the module's glue
+ * outside the bundle, where those names would otherwise be undefined.
+ */
+function bundleRequires(): string {
+  const bundle = readFileSync(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'), 'utf8');
+  return [...bundle.matchAll(/^var (require\$\$\d+) = require\('([^']+)'\);$/gm)].map((m) => `var ${m[1]} = require(${JSON.stringify(m[2])});`).join('\n');
+}
+
+/**
+ * Starts tfjs-backend-wasm's multi-threaded build (it ships inside the package) in Node, where the
+ * package only ever starts the single-threaded one. Three things stand in its way, each bridged for
+ * the length of the start-up only: its pthread workers are handed `blob:` URLs, which Node's workers
+ * cannot load (the scripts are written to files instead); the glue the workers evaluate names the
+ * bundle's own module variables (they are declared in front of it); and the thread pool is capped
+ * at half the logical cores (the core count is reported as twice `threads`).
+ * Resolves to the threads the backend runs with, or 0, leaving no backend set, when anything fails,
+ * so that the caller can start the single-threaded build.
+ */
+export async function startThreadedWasm(options: ThreadedWasmOptions): Promise<number> {
+  const threads = Math.min(Math.max(2, Math.floor(options.threads)), MAX_WASM_THREADS);
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const dir = options.scriptDir ?? join(os.tmpdir(), `dropclass-wasm-threads-${process.pid}`);
+  const mainScript = join(dir, 'main.js');
+  const workerScript = join(dir, 'worker.js');
+  const texts = new WeakMap<Blob, string>();
+  const originals = { Blob: globalThis.Blob, createObjectURL: URL.createObjectURL, cpus: os.cpus };
+  globalThis.Blob = class RecordingBlob extends originals.Blob {
+    constructor(parts: ConstructorParameters<typeof Blob>[0] = [], blobOptions?: ConstructorParameters<typeof Blob>[1]) {
+      super(parts, blobOptions);
+      const text = parts.map(String).join('');
+      texts.set(this, text);
+      if (text.startsWith(MAIN_SCRIPT_START)) {
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(mainScript, `${bundleRequires()}\nvar commonjsGlobal = globalThis, _scriptDir;\n${text}`);
+      }
+    }
+  };
+  URL.createObjectURL = (blob: Blob) => {
+    const text = texts.get(blob);
+    if (text === undefined) return originals.createObjectURL(blob);
+    // The worker asks for a URL of the main script it was sent as a Blob: it gets the file's path.
+    writeFileSync(workerScript, `URL.createObjectURL = () => ${JSON.stringify(mainScript)};\nURL.revokeObjectURL = () => {};\n${text}`);
+    return workerScript;
+  };
+  os.cpus = () => {
+    const cpus = originals.cpus();
+    return Array.from({ length: 2 * threads }, (_, i) => cpus[i % cpus.length]);
+  };
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+  wasm.setThreadsCount(threads);
+  let started = false;
+  try {
+    started = await tf.setBackend('wasm');
+  } catch {
+    started = false;
+  } finally {
+    globalThis.Blob = originals.Blob;
+    URL.createObjectURL = originals.createObjectURL;
+    os.cpus = originals.cpus;
+  }
+  if (started) {
+    if (!options.scriptDir) process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    return wasm.getThreadsCount();
+  }
+  // The backend's factory stays registered, so the next setBackend starts the single-threaded build.
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  wasm.setThreadsCount(1);
+  if (!options.scriptDir) rmSync(dir, { recursive: true, force: true });
+  return 0;
+}
