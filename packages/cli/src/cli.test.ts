@@ -189,10 +189,15 @@ describe('dropclass command line', () => {
   });
 
   it('the benchmark prints its figures, also as JSON', async () => {
-    const run = await dropclass(['bench', '--quick', '--json', '--no-deeplab'], { cwd: dir });
+    const run = await dropclass(['bench', '--quick', '--json', '--no-deeplab', '--profile', '--threads', '2'], { cwd: dir });
     expect(run.code).toBe(0);
     const report = JSON.parse(run.stdout);
     expect(report.backend).toBe('wasm');
+    expect(report.threads).toBe(2);
+    const profile = report.unet.dropclass.profile;
+    expect(profile.kernels.map((k: { kernel: string }) => k.kernel)).toEqual(expect.arrayContaining(['FusedConv2D', 'Conv2DBackpropFilter']));
+    const kernelMs = profile.kernels.reduce((sum: number, k: { selfMs: number }) => sum + k.selfMs, 0);
+    expect(kernelMs + profile.outsideKernelsMs).toBeCloseTo(profile.wallMs, 6);
     for (const mode of ['baseline', 'dropclass']) {
       expect(report.unet[mode].medianMs).toBeGreaterThan(0);
       expect(report.unet[mode].tensorsAfter).toBe(report.unet[mode].tensorsBefore);

@@ -48,7 +48,7 @@ async function startWasm(threads: number): Promise<boolean> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   registerWasmGradientKernels();
   // Started earlier in this process: its thread pool is fixed, so it is only switched back to.
-  if (tf.findBackend('wasm')) return tf.setBackend('wasm');
+  if ('wasm' in tf.engine().registry) return tf.setBackend('wasm');
   const started = threads > 1 ? await startThreadedWasm({ threads }) : 0;
   if (started > 0) {
     wasmThreads = started;

@@ -70,3 +70,37 @@ export function fastReduction(x: tf.Tensor, attrs: tf.NamedAttrMap, kind: 'sum' 
     return tf.reshape(reduced, keepDims ? [...x.shape.slice(0, k).map(() => 1), ...rest] : rest);
   });
 }
+
+type PoolAttrs = { filterSize: number | [number, number]; strides: number | [number, number]; pad: unknown; dimRoundingMode?: string };
+
+/** Max pooling whose windows do not overlap and are not padded: `kh x kw` windows, the same strides. */
+export function maxPoolGradApplies(input: tf.TensorInfo, attrs: tf.NamedAttrMap): boolean {
+  const { filterSize, strides, pad } = attrs as unknown as PoolAttrs;
+  const [fh, fw] = typeof filterSize === 'number' ? [filterSize, filterSize] : filterSize;
+  const [sh, sw] = typeof strides === 'number' ? [strides, strides] : strides;
+  return input.dtype === 'float32' && pad === 'valid' && fh === sh && fw === sw;
+}
+
+/**
+ * Gradient of non-overlapping max pooling: `dy` goes to the first maximum of each window in row-major
+ * order, as tfjs's cpu kernel chooses it. Each position holds a rank that is highest first; where the
+ * input equals its window's maximum, a max pooling of those ranks picks the first maximum. Rows and
+ * columns that no window covers get zero.
+ */
+export function maxPoolGrad(dy: tf.Tensor, input: tf.Tensor, output: tf.Tensor, attrs: tf.NamedAttrMap): tf.Tensor {
+  const { filterSize } = attrs as unknown as PoolAttrs;
+  const [kh, kw] = typeof filterSize === 'number' ? [filterSize, filterSize] : filterSize;
+  const [b, h, w, c] = input.shape;
+  const [, oh, ow] = output.shape;
+  return tf.tidy(() => {
+    const [ch, cw] = [oh * kh, ow * kw];
+    const covered = ch === h && cw === w ? input : tf.slice(input, [0, 0, 0, 0], [b, ch, cw, c]);
+    // Same-shape comparisons: wasm's broadcasting ones over six axes are very slow.
+    const perPixel = (t: tf.Tensor) => tf.image.resizeNearestNeighbor(t as tf.Tensor4D, [ch, cw]);
+    const rank = tf.tensor(Array.from({ length: ch * cw }, (_, i) => kh * kw - (Math.floor(i / cw) % kh) * kw - ((i % cw) % kw)), [1, ch, cw, 1]);
+    const ranks = tf.mul(tf.cast(tf.equal(covered, perPixel(output)), 'float32'), rank);
+    const first = tf.equal(ranks, perPixel(tf.maxPool(ranks as tf.Tensor4D, [kh, kw], [kh, kw], 'valid')));
+    const gradient = tf.mul(tf.cast(first, 'float32'), perPixel(dy));
+    return covered === input ? gradient : tf.pad(gradient, [[0, 0], [0, h - ch], [0, w - cw], [0, 0]]);
+  });
+}

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGradient, conv2dInputGradient, depthwiseFilterGradient, depthwiseInputGradient } from './conv-gradients.js';
-import { fastMatMul, fastReduction, matMulApplies, reductionApplies } from './wasm-fast-ops.js';
+import { fastMatMul, fastReduction, matMulApplies, maxPoolGrad, maxPoolGradApplies, reductionApplies } from './wasm-fast-ops.js';
 
 type Pair = [number, number];
 type Attrs = {
@@ -71,34 +71,54 @@ export const WASM_GRADIENT_KERNELS: tf.KernelConfig[] = [
 
 interface Replacement {
   kernelName: string;
-  /** Which calls the composite takes; the others stay with the stock kernel. All when absent. */
+  /** Which calls it takes; the others stay with the stock kernel. All when absent. */
   applies?: (inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap) => boolean;
-  compute: Compute;
+  kernelFunc: tf.KernelFunc;
 }
 
-/** Kernels wasm has but runs slowly where training needs them, and the composites that replace them. */
+const composite = (kernelName: string, compute: Compute) => kernel(kernelName, compute).kernelFunc;
+
+/** Kernels wasm has but runs slowly where training needs them, and what replaces them. */
 const FASTER_KERNELS: Replacement[] = [
   // wasm's Conv2DBackpropInput is a plain loop; as a forward conv it runs through XNNPACK.
   {
     kernelName: 'Conv2DBackpropInput',
-    compute: convCompute('Conv2DBackpropInput', false, ({ dy, filter }, a, c) => conv2dInputGradient(dy, filter, a.inputShape!, c.strides, c.dilations, c.pad)),
+    kernelFunc: composite(
+      'Conv2DBackpropInput',
+      convCompute('Conv2DBackpropInput', false, ({ dy, filter }, a, c) => conv2dInputGradient(dy, filter, a.inputShape!, c.strides, c.dilations, c.pad)),
+    ),
   },
-  { kernelName: 'BatchMatMul', applies: ({ a, b }, attrs) => matMulApplies(a!, b!, attrs), compute: ({ a, b }, attrs) => fastMatMul(a, b, attrs) },
-  { kernelName: 'Sum', applies: ({ x }, attrs) => reductionApplies(x!, attrs), compute: ({ x }, attrs) => fastReduction(x, attrs, 'sum') },
-  { kernelName: 'Mean', applies: ({ x }, attrs) => reductionApplies(x!, attrs), compute: ({ x }, attrs) => fastReduction(x, attrs, 'mean') },
+  { kernelName: 'BatchMatMul', applies: ({ a, b }, attrs) => matMulApplies(a!, b!, attrs), kernelFunc: composite('BatchMatMul', ({ a, b }, attrs) => fastMatMul(a, b, attrs)) },
+  { kernelName: 'Sum', applies: ({ x }, attrs) => reductionApplies(x!, attrs), kernelFunc: composite('Sum', ({ x }, attrs) => fastReduction(x, attrs, 'sum')) },
+  { kernelName: 'Mean', applies: ({ x }, attrs) => reductionApplies(x!, attrs), kernelFunc: composite('Mean', ({ x }, attrs) => fastReduction(x, attrs, 'mean')) },
+  {
+    kernelName: 'MaxPoolGrad',
+    applies: ({ input }, attrs) => maxPoolGradApplies(input!, attrs),
+    kernelFunc: composite('MaxPoolGrad', ({ dy, input, output }, attrs) => maxPoolGrad(dy, input, output, attrs)),
+  },
+  // wasm's Identity copies the data, and the engine clones every tensor a gradient needs. No kernel
+  // writes into an existing tensor, so the clone can share the data, as on the cpu backend.
+  {
+    kernelName: 'Identity',
+    applies: ({ x }) => x!.dtype !== 'string',
+    kernelFunc: ({ inputs, backend }) => {
+      const x = inputs.x as tf.TensorInfo;
+      (backend as unknown as { incRef(id: tf.DataId): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    },
+  },
 ];
 
-/** Replaces a stock wasm kernel by the composite for the calls it applies to. Returns the stock kernel. */
-function replace({ kernelName, applies, compute }: Replacement): tf.KernelConfig | undefined {
+/** Replaces a stock wasm kernel for the calls the replacement applies to. Returns the stock kernel. */
+function replace({ kernelName, applies, kernelFunc }: Replacement): tf.KernelConfig | undefined {
   const stock = tf.getKernel(kernelName, 'wasm');
   if (stock) tf.unregisterKernel(kernelName, 'wasm');
-  const composite = kernel(kernelName, compute);
   tf.registerKernel({
     kernelName,
     backendName: 'wasm',
     // The stock kernel still binds its wasm function when the backend starts.
     setupFunc: stock?.setupFunc,
-    kernelFunc: (args) => (!stock || !applies || applies(args.inputs, args.attrs ?? {}) ? composite.kernelFunc(args) : stock.kernelFunc(args)),
+    kernelFunc: (args) => (!stock || !applies || applies(args.inputs, args.attrs ?? {}) ? kernelFunc(args) : stock.kernelFunc(args)),
   });
   return stock;
 }

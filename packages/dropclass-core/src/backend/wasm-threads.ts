@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** tfjs-backend-wasm pre-creates this many workers; XNNPACK's thread pool takes at most that many. */
@@ -79,6 +80,9 @@ export async function startThreadedWasm(options: ThreadedWasmOptions): Promise<n
   }
   if (started) {
     if (!options.scriptDir) process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    // The pool's threads wait for work forever; unreferenced, they do not keep the process alive.
+    const pthreads = (tf.engine().registry.wasm as unknown as { wasm: { PThread: { runningWorkers: Worker[]; unusedWorkers: Worker[] } } }).wasm.PThread;
+    for (const worker of [...pthreads.runningWorkers, ...pthreads.unusedWorkers]) worker.unref();
     return wasm.getThreadsCount();
   }
   // The backend's factory stays registered, so the next setBackend starts the single-threaded build.
