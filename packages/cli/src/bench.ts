@@ -62,24 +62,36 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-function timeTraining(backbone: () => SegmentationBackbone, dropclass: boolean, options: BenchOptions, size: number) {
+/** A model of each mode on the same data, and one training step of it. */
+function trainer(backbone: () => SegmentationBackbone, dropclass: boolean, options: BenchOptions, size: number) {
   const model = createDropClassModel(backbone(), { numClasses: options.classes, dropclass, seed: 0 });
   const images = tf.randomNormal([options.batch, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
   const labels = tf.randomUniform([options.batch, size, size], 0, options.classes, 'int32', 2) as tf.Tensor3D;
   const step = (i: number) => model.trainStep(images, labels, { progress: 0.5, learningRate: 0.01, droppedClass: dropclass ? i % options.classes : undefined });
-  for (let i = 0; i < options.warmup; i++) step(i);
+  return { model, images, labels, step };
+}
+
+/**
+ * Times the baseline and the DropClass step alternately, so that a machine that speeds up or slows
+ * down during the run moves both medians alike and their ratio stays fair.
+ */
+function timeTraining(runs: { step: (i: number) => void }[], options: BenchOptions): TrainTiming[] {
+  for (let i = 0; i < options.warmup; i++) for (const run of runs) run.step(i);
   const tensorsBefore = tf.memory().numTensors;
-  const times: number[] = [];
+  const times = runs.map(() => [] as number[]);
   for (let i = 0; i < options.steps; i++) {
-    const t0 = performance.now();
-    step(i);
-    times.push(performance.now() - t0);
+    runs.forEach((run, r) => {
+      const t0 = performance.now();
+      run.step(i);
+      times[r].push(performance.now() - t0);
+    });
   }
   const tensorsAfter = tf.memory().numTensors;
-  const medianMs = median(times);
-  const profile = options.profile ? profileKernels(() => step(0), 3) : undefined;
-  const timing: TrainTiming = { medianMs, imagesPerSecond: (1000 * options.batch) / medianMs, tensorsBefore, tensorsAfter, profile };
-  return { model, images, labels, timing };
+  return runs.map((run, r) => {
+    const medianMs = median(times[r]);
+    const profile = options.profile ? profileKernels(() => run.step(0), 3) : undefined;
+    return { medianMs, imagesPerSecond: (1000 * options.batch) / medianMs, tensorsBefore, tensorsAfter, profile };
+  });
 }
 
 function timeInference(predict: () => tf.Tensor, repeats: number): number {
@@ -96,8 +108,9 @@ function timeInference(predict: () => tf.Tensor, repeats: number): number {
 }
 
 function benchBackbone(name: string, backbone: () => SegmentationBackbone, options: BenchOptions, size: number): BackboneBench {
-  const base = timeTraining(backbone, false, options, size);
-  const drop = timeTraining(backbone, true, options, size);
+  const base = trainer(backbone, false, options, size);
+  const drop = trainer(backbone, true, options, size);
+  const [baseTiming, dropTiming] = timeTraining([base, drop], options);
   const repeats = Math.max(3, options.steps);
   // Both networks predict at the feature resolution, so the comparison is the extra 1x1 conv + ReLU alone.
   const folded = drop.model.toFoldedModel();
@@ -107,9 +120,9 @@ function benchBackbone(name: string, backbone: () => SegmentationBackbone, optio
     name,
     config: { batch: options.batch, size, classes: options.classes },
     trainableParams: { baseline: base.model.countParams(), dropclass: drop.model.countParams() },
-    baseline: base.timing,
-    dropclass: drop.timing,
-    dropclassOverheadPercent: (100 * (drop.timing.medianMs - base.timing.medianMs)) / base.timing.medianMs,
+    baseline: baseTiming,
+    dropclass: dropTiming,
+    dropclassOverheadPercent: (100 * (dropTiming.medianMs - baseTiming.medianMs)) / baseTiming.medianMs,
     inference: { baselineMs, foldedMs, foldedOverheadPercent: (100 * (foldedMs - baselineMs)) / baselineMs },
   };
   tf.dispose([base.images, base.labels, drop.images, drop.labels]);

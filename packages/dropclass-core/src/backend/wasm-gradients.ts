@@ -18,6 +18,9 @@ type Compute = (inputs: Record<string, tf.Tensor>, attrs: tf.NamedAttrMap) => tf
 
 const pair = (v: number | Pair | undefined): Pair => (v === undefined ? [1, 1] : typeof v === 'number' ? [v, v] : v);
 
+/** Adds a reference to a tensor's data on the backend, so that one more tensor may hold it. */
+const share = (backend: unknown, info: tf.TensorInfo) => (backend as tf.KernelBackend).incRef(info.dataId);
+
 /**
  * Runs a composite of tfjs ops as a wasm kernel: wraps the inputs as tensors (each wrapper holds a
  * reference of its own, so disposing it leaves the caller's input intact), disposes the wrappers.
@@ -30,7 +33,7 @@ function kernel(kernelName: string, compute: Compute): tf.KernelConfig {
       const engine = tf.engine();
       const wrapped = Object.fromEntries(
         Object.entries(inputs).map(([k, v]) => {
-          (backend as unknown as { incRef(id: tf.DataId): void }).incRef((v as tf.TensorInfo).dataId);
+          share(backend, v as tf.TensorInfo);
           return [k, engine.makeTensorFromTensorInfo(v as tf.TensorInfo)];
         }),
       );
@@ -103,7 +106,7 @@ const FASTER_KERNELS: Replacement[] = [
     applies: ({ x }) => x!.dtype !== 'string',
     kernelFunc: ({ inputs, backend }) => {
       const x = inputs.x as tf.TensorInfo;
-      (backend as unknown as { incRef(id: tf.DataId): void }).incRef(x.dataId);
+      share(backend, x);
       return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
     },
   },

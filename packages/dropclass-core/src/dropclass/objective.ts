@@ -15,21 +15,43 @@ export function pointwise(x: tf.Tensor4D, kernel: tf.Tensor2D, bias: tf.Tensor1D
 }
 
 /**
+ * Log-softmax over the last axis whose gradient reuses the forward pass's softmax: tfjs's own
+ * recomputes it with another exp, the slowest elementwise kernel on wasm.
+ */
+export function logSoftmax(logits: tf.Tensor4D): tf.Tensor4D {
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const shifted = tf.sub(x, tf.max(x, -1, true));
+    const exponentials = tf.exp(shifted);
+    const total = tf.sum(exponentials, -1, true);
+    save([tf.div(exponentials, total)]);
+    return {
+      value: tf.sub(shifted, tf.log(total)),
+      gradFunc: (dy: tf.Tensor, [softmax]: tf.Tensor[]) => tf.sub(dy, tf.mul(tf.sum(dy, -1, true), softmax)),
+    };
+  })(logits) as tf.Tensor4D;
+}
+
+/**
  * Mean softmax cross-entropy over the pixels whose label is not `ignoreIndex`; 0 (not NaN) when no
  * pixel is valid. Logits coarser than the labels are upsampled bilinearly first.
  */
 export function maskedCrossEntropy(logits: tf.Tensor4D, labels: tf.Tensor3D, ignoreIndex = IGNORE_INDEX): tf.Scalar {
   return tf.tidy(() => {
     const [, height, width] = labels.shape;
-    const numClasses = logits.shape[3];
     const sized = logits.shape[1] === height && logits.shape[2] === width ? logits : resizeBilinear(logits, height, width);
-    const valid = tf.notEqual(labels, tf.scalar(ignoreIndex, 'int32'));
-    const safeLabels = tf.where(valid, labels, tf.zerosLike(labels));
-    const picked = tf.sum(tf.mul(tf.logSoftmax(sized), tf.oneHot(tf.cast(safeLabels, 'int32'), numClasses)), -1);
-    const validMask = tf.cast(valid, 'float32');
-    const count = tf.maximum(tf.sum(validMask), tf.scalar(1));
-    return tf.div(tf.neg(tf.sum(tf.mul(picked, validMask))), count) as tf.Scalar;
+    return maskedNegativeLogLikelihood(logSoftmax(sized), labels, ignoreIndex);
   });
+}
+
+/** Mean of `-log p(label)` over the pixels whose label is not `ignoreIndex` (0 when there are none). */
+function maskedNegativeLogLikelihood(logProbabilities: tf.Tensor4D, labels: tf.Tensor3D, ignoreIndex: number): tf.Scalar {
+  const valid = tf.notEqual(labels, tf.scalar(ignoreIndex, 'int32'));
+  const safeLabels = tf.where(valid, labels, tf.zerosLike(labels));
+  const picked = tf.sum(tf.mul(logProbabilities, tf.oneHot(tf.cast(safeLabels, 'int32'), logProbabilities.shape[3])), -1);
+  const validMask = tf.cast(valid, 'float32');
+  const count = tf.maximum(tf.sum(validMask), tf.scalar(1));
+  return tf.div(tf.neg(tf.sum(tf.mul(picked, validMask))), count) as tf.Scalar;
 }
 
 /** Labels with every pixel of `droppedClass` turned into the ignore index. */
@@ -65,11 +87,23 @@ export function featureSelection(
   bnEpsilon: number,
   statistics?: NormStatistics,
 ): { selected: tf.Tensor4D; batchStatistics?: NormStatistics } {
-  const conv = pointwise(tf.mul(features, importance), weights.kernel, weights.bias);
+  // conv1x1(A * s) with the scaling moved onto the kernel rows, diag(s) Ws: the same sum, without
+  // scaling the whole feature map (and its gradient) channel by channel.
+  const conv = pointwise(features, tf.mul(weights.kernel, tf.reshape(importance, [-1, 1])) as tf.Tensor2D, weights.bias);
   const batchStatistics = statistics ? undefined : tf.moments(conv, [0, 1, 2]);
   const { mean, variance } = statistics ?? batchStatistics!;
   const normed = tf.batchNorm(conv, mean, variance, weights.beta, weights.gamma, bnEpsilon);
   return { selected: tf.relu(normed) as tf.Tensor4D, batchStatistics };
+}
+
+/**
+ * Channel `c` of `[B,H,W,K]` values as `[B,H,W,1]`: a product with the one-hot column `e_c`, which
+ * wasm runs far faster than a strided slice. Exact for finite values (one term times 1, the rest 0).
+ */
+function classChannel(values: tf.Tensor4D, c: number): tf.Tensor4D {
+  const [b, h, w, k] = values.shape;
+  const column = tf.reshape(tf.oneHot(tf.tensor1d([c], 'int32'), k), [k, 1]);
+  return tf.reshape(tf.matMul(tf.reshape(values, [b * h * w, k]), column), [b, h, w, 1]);
 }
 
 export interface DropClassInputs {
@@ -120,11 +154,15 @@ export function dropClassObjective(inputs: DropClassInputs): DropClassTerms {
   const logitsDrop = pointwise(selected, classifierKernel, classifierBias);
   const lossCe = maskedCrossEntropy(logits, labels, ignoreIndex);
   const dropLabels = droppedClass === NO_CLASS_DROPPED ? labels : withoutClass(labels, droppedClass, ignoreIndex);
-  const lossDrop = maskedCrossEntropy(logitsDrop, dropLabels, ignoreIndex);
+  // One log-softmax of logitsDrop serves both terms when the logits are at the labels' size; the
+  // suppression term needs the dropped class's probability only, exp of one channel.
+  const logProbabilitiesDrop = logSoftmax(logitsDrop);
+  const atLabelSize = logitsDrop.shape[1] === labels.shape[1] && logitsDrop.shape[2] === labels.shape[2];
+  const lossDrop = atLabelSize
+    ? maskedNegativeLogLikelihood(logProbabilitiesDrop, dropLabels, ignoreIndex)
+    : maskedCrossEntropy(logitsDrop, dropLabels, ignoreIndex);
   const lossSup =
-    droppedClass === NO_CLASS_DROPPED
-      ? tf.scalar(0)
-      : (tf.mean(tf.slice(tf.softmax(logitsDrop), [0, 0, 0, droppedClass], [-1, -1, -1, 1])) as tf.Scalar);
+    droppedClass === NO_CLASS_DROPPED ? tf.scalar(0) : (tf.mean(tf.exp(classChannel(logProbabilitiesDrop, droppedClass))) as tf.Scalar);
   const total = tf.addN([tf.mul(lossCe, 1 - progress), tf.mul(lossDrop, progress), tf.mul(lossSup, alpha)]) as tf.Scalar;
   return { logits, logitsDrop, importance, lossCe, lossDrop, lossSup, total, batchStatistics: batchStatistics! };
 }
