@@ -71,7 +71,7 @@ export function fastReduction(x: tf.Tensor, attrs: tf.NamedAttrMap, kind: 'sum' 
   });
 }
 
-type PoolAttrs = { filterSize: number | [number, number]; strides: number | [number, number]; pad: unknown; dimRoundingMode?: string };
+type PoolAttrs = { filterSize: number | [number, number]; strides: number | [number, number]; pad: unknown };
 
 /** Max pooling whose windows do not overlap and are not padded: `kh x kw` windows, the same strides. */
 export function maxPoolGradApplies(input: tf.TensorInfo, attrs: tf.NamedAttrMap): boolean {
