@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * Gradients of Sum and Mean that spread `dy` over the input with a broadcasting multiply by a
- * filled tensor. tfjs's own multiply by `ones(x.shape)`, an array the size of the input filled in
+ * filled tensor. tfjs's own multiplies by `ones(x.shape)`, an array the size of the input filled in
  * JavaScript and uploaded at every call; the values are the same.
  */
 function reductionGradient(kernelName: 'Sum' | 'Mean'): tf.GradConfig {

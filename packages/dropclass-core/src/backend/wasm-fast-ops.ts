@@ -7,7 +7,10 @@ import * as tf from '@tensorflow/tfjs-core';
 
 type MatMulAttrs = { transposeA: boolean; transposeB: boolean };
 
-const size = (shape: number[]) => shape.reduce((n, d) => n * d, 1);
+const size = tf.util.sizeFromShape;
+
+/** A pooling or convolution attribute given as one number or a pair. */
+export const pair = (v: number | [number, number] | undefined): [number, number] => (v === undefined ? [1, 1] : typeof v === 'number' ? [v, v] : v);
 
 /** Products with a transposed operand and no batch: wasm computes those with a plain loop. */
 export function matMulApplies(a: tf.TensorInfo, b: tf.TensorInfo, attrs: tf.NamedAttrMap): boolean {
@@ -76,8 +79,8 @@ type PoolAttrs = { filterSize: number | [number, number]; strides: number | [num
 /** Max pooling whose windows do not overlap and are not padded: `kh x kw` windows, the same strides. */
 export function maxPoolGradApplies(input: tf.TensorInfo, attrs: tf.NamedAttrMap): boolean {
   const { filterSize, strides, pad } = attrs as unknown as PoolAttrs;
-  const [fh, fw] = typeof filterSize === 'number' ? [filterSize, filterSize] : filterSize;
-  const [sh, sw] = typeof strides === 'number' ? [strides, strides] : strides;
+  const [fh, fw] = pair(filterSize);
+  const [sh, sw] = pair(strides);
   return input.dtype === 'float32' && pad === 'valid' && fh === sh && fw === sw;
 }
 
@@ -89,7 +92,7 @@ export function maxPoolGradApplies(input: tf.TensorInfo, attrs: tf.NamedAttrMap)
  */
 export function maxPoolGrad(dy: tf.Tensor, input: tf.Tensor, output: tf.Tensor, attrs: tf.NamedAttrMap): tf.Tensor {
   const { filterSize } = attrs as unknown as PoolAttrs;
-  const [kh, kw] = typeof filterSize === 'number' ? [filterSize, filterSize] : filterSize;
+  const [kh, kw] = pair(filterSize);
   const [b, h, w, c] = input.shape;
   const [, oh, ow] = output.shape;
   return tf.tidy(() => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGradient, conv2dInputGradient, depthwiseFilterGradient, depthwiseInputGradient } from './conv-gradients.js';
-import { fastMatMul, fastReduction, matMulApplies, maxPoolGrad, maxPoolGradApplies, reductionApplies } from './wasm-fast-ops.js';
+import { fastMatMul, fastReduction, matMulApplies, maxPoolGrad, maxPoolGradApplies, pair, reductionApplies } from './wasm-fast-ops.js';
 
 type Pair = [number, number];
 type Attrs = {
@@ -15,8 +15,6 @@ type Attrs = {
 type ConvInfo = { strides: Pair; dilations: Pair; pad: { top: number; left: number } };
 /** A composite of tfjs ops over a kernel's inputs. */
 type Compute = (inputs: Record<string, tf.Tensor>, attrs: tf.NamedAttrMap) => tf.Tensor;
-
-const pair = (v: number | Pair | undefined): Pair => (v === undefined ? [1, 1] : typeof v === 'number' ? [v, v] : v);
 
 /** Adds a reference to a tensor's data on the backend, so that one more tensor may hold it. */
 const share = (backend: unknown, info: tf.TensorInfo) => (backend as tf.KernelBackend).incRef(info.dataId);

@@ -38,10 +38,13 @@ export function logSoftmax(logits: tf.Tensor4D): tf.Tensor4D {
  */
 export function maskedCrossEntropy(logits: tf.Tensor4D, labels: tf.Tensor3D, ignoreIndex = IGNORE_INDEX): tf.Scalar {
   return tf.tidy(() => {
-    const [, height, width] = labels.shape;
-    const sized = logits.shape[1] === height && logits.shape[2] === width ? logits : resizeBilinear(logits, height, width);
+    const sized = atLabelSize(logits, labels) ? logits : resizeBilinear(logits, labels.shape[1], labels.shape[2]);
     return maskedNegativeLogLikelihood(logSoftmax(sized), labels, ignoreIndex);
   });
+}
+
+function atLabelSize(logits: tf.Tensor4D, labels: tf.Tensor3D): boolean {
+  return logits.shape[1] === labels.shape[1] && logits.shape[2] === labels.shape[2];
 }
 
 /** Mean of `-log p(label)` over the pixels whose label is not `ignoreIndex` (0 when there are none). */
@@ -153,16 +156,16 @@ export function dropClassObjective(inputs: DropClassInputs): DropClassTerms {
   const logits = pointwise(features, classifierKernel, classifierBias);
   const logitsDrop = pointwise(selected, classifierKernel, classifierBias);
   const lossCe = maskedCrossEntropy(logits, labels, ignoreIndex);
-  const dropLabels = droppedClass === NO_CLASS_DROPPED ? labels : withoutClass(labels, droppedClass, ignoreIndex);
+  const dropped = droppedClass !== NO_CLASS_DROPPED;
+  const dropLabels = dropped ? withoutClass(labels, droppedClass, ignoreIndex) : labels;
   // One log-softmax of logitsDrop serves both terms when the logits are at the labels' size; the
   // suppression term needs the dropped class's probability only, exp of one channel.
-  const logProbabilitiesDrop = logSoftmax(logitsDrop);
-  const atLabelSize = logitsDrop.shape[1] === labels.shape[1] && logitsDrop.shape[2] === labels.shape[2];
-  const lossDrop = atLabelSize
-    ? maskedNegativeLogLikelihood(logProbabilitiesDrop, dropLabels, ignoreIndex)
+  const sameSize = atLabelSize(logitsDrop, labels);
+  const logProbabilitiesDrop = sameSize || dropped ? logSoftmax(logitsDrop) : undefined;
+  const lossDrop = sameSize
+    ? maskedNegativeLogLikelihood(logProbabilitiesDrop!, dropLabels, ignoreIndex)
     : maskedCrossEntropy(logitsDrop, dropLabels, ignoreIndex);
-  const lossSup =
-    droppedClass === NO_CLASS_DROPPED ? tf.scalar(0) : (tf.mean(tf.exp(classChannel(logProbabilitiesDrop, droppedClass))) as tf.Scalar);
+  const lossSup = dropped ? (tf.mean(tf.exp(classChannel(logProbabilitiesDrop!, droppedClass))) as tf.Scalar) : tf.scalar(0);
   const total = tf.addN([tf.mul(lossCe, 1 - progress), tf.mul(lossDrop, progress), tf.mul(lossSup, alpha)]) as tf.Scalar;
   return { logits, logitsDrop, importance, lossCe, lossDrop, lossSup, total, batchStatistics: batchStatistics! };
 }
