@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -16,6 +16,8 @@ describe('the multi-threaded wasm build in Node', () => {
 
     expect(await initBackend({ backend: 'wasm', threads: 2, quiet: true })).toBe('wasm');
     expect(wasmThreadCount()).toBe(2);
+    // The workers have read their scripts by the end of the start-up: nothing is left behind.
+    expect(existsSync(join(tmpdir(), `dropclass-wasm-threads-${process.pid}`))).toBe(false);
     const x = tf.randomNormal([2, 32, 32, 8], 0, 1, 'float32', 1) as tf.Tensor4D;
     const w = tf.randomNormal([3, 3, 8, 16], 0, 1, 'float32', 2) as tf.Tensor4D;
     const onWasm = tf.conv2d(x, w, 1, 'same').dataSync();

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -13,8 +13,21 @@ const MAIN_SCRIPT_START = 'var WasmBackendModuleThreadedSimd';
 export interface ThreadedWasmOptions {
   /** Threads for XNNPACK's pool, 2 to 8. */
   threads: number;
-  /** Where the worker scripts are written; a fresh folder under the system's temporary folder by default. */
+  /** Where the worker scripts are written during start-up; a fresh folder under the system's temporary folder by default. */
   scriptDir?: string;
+  /**
+   * How long the start-up may take before it is given up (60 s by default). A worker that dies
+   * while loading would otherwise leave the start pending with nothing keeping the process alive.
+   */
+  startTimeoutMs?: number;
+  /** Rewrites the pthread worker's script before it is written; tests use it to make a worker fail. */
+  workerScript?: (text: string) => string;
+}
+
+/** Writes a file whole or not at all: a worker starting meanwhile never reads it half-written. */
+function writeWhole(file: string, text: string): void {
+  writeFileSync(`${file}.part`, text);
+  renameSync(`${file}.part`, file);
 }
 
 /**
@@ -43,6 +56,7 @@ export async function startThreadedWasm(options: ThreadedWasmOptions): Promise<n
   const mainScript = join(dir, 'main.js');
   const workerScript = join(dir, 'worker.js');
   const texts = new WeakMap<Blob, string>();
+  let workerText: string | undefined;
   const originals = { Blob: globalThis.Blob, createObjectURL: URL.createObjectURL, cpus: os.cpus };
   globalThis.Blob = class RecordingBlob extends originals.Blob {
     constructor(parts: ConstructorParameters<typeof Blob>[0] = [], blobOptions?: ConstructorParameters<typeof Blob>[1]) {
@@ -51,15 +65,23 @@ export async function startThreadedWasm(options: ThreadedWasmOptions): Promise<n
       texts.set(this, text);
       if (text.startsWith(MAIN_SCRIPT_START)) {
         mkdirSync(dir, { recursive: true });
-        writeFileSync(mainScript, `${bundleRequires()}\nvar commonjsGlobal = globalThis, _scriptDir;\n${text}`);
+        writeWhole(mainScript, `${bundleRequires()}\nvar commonjsGlobal = globalThis, _scriptDir;\n${text}`);
       }
     }
   };
   URL.createObjectURL = (blob: Blob) => {
     const text = texts.get(blob);
     if (text === undefined) return originals.createObjectURL(blob);
-    // The worker asks for a URL of the main script it was sent as a Blob: it gets the file's path.
-    writeFileSync(workerScript, `URL.createObjectURL = () => ${JSON.stringify(mainScript)};\nURL.revokeObjectURL = () => {};\n${text}`);
+    // Each of the pool's eight workers asks for a URL of the same script, while the ones before it
+    // are already reading the file: it is written once.
+    if (workerText === undefined) {
+      workerText = text;
+      // The worker asks for a URL of the main script it was sent as a Blob: it gets the file's path.
+      const script = `URL.createObjectURL = () => ${JSON.stringify(mainScript)};\nURL.revokeObjectURL = () => {};\n${text}`;
+      writeWhole(workerScript, options.workerScript ? options.workerScript(script) : script);
+    } else if (text !== workerText) {
+      throw new Error('tfjs-backend-wasm asked for two different pthread worker scripts');
+    }
     return workerScript;
   };
   os.cpus = () => {
@@ -69,25 +91,33 @@ export async function startThreadedWasm(options: ThreadedWasmOptions): Promise<n
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
   wasm.setThreadsCount(threads);
   let started = false;
+  // The start-up waits for every worker to load. The workers do not keep the process alive, so
+  // this timer does; it also gives the start-up up if a worker never reports.
+  let deadline: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => {
+    deadline = setTimeout(() => resolve(false), options.startTimeoutMs ?? 60_000);
+  });
   try {
-    started = await tf.setBackend('wasm');
+    started = await Promise.race([tf.setBackend('wasm'), timedOut]);
   } catch {
     started = false;
   } finally {
+    clearTimeout(deadline);
     globalThis.Blob = originals.Blob;
     URL.createObjectURL = originals.createObjectURL;
     os.cpus = originals.cpus;
+    // Every worker of the pool has read its scripts once the start-up is over (or given up).
+    if (!options.scriptDir) rmSync(dir, { recursive: true, force: true });
   }
   if (started) {
-    if (!options.scriptDir) process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     // The pool's threads wait for work forever; unreferenced, they do not keep the process alive.
     const pthreads = (tf.engine().registry.wasm as unknown as { wasm: { PThread: { runningWorkers: Worker[]; unusedWorkers: Worker[] } } }).wasm.PThread;
     for (const worker of [...pthreads.runningWorkers, ...pthreads.unusedWorkers]) worker.unref();
     return wasm.getThreadsCount();
   }
-  // The backend's factory stays registered, so the next setBackend starts the single-threaded build.
+  // The backend's factory stays registered, so the next setBackend starts the single-threaded build
+  // (and makes a start-up still pending obsolete).
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   wasm.setThreadsCount(1);
-  if (!options.scriptDir) rmSync(dir, { recursive: true, force: true });
   return 0;
 }
