@@ -1,11 +1,11 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '@dropclass/core';
 import { parseRunConfig, train } from '@dropclass/cli';
 import { writeImage, writeLabel } from '@dropclass/datasets/testing';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -13,6 +13,7 @@ describe('examples/cityscapes', () => {
   it('run.json trains in quick mode on a tiny tree in the Cityscapes layout', async () => {
     await initBackend({ backend: 'wasm', quiet: true });
     const root = await mkdtemp(join(tmpdir(), 'example-cityscapes-'));
+    onTestFinished(() => rm(root, { recursive: true, force: true }));
     const ids = [7, 8, 11, 26, 24, 0];
     for (const split of ['train', 'val']) {
       for (const [i, city] of ['aachen', 'bochum'].entries()) {

@@ -1,11 +1,10 @@
-import { readFile } from 'node:fs/promises';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '@dropclass/core';
 import { parseRunConfig, train } from '@dropclass/cli';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -15,6 +14,7 @@ describe('examples/synthetic-longtail', () => {
       await initBackend({ backend: 'wasm', quiet: true });
       const raw = JSON.parse(await readFile(join(here, name), 'utf8'));
       const dir = await mkdtemp(join(tmpdir(), 'example-synthetic-'));
+      onTestFinished(() => rm(dir, { recursive: true, force: true }));
       raw.dataset.root = join(dir, 'data');
       raw.dataset.generate = { seed: 0, size: 32, train: 16, val: 4, valShifted: 4 };
       raw.crop = [32, 32];

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,7 +6,7 @@ import { initBackend } from '@dropclass/core';
 import { parseRunConfig, train } from '@dropclass/cli';
 import { vocPalette } from '@dropclass/datasets';
 import { writeImage, writeLabel } from '@dropclass/datasets/testing';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -14,6 +14,7 @@ describe('examples/voc', () => {
   it('run.json trains in quick mode on a tiny tree in the VOC layout', async () => {
     await initBackend({ backend: 'wasm', quiet: true });
     const root = await mkdtemp(join(tmpdir(), 'example-voc-'));
+    onTestFinished(() => rm(root, { recursive: true, force: true }));
     const ids = ['2007_000032', '2007_000033', '2007_000039'];
     for (const [i, id] of ids.entries()) {
       await writeImage(join(root, 'JPEGImages', `${id}.jpg`), 40, 36, (x, y) => [x * 6, y * 6, i * 80]);

@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/bin/dropclass.js');
 
@@ -60,6 +60,7 @@ describe('dropclass command line', () => {
     expect(existsSync(bin), `${bin} is missing: build the package first`).toBe(true);
     dir = await mkdtemp(join(tmpdir(), 'dropclass-cli-'));
   });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
 
   it('trains, checkpoints, logs the three loss terms and writes the report; eval, predict and compare read the run', async () => {
     const config = await writeConfig(dir, 'tiny.json', tinyConfig('data'));

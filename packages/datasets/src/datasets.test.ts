@@ -1,11 +1,16 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { CITYSCAPES_TRAIN_IDS, DatasetError, openDataset, vocPalette } from './index.js';
 import { writeImage, writeLabel } from './testing.js';
 
-const temp = () => mkdtemp(join(tmpdir(), 'dropclass-datasets-'));
+/** A fresh folder for one test, removed when the test ends. */
+const temp = async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'dropclass-datasets-'));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+};
 
 describe('folder datasets', () => {
   async function folderTree() {

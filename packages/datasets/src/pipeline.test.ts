@@ -1,9 +1,9 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Batch, createBatchStream, createEvalStream, openDataset } from './index.js';
 import { writeImage, writeLabel } from './testing.js';
 
@@ -19,6 +19,7 @@ async function collect(stream: AsyncGenerator<Batch>, limit: number) {
 
 describe('batch pipeline', () => {
   let root: string;
+  afterAll(() => rm(root, { recursive: true, force: true }));
   beforeAll(async () => {
     await tf.setBackend('cpu');
     root = await mkdtemp(join(tmpdir(), 'dropclass-pipeline-'));

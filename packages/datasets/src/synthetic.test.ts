@@ -1,8 +1,7 @@
-import { readFile, readdir } from 'node:fs/promises';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { SYNTHETIC_OBJECTS, computeClassFrequencies, formatSyntheticStats, generateSynthetic, openDataset } from './index.js';
 
 const counts = { train: 120, val: 20, 'val-shifted': 20 };
@@ -10,6 +9,8 @@ const counts = { train: 120, val: 20, 'val-shifted': 20 };
 describe('synthetic long-tailed, context-biased benchmark', () => {
   it('is deterministic: the same seed writes byte-identical files', async () => {
     const [a, b] = [await mkdtemp(join(tmpdir(), 'synth-a-')), await mkdtemp(join(tmpdir(), 'synth-b-'))];
+    onTestFinished(() => rm(a, { recursive: true, force: true }));
+    onTestFinished(() => rm(b, { recursive: true, force: true }));
     await generateSynthetic({ root: a, seed: 5, counts: { train: 6, val: 2, 'val-shifted': 2 } });
     await generateSynthetic({ root: b, seed: 5, counts: { train: 6, val: 2, 'val-shifted': 2 } });
     for (const dir of ['train/images', 'train/masks', 'val-shifted/masks']) {
@@ -18,12 +19,14 @@ describe('synthetic long-tailed, context-biased benchmark', () => {
       for (const n of names) expect((await readFile(join(b, dir, n))).equals(await readFile(join(a, dir, n)))).toBe(true);
     }
     const c = await mkdtemp(join(tmpdir(), 'synth-c-'));
+    onTestFinished(() => rm(c, { recursive: true, force: true }));
     await generateSynthetic({ root: c, seed: 6, counts: { train: 6, val: 2, 'val-shifted': 2 } });
     expect((await readFile(join(c, 'train/masks/train-00000.png'))).equals(await readFile(join(a, 'train/masks/train-00000.png')))).toBe(false);
   });
 
   it('has a long tail, a context bias in train and val, and none in val-shifted', async () => {
     const root = await mkdtemp(join(tmpdir(), 'synth-'));
+    onTestFinished(() => rm(root, { recursive: true, force: true }));
     const stats = await generateSynthetic({ root, seed: 0, counts });
     const train = stats.splits.train;
     const present = train.pixelFrequency.filter((f) => f > 0);

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './select.js';
+import { expectClose, randomValues } from './testing.js';
 import { registerWasmGradientKernels } from './wasm-gradients.js';
 
 type Pad = 'same' | 'valid';
@@ -37,14 +38,6 @@ async function on(backend: 'wasm' | 'cpu', inputs: Float32Array[], shapes: numbe
   return tf.tidy(() => fn(...inputs.map((v, i) => tf.tensor(v, shapes[i]))).map((t) => t.dataSync() as Float32Array));
 }
 
-function expectClose(got: Float32Array, want: Float32Array, label: string): void {
-  expect(got.length, label).toBe(want.length);
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1e-3 + Math.abs(want[i])));
-  expect(worst, label).toBeLessThan(1e-4);
-}
-
-const random = (n: number, seed: number) => tf.tidy(() => tf.randomNormal([n], 0, 1, 'float32', seed).dataSync() as Float32Array);
 
 describe('wasm gradient kernels agree with the cpu backend', () => {
   beforeAll(async () => {
@@ -63,8 +56,8 @@ describe('wasm gradient kernels agree with the cpu backend', () => {
   for (const c of conv2dCases) {
     it(`conv2d gradients (input and filter): ${c.name}`, async () => {
       const filterShape = [c.k[0], c.k[1], c.x[3], c.out];
-      const x = random(c.x.reduce((a, b) => a * b), 1);
-      const w = random(filterShape.reduce((a, b) => a * b), 2);
+      const x = randomValues(c.x.reduce((a, b) => a * b), 1);
+      const w = randomValues(filterShape.reduce((a, b) => a * b), 2);
       const dilations: [number, number] = [c.dilation, c.dilation];
       const grads = (xt: tf.Tensor, wt: tf.Tensor) =>
         tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad, 'NHWC', dilations))))([xt, wt]);
@@ -110,8 +103,8 @@ describe('wasm gradient kernels agree with the cpu backend', () => {
     it(`depthwise conv2d gradients: multiplier ${multiplier} s${strides} d${dilation} ${pad}, 7x9 input, 3x3 kernel`, async () => {
       const xShape = [2, 7, 9, 3];
       const filterShape = [3, 3, 3, multiplier];
-      const x = random(2 * 7 * 9 * 3, 3);
-      const w = random(9 * 3 * multiplier, 4);
+      const x = randomValues(2 * 7 * 9 * 3, 3);
+      const w = randomValues(9 * 3 * multiplier, 4);
       if (dilation === 1) {
         const grads = (xt: tf.Tensor, wt: tf.Tensor) =>
           tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, strides, pad, 'NHWC', dilation))))([xt, wt]);

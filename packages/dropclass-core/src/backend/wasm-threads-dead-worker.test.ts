@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -13,6 +13,8 @@ describe('the multi-threaded wasm start-up', () => {
     // An empty script: the worker ends at once and never reports that it has loaded.
     const started = await startThreadedWasm({ threads: 2, scriptDir: dir, startTimeoutMs: 2000, workerScript: () => '' });
     expect(started).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(['main.js', 'worker.js']);
+    rmSync(dir, { recursive: true });
     expect(Object.keys(tf.engine().registry)).not.toContain('wasm');
     expect(await startThreadedWasm({ threads: 2 })).toBe(2);
     expect(tf.getBackend()).toBe('wasm');

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -9,9 +9,11 @@ import { startThreadedWasm } from './wasm-threads.js';
 
 describe('the multi-threaded wasm build in Node', () => {
   it('reports failure and leaves no backend when its scripts cannot be written, then starts with 2 threads and computes what cpu computes', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'dropclass-threads-test-')), 'not-a-folder');
+    const scratch = mkdtempSync(join(tmpdir(), 'dropclass-threads-test-'));
+    const file = join(scratch, 'not-a-folder');
     writeFileSync(file, '');
     expect(await startThreadedWasm({ threads: 2, scriptDir: join(file, 'scripts') })).toBe(0);
+    rmSync(scratch, { recursive: true });
     expect(Object.keys(tf.engine().registry)).not.toContain('wasm');
 
     expect(await initBackend({ backend: 'wasm', threads: 2, quiet: true })).toBe('wasm');

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { initBackend } from '../backend/select.js';
 import { checkReferenceFile, compareArrays, findReferenceFiles } from './check.js';
 
@@ -57,6 +57,7 @@ describe('reference vectors', () => {
     expect(good.code).toBe(0);
 
     const dir = await mkdtemp(join(tmpdir(), 'dropclass-reference-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
     const [first] = await findReferenceFiles(referenceDir);
     const data = JSON.parse(await readFile(first, 'utf8'));
     data.gradients.W[0] += 1e-2;
@@ -69,6 +70,7 @@ describe('reference vectors', () => {
 
   it('refuses a file of another format with its path', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'dropclass-reference-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
     await writeFile(join(dir, 'other.json'), JSON.stringify({ format: 'something-else' }));
     await expect(checkReferenceFile(join(dir, 'other.json'))).rejects.toThrow(/other\.json: format is "something-else", expected "dropclass-reference\/1"/);
   });
