@@ -94,17 +94,20 @@ function timeTraining(runs: { step: (i: number) => void }[], options: BenchOptio
   });
 }
 
-function timeInference(predict: () => tf.Tensor, repeats: number): number {
-  tf.dispose(predict());
-  const times: number[] = [];
+/** Median milliseconds of each prediction, run alternately (as the training steps are). */
+function timeInference(predictors: (() => tf.Tensor)[], repeats: number): number[] {
+  for (const predict of predictors) tf.dispose(predict());
+  const times = predictors.map(() => [] as number[]);
   for (let i = 0; i < repeats; i++) {
-    const t0 = performance.now();
-    const out = predict();
-    out.dataSync();
-    times.push(performance.now() - t0);
-    out.dispose();
+    predictors.forEach((predict, p) => {
+      const t0 = performance.now();
+      const out = predict();
+      out.dataSync();
+      times[p].push(performance.now() - t0);
+      out.dispose();
+    });
   }
-  return median(times);
+  return times.map(median);
 }
 
 function benchBackbone(name: string, backbone: () => SegmentationBackbone, options: BenchOptions, size: number): BackboneBench {
@@ -114,8 +117,10 @@ function benchBackbone(name: string, backbone: () => SegmentationBackbone, optio
   const repeats = Math.max(3, options.steps);
   // Both networks predict at the feature resolution, so the comparison is the extra 1x1 conv + ReLU alone.
   const folded = drop.model.toFoldedModel();
-  const baselineMs = timeInference(() => base.model.network.predict(base.images) as tf.Tensor, repeats);
-  const foldedMs = timeInference(() => folded.predict(drop.images) as tf.Tensor, repeats);
+  const [baselineMs, foldedMs] = timeInference(
+    [() => base.model.network.predict(base.images) as tf.Tensor, () => folded.predict(drop.images) as tf.Tensor],
+    repeats,
+  );
   const result: BackboneBench = {
     name,
     config: { batch: options.batch, size, classes: options.classes },
