@@ -1,5 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
-import { type BackboneAdapter, type SegmentationBackbone, layerSeed } from '@dropclass/core';
+import { type BackboneAdapter, type SegmentationBackbone, batchNormalization, layerSeed } from '@dropclass/core';
 import { AtrousConv2D, SpatialBroadcast } from './layers.js';
 
 export type ResNetLayout = 'resnet18' | 'resnet34';
@@ -30,7 +30,7 @@ class Builder {
   }
 
   bn(x: Tensor, relu = true): Tensor {
-    const y = tfl.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5 }).apply(x) as Tensor;
+    const y = batchNormalization({ momentum: 0.9, epsilon: 1e-5 }).apply(x) as Tensor;
     return relu ? (tfl.layers.reLU().apply(y) as Tensor) : y;
   }
 

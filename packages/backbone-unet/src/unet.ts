@@ -1,5 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
-import { type BackboneAdapter, type SegmentationBackbone, layerSeed } from '@dropclass/core';
+import { type BackboneAdapter, type SegmentationBackbone, batchNormalization, layerSeed } from '@dropclass/core';
 
 export interface UNetOptions {
   /** Channels of the first level; level i has base * 2^i. Default 16. */
@@ -27,7 +27,7 @@ class LayerFactory {
   doubleConv(x: Tensor, filters: number): Tensor {
     for (let i = 0; i < 2; i++) {
       x = tfl.layers.conv2d({ filters, kernelSize: 3, padding: 'same', kernelInitializer: this.initializer() }).apply(x) as Tensor;
-      x = tfl.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5 }).apply(x) as Tensor;
+      x = batchNormalization({ momentum: 0.9, epsilon: 1e-5 }).apply(x) as Tensor;
       x = tfl.layers.reLU().apply(x) as Tensor;
     }
     return x;

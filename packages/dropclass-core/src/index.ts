@@ -17,6 +17,8 @@ export {
   withoutClass,
 } from './dropclass/objective.js';
 export { DropClassHead, type DropClassHeadConfig } from './dropclass/head.js';
+export { BatchNormalization, batchNormalization } from './layers/batch-norm.js';
+export { type BatchNormResult, batchNormInTraining } from './ops/batch-norm.js';
 export { resizeBilinear } from './dropclass/upsample.js';
 export {
   DropClassModel,

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '../backend/gradients.js';
+import { batchNormInTraining } from '../ops/batch-norm.js';
 import { NO_CLASS_DROPPED, averagedImportance } from './importance.js';
 import { resizeBilinear } from './upsample.js';
 
@@ -93,10 +94,12 @@ export function featureSelection(
   // conv1x1(A * s) with the scaling moved onto the kernel rows, diag(s) Ws: the same sum, without
   // scaling the whole feature map (and its gradient) channel by channel.
   const conv = pointwise(features, tf.mul(weights.kernel, tf.reshape(importance, [-1, 1])) as tf.Tensor2D, weights.bias);
-  const batchStatistics = statistics ? undefined : tf.moments(conv, [0, 1, 2]);
-  const { mean, variance } = statistics ?? batchStatistics!;
-  const normed = tf.batchNorm(conv, mean, variance, weights.beta, weights.gamma, bnEpsilon);
-  return { selected: tf.relu(normed) as tf.Tensor4D, batchStatistics };
+  if (statistics) {
+    const normed = tf.batchNorm(conv, statistics.mean, statistics.variance, weights.beta, weights.gamma, bnEpsilon);
+    return { selected: tf.relu(normed) as tf.Tensor4D };
+  }
+  const { y, mean, variance } = batchNormInTraining(conv, weights.gamma, weights.beta, bnEpsilon);
+  return { selected: tf.relu(y) as tf.Tensor4D, batchStatistics: { mean, variance } };
 }
 
 /**

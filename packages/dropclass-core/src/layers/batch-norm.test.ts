@@ -1,0 +1,100 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../backend/select.js';
+import { expectClose, randomValues } from '../backend/testing.js';
+import { batchNormInTraining } from '../ops/batch-norm.js';
+import { BatchNormalization, batchNormalization } from './batch-norm.js';
+
+const EPSILON = 1e-5;
+const shape = [3, 5, 4, 6];
+const [xValues, gammaValues, betaValues, weightValues] = [randomValues(shape, 1), randomValues(6, 2), randomValues(6, 3), randomValues(shape, 4)];
+
+/** tfjs's own batch norm in training: `moments`, then `batchNorm`, differentiated op by op. */
+function stock(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D) {
+  const { mean, variance } = tf.moments(x, [0, 1, 2]);
+  return { y: tf.batchNorm(x, mean, variance, beta, gamma, EPSILON), mean, variance };
+}
+
+const fused: typeof stock = (x, gamma, beta) => batchNormInTraining(x, gamma, beta, EPSILON);
+
+/** Values, batch statistics and the gradients of `sum(y * w)` of one batch norm. */
+function run(norm: typeof stock) {
+  return tf.tidy(() => {
+    // x is shifted and scaled so that the mean and variance are far from 0 and 1.
+    const x = tf.add(tf.mul(tf.tensor(xValues, shape), 3), 2);
+    const [gamma, beta, w] = [tf.tensor1d(gammaValues), tf.tensor1d(betaValues), tf.tensor(weightValues, shape)];
+    const { y, mean, variance } = norm(x, gamma, beta);
+    const { grads } = tf.valueAndGrads((xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(norm(xs, g as tf.Tensor1D, b as tf.Tensor1D).y, w)))([x, gamma, beta]);
+    return [y, mean, variance, ...grads].map((t) => t.dataSync() as Float32Array);
+  });
+}
+
+describe('batch norm in training with the closed-form gradient', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm', quiet: true });
+  });
+
+  for (const backend of ['cpu', 'wasm']) {
+    it(`gives tfjs's values, statistics and gradients (dx, dgamma, dbeta) on ${backend}`, async () => {
+      await tf.setBackend(backend);
+      const want = run(stock);
+      const got = run(fused);
+      for (const [i, label] of ['y', 'mean', 'variance', 'dx', 'dgamma', 'dbeta'].entries()) expectClose(got[i], want[i], label);
+    });
+  }
+
+  it('leaves no tensor behind, with or without a gradient', async () => {
+    await tf.setBackend('wasm');
+    const before = tf.memory().numTensors;
+    run(fused);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.tidy(() => {
+      batchNormInTraining(tf.tensor(xValues, shape), tf.tensor1d(gammaValues), tf.tensor1d(betaValues), EPSILON);
+    });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('BatchNormalization layer', () => {
+  /** A stock layer and ours with the same weights, built on `[null, 5, 4, 6]`. */
+  function pair() {
+    const layers = [tfl.layers.batchNormalization({ momentum: 0.9, epsilon: EPSILON }), batchNormalization({ momentum: 0.9, epsilon: EPSILON })];
+    for (const layer of layers) {
+      layer.build([null, 5, 4, 6]);
+      layer.setWeights([tf.tensor1d(gammaValues), tf.tensor1d(betaValues), tf.tensor1d(betaValues.map((v) => v / 2)), tf.tensor1d(gammaValues.map((v) => 1 + v * v))]);
+    }
+    return layers;
+  }
+
+  it("trains, updates its moving averages and predicts as tfjs-layers' layer", async () => {
+    await tf.setBackend('wasm');
+    const x = tf.add(tf.mul(tf.tensor(xValues, shape), 3), 2);
+    const [theirs, ours] = pair();
+    for (const training of [true, true, false]) {
+      const [want, got] = [theirs, ours].map((layer) => tf.tidy(() => (layer.apply(x, { training }) as tf.Tensor).dataSync() as Float32Array));
+      expectClose(got, want, `output, training ${training}`);
+    }
+    const [wantWeights, gotWeights] = [theirs, ours].map((layer) => layer.getWeights().map((w) => w.dataSync() as Float32Array));
+    for (const [i, label] of ['gamma', 'beta', 'moving mean', 'moving variance'].entries()) expectClose(gotWeights[i], wantWeights[i], label);
+    x.dispose();
+  });
+
+  it('is saved under its own class name and loads with its weights', async () => {
+    await tf.setBackend('wasm');
+    const input = tfl.input({ shape: [5, 4, 6] });
+    const layer = new BatchNormalization({ momentum: 0.9, epsilon: EPSILON });
+    const model = tfl.model({ inputs: input, outputs: layer.apply(input) as tfl.SymbolicTensor });
+    layer.setWeights(pair()[1].getWeights());
+    let artifacts: tf.io.ModelArtifacts | undefined;
+    await model.save(tf.io.withSaveHandler(async (a) => ((artifacts = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } })));
+    expect(JSON.stringify(artifacts!.modelTopology)).toContain('"class_name":"DropClassBatchNormalization"');
+    const loaded = await tfl.loadLayersModel(tf.io.fromMemory(artifacts!));
+    expect(loaded.layers[1]).toBeInstanceOf(BatchNormalization);
+    const x = tf.tensor(xValues, [3, 5, 4, 6]);
+    const [want, got] = [model, loaded].map((m) => tf.tidy(() => (m.predict(x) as tf.Tensor).dataSync() as Float32Array));
+    expectClose(got, want, 'prediction');
+    x.dispose();
+  });
+});

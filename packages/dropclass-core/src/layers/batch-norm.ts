@@ -1,0 +1,58 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { batchNormInTraining } from '../ops/batch-norm.js';
+
+type LayerArgs = NonNullable<Parameters<typeof tfl.layers.batchNormalization>[0]>;
+type Kwargs = Parameters<tfl.layers.Layer['call']>[1];
+
+/** tfjs-layers' batch norm layer; its class is not exported by name. */
+const StockBatchNormalization = tfl.layers.batchNormalization().constructor as new (args?: LayerArgs) => tfl.layers.Layer;
+
+/** The stock layer's fields this layer reads (declared private there). */
+interface StockFields {
+  axis: number;
+  momentum: number;
+  epsilon: number;
+  center: boolean;
+  scale: boolean;
+  gamma: tfl.LayerVariable;
+  beta: tfl.LayerVariable;
+  movingMean: tfl.LayerVariable;
+  movingVariance: tfl.LayerVariable;
+}
+
+/**
+ * tfjs-layers' `BatchNormalization` (same weights, configuration, moving averages and inference)
+ * whose training pass over channels-last input uses `batchNormInTraining`. Backbones use it through
+ * `batchNormalization()`; models saved with it load once this package is imported.
+ */
+export class BatchNormalization extends StockBatchNormalization {
+  static className = 'DropClassBatchNormalization';
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
+    const input = Array.isArray(inputs) ? inputs[0] : inputs;
+    const self = this as unknown as StockFields;
+    const axis = self.axis < 0 ? self.axis + input.rank : self.axis;
+    if (!kwargs?.training || axis !== input.rank - 1 || !self.scale || !self.center) return super.call(inputs, kwargs);
+    return tf.tidy(() => {
+      const { y, mean, variance } = batchNormInTraining(input, self.gamma.read() as tf.Tensor1D, self.beta.read() as tf.Tensor1D, self.epsilon);
+      // The stock layer's update: moving <- moving - (moving - batch) (1 - momentum).
+      for (const [moving, batch] of [
+        [self.movingMean, mean],
+        [self.movingVariance, variance],
+      ] as const) {
+        tf.tidy(() => {
+          const value = moving.read();
+          moving.write(tf.sub(value, tf.mul(tf.sub(value, batch), 1 - self.momentum)));
+        });
+      }
+      return y;
+    });
+  }
+}
+tf.serialization.registerClass(BatchNormalization as unknown as tf.serialization.SerializableConstructor<BatchNormalization>);
+
+/** `tfl.layers.batchNormalization` with the faster training pass of `BatchNormalization`. */
+export function batchNormalization(args?: LayerArgs): BatchNormalization {
+  return new BatchNormalization(args);
+}
