@@ -16,19 +16,18 @@ export function pointwise(x: tf.Tensor4D, kernel: tf.Tensor2D, bias: tf.Tensor1D
 }
 
 /**
- * Log-softmax over the last axis whose gradient reuses the forward pass's softmax: tfjs's own
- * recomputes it with another exp, the slowest elementwise kernel on wasm.
+ * Log-softmax over the last axis from tfjs's softmax kernel (one pass through XNNPACK on wasm,
+ * where a separate exp is the slowest elementwise kernel): `log p = x - max(x) + log(max(p))`,
+ * exact because `max(p) = 1 / sum(exp(x - max(x)))` is at least 1/K. The gradient reuses `p`.
  */
 export function logSoftmax(logits: tf.Tensor4D): tf.Tensor4D {
   return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    const shifted = tf.sub(x, tf.max(x, -1, true));
-    const exponentials = tf.exp(shifted);
-    const total = tf.sum(exponentials, -1, true);
-    save([tf.div(exponentials, total)]);
+    const softmax = tf.softmax(x);
+    save([softmax]);
     return {
-      value: tf.sub(shifted, tf.log(total)),
-      gradFunc: (dy: tf.Tensor, [softmax]: tf.Tensor[]) => tf.sub(dy, tf.mul(tf.sum(dy, -1, true), softmax)),
+      value: tf.add(tf.sub(x, tf.max(x, -1, true)), tf.log(tf.max(softmax, -1, true))),
+      gradFunc: (dy: tf.Tensor, [p]: tf.Tensor[]) => tf.sub(dy, tf.mul(tf.sum(dy, -1, true), p)),
     };
   })(logits) as tf.Tensor4D;
 }
@@ -51,11 +50,11 @@ function atLabelSize(logits: tf.Tensor4D, labels: tf.Tensor3D): boolean {
 /** Mean of `-log p(label)` over the pixels whose label is not `ignoreIndex` (0 when there are none). */
 function maskedNegativeLogLikelihood(logProbabilities: tf.Tensor4D, labels: tf.Tensor3D, ignoreIndex: number): tf.Scalar {
   const valid = tf.notEqual(labels, tf.scalar(ignoreIndex, 'int32'));
-  const safeLabels = tf.where(valid, labels, tf.zerosLike(labels));
-  const picked = tf.sum(tf.mul(logProbabilities, tf.oneHot(tf.cast(safeLabels, 'int32'), logProbabilities.shape[3])), -1);
-  const validMask = tf.cast(valid, 'float32');
-  const count = tf.maximum(tf.sum(validMask), tf.scalar(1));
-  return tf.div(tf.neg(tf.sum(tf.mul(picked, validMask))), count) as tf.Scalar;
+  // An ignored pixel's one-hot row is all zeros (index -1), so one product and one sum pick the
+  // labelled classes' log-probabilities of the valid pixels.
+  const picks = tf.oneHot(tf.where(valid, tf.cast(labels, 'int32'), tf.fill(labels.shape, -1, 'int32')), logProbabilities.shape[3]);
+  const count = tf.maximum(tf.sum(tf.cast(valid, 'float32')), tf.scalar(1));
+  return tf.div(tf.neg(tf.sum(tf.mul(logProbabilities, picks))), count) as tf.Scalar;
 }
 
 /** Labels with every pixel of `droppedClass` turned into the ignore index. */
