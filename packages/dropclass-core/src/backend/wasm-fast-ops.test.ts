@@ -78,6 +78,21 @@ describe('faster wasm kernels agree with the cpu backend', () => {
     });
   }
 
+  it('sums and means keep NaN and infinities as the cpu backend does', async () => {
+    const values = randomValues([64, 100], 8);
+    values[3 * 100 + 5] = Number.NaN;
+    values[7 * 100 + 6] = Number.NEGATIVE_INFINITY;
+    values[9 * 100 + 7] = Number.POSITIVE_INFINITY;
+    values[2 * 100 + 8] = Number.POSITIVE_INFINITY;
+    values[4 * 100 + 8] = Number.NEGATIVE_INFINITY;
+    for (const reduce of [(t: tf.Tensor) => tf.sum(t, 0), (t: tf.Tensor) => tf.mean(t, 0), (t: tf.Tensor) => tf.sum(t)]) {
+      const { wasm, cpu } = await onBoth([values], [[64, 100]], reduce);
+      const special = (v: number) => (Number.isFinite(v) ? 'finite' : String(v));
+      expect(Array.from(wasm.data, special)).toEqual(Array.from(cpu.data, special));
+      expect(Array.from(cpu.data, special)).toContain('NaN');
+    }
+  });
+
   it('integer sums stay exact', async () => {
     await tf.setBackend('wasm');
     const ints = tf.fill([64, 100], 3, 'int32');

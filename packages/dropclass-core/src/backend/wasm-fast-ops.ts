@@ -68,7 +68,13 @@ export function fastReduction(x: tf.Tensor, attrs: tf.NamedAttrMap, kind: 'sum' 
   return tf.tidy(() => {
     const rows = size(x.shape.slice(0, k));
     const rest = x.shape.slice(k);
-    const mean = tf.avgPool(tf.reshape(x, [1, rows, 1, size(rest)]) as tf.Tensor4D, [rows, 1], 1, 'valid');
+    const columns = size(rest);
+    let mean: tf.Tensor = tf.avgPool(tf.reshape(x, [1, rows, 1, columns]) as tf.Tensor4D, [rows, 1], 1, 'valid');
+    // XNNPACK clamps the pooled values, which turns NaN into -Infinity. Such columns (a read of
+    // `columns` values, cheap on wasm) are reduced again the slow way, so that NaN stays NaN.
+    if ((mean.dataSync() as Float32Array).includes(Number.NEGATIVE_INFINITY)) {
+      mean = tf.mean(tf.transpose(tf.reshape(x, [rows, columns])), 1);
+    }
     const reduced = kind === 'mean' ? mean : tf.mul(mean, rows);
     return tf.reshape(reduced, keepDims ? [...x.shape.slice(0, k).map(() => 1), ...rest] : rest);
   });
