@@ -72,42 +72,45 @@ function trainer(backbone: () => SegmentationBackbone, dropclass: boolean, optio
 }
 
 /**
- * Times the baseline and the DropClass step alternately, so that a machine that speeds up or slows
- * down during the run moves both medians alike and their ratio stays fair.
+ * Median milliseconds of each task, the tasks run in turn `repeats` times, so that a machine that
+ * speeds up or slows down during the run moves all medians alike and their ratios stay fair.
  */
+function timeAlternately(tasks: ((i: number) => void)[], repeats: number): number[] {
+  const times = tasks.map(() => [] as number[]);
+  for (let i = 0; i < repeats; i++) {
+    tasks.forEach((task, t) => {
+      const t0 = performance.now();
+      task(i);
+      times[t].push(performance.now() - t0);
+    });
+  }
+  return times.map(median);
+}
+
+/** The baseline and the DropClass training step, timed alternately. */
 function timeTraining(runs: { step: (i: number) => void }[], options: BenchOptions): TrainTiming[] {
   for (let i = 0; i < options.warmup; i++) for (const run of runs) run.step(i);
   const tensorsBefore = tf.memory().numTensors;
-  const times = runs.map(() => [] as number[]);
-  for (let i = 0; i < options.steps; i++) {
-    runs.forEach((run, r) => {
-      const t0 = performance.now();
-      run.step(i);
-      times[r].push(performance.now() - t0);
-    });
-  }
+  const medians = timeAlternately(runs.map((run) => run.step), options.steps);
   const tensorsAfter = tf.memory().numTensors;
   return runs.map((run, r) => {
-    const medianMs = median(times[r]);
+    const medianMs = medians[r];
     const profile = options.profile ? profileKernels(() => run.step(0), 3) : undefined;
     return { medianMs, imagesPerSecond: (1000 * options.batch) / medianMs, tensorsBefore, tensorsAfter, profile };
   });
 }
 
-/** Median milliseconds of each prediction, run alternately (as the training steps are). */
+/** Predictions, timed alternately up to their values being read. */
 function timeInference(predictors: (() => tf.Tensor)[], repeats: number): number[] {
   for (const predict of predictors) tf.dispose(predict());
-  const times = predictors.map(() => [] as number[]);
-  for (let i = 0; i < repeats; i++) {
-    predictors.forEach((predict, p) => {
-      const t0 = performance.now();
+  return timeAlternately(
+    predictors.map((predict) => () => {
       const out = predict();
       out.dataSync();
-      times[p].push(performance.now() - t0);
       out.dispose();
-    });
-  }
-  return times.map(median);
+    }),
+    repeats,
+  );
 }
 
 function benchBackbone(name: string, backbone: () => SegmentationBackbone, options: BenchOptions, size: number): BackboneBench {
