@@ -1,5 +1,6 @@
 import * as tfl from '@tensorflow/tfjs-layers';
-import { type BackboneAdapter, type SegmentationBackbone, batchNormalization, layerSeed } from '@dropclass/core';
+import { type BackboneAdapter, BackboneOptionsError, type SegmentationBackbone, batchNormalization, layerSeed } from '@dropclass/core';
+import { z } from 'zod';
 import { AtrousConv2D, SpatialBroadcast } from './layers.js';
 
 export type ResNetLayout = 'resnet18' | 'resnet34';
@@ -102,4 +103,32 @@ export function createDeepLabV3(options: DeepLabOptions = {}): SegmentationBackb
   };
 }
 
-export const deeplabv3: BackboneAdapter<DeepLabOptions> = { name: 'deeplabv3', create: (options) => createDeepLabV3(options) };
+/** The DeepLabV3 options a run config may give (`backbone.options`), with their defaults. */
+const deeplabOptionsSchema = z
+  .object({
+    layout: z.enum(['resnet18', 'resnet34']).default('resnet18'),
+    width: z.number().positive().max(4).default(1),
+    outputStride: z.union([z.literal(8), z.literal(16)]).default(16),
+    asppChannels: z.number().int().positive().optional(),
+  })
+  .strict();
+
+/** DeepLabV3 options as a run config gives them, complete. */
+export type DeepLabConfig = z.infer<typeof deeplabOptionsSchema>;
+
+/**
+ * The DeepLabV3 adapter, registered as `deeplabv3` when this package is imported: `layout`
+ * (`resnet18` or `resnet34`, default `resnet18`), `width` (multiplier up to 4, default 1),
+ * `outputStride` (8 or 16, default 16), `asppChannels` (default 256 * width).
+ */
+export const deeplabv3: BackboneAdapter<DeepLabConfig> = {
+  name: 'deeplabv3',
+  package: '@dropclass/backbone-deeplab',
+  defaults: deeplabOptionsSchema.parse({}),
+  parseOptions(raw) {
+    const result = deeplabOptionsSchema.safeParse(raw ?? {});
+    if (!result.success) throw new BackboneOptionsError('deeplabv3', result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    return result.data;
+  },
+  create: (options) => createDeepLabV3(options),
+};

@@ -1,2 +1,8 @@
-export { createDeepLabV3, deeplabv3, type DeepLabOptions, type ResNetLayout } from './deeplab.js';
+import { registerBackbone } from '@dropclass/core';
+import { deeplabv3 } from './deeplab.js';
+
+// Importing the package makes `deeplabv3` a backbone kind of run configs.
+registerBackbone(deeplabv3);
+
+export { createDeepLabV3, deeplabv3, type DeepLabConfig, type DeepLabOptions, type ResNetLayout } from './deeplab.js';
 export { AtrousConv2D, SpatialBroadcast, type AtrousConv2DConfig } from './layers.js';

@@ -1,5 +1,6 @@
 import * as tfl from '@tensorflow/tfjs-layers';
-import { type BackboneAdapter, type SegmentationBackbone, batchNormalization, layerSeed } from '@dropclass/core';
+import { type BackboneAdapter, BackboneOptionsError, type SegmentationBackbone, batchNormalization, layerSeed } from '@dropclass/core';
+import { z } from 'zod';
 
 export interface UNetOptions {
   /** Channels of the first level; level i has base * 2^i. Default 16. */
@@ -99,4 +100,32 @@ export function unetParameterCount(options: Pick<UNetOptions, 'base' | 'depth' |
   return total;
 }
 
-export const unet: BackboneAdapter<UNetOptions> = { name: 'unet', create: (options) => createUNet(options) };
+const positiveInt = z.number().int().positive();
+
+/** The U-Net options a run config may give (`backbone.options`), with their defaults. */
+const unetOptionsSchema = z
+  .object({
+    base: positiveInt.default(16),
+    depth: positiveInt.max(6).default(4),
+    upsampling: z.enum(['bilinear', 'transposed']).default('bilinear'),
+  })
+  .strict();
+
+/** U-Net options as a run config gives them, complete. */
+export type UNetConfig = z.infer<typeof unetOptionsSchema>;
+
+/**
+ * The U-Net adapter, registered as `unet` when this package is imported: `base` (default 16),
+ * `depth` (1 to 6, default 4), `upsampling` (`bilinear` or `transposed`, default `bilinear`).
+ */
+export const unet: BackboneAdapter<UNetConfig> = {
+  name: 'unet',
+  package: '@dropclass/backbone-unet',
+  defaults: unetOptionsSchema.parse({}),
+  parseOptions(raw) {
+    const result = unetOptionsSchema.safeParse(raw ?? {});
+    if (!result.success) throw new BackboneOptionsError('unet', result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    return result.data;
+  },
+  create: (options) => createUNet(options),
+};

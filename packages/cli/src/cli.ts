@@ -1,12 +1,13 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { BACKEND_NAMES, type BackendName, DropClassModel, initBackend } from '@dropclass/core';
+import { BACKEND_NAMES, type BackendName, DropClassModel, type InferenceOptions, type ModelInfo, initBackend } from '@dropclass/core';
 import { type DatasetKind, type Rgb, computeClassFrequencies, defaultPalette, openDataset } from '@dropclass/datasets';
 import { classReport, formatReport } from '@dropclass/metrics';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type BenchOptions, formatBench, runBench } from './bench.js';
 import { resolveModelDir } from './checkpoint.js';
-import { type RunConfig, loadRunConfig, parseRunConfig } from './config.js';
+import { importBackbonePackage } from './backbones.js';
+import { type RunConfig, loadRunConfig, resolveRunConfig } from './config.js';
 import { diagnoseDependency } from './diagnose.js';
 import { evaluateDataset } from './evaluate.js';
 import { runMainJob } from './main-job.js';
@@ -23,13 +24,80 @@ const integer = (name: string) => (value: string) => {
   return n;
 };
 
+/** `512x1024` or `512,1024` -> [512, 1024]. */
+const sizePair = (name: string) => (value: string): [number, number] => {
+  const parts = value.split(/[x,]/i).map((p) => Number(p.trim()));
+  if (parts.length !== 2 || !parts.every((n) => Number.isInteger(n) && n > 0)) {
+    throw new InvalidArgumentError(`${name} must be HEIGHTxWIDTH in positive whole pixels (e.g. 512x1024), got ${value}`);
+  }
+  return parts as [number, number];
+};
+
+/** `0.75,1,1.25` -> [0.75, 1, 1.25]. */
+const scaleList = (value: string): number[] => {
+  const scales = value.split(',').map((p) => Number(p.trim()));
+  if (scales.length === 0 || !scales.every((s) => Number.isFinite(s) && s > 0)) {
+    throw new InvalidArgumentError(`--scales must be positive numbers separated by commas (e.g. 0.75,1,1.25), got ${value}`);
+  }
+  return scales;
+};
+
+interface InferenceFlags {
+  window?: [number, number];
+  stride?: [number, number];
+  flip?: boolean;
+  scales?: number[];
+}
+
+const inferenceOptions = (command: Command) =>
+  command
+    .option('--window <HxW>', 'sliding-window inference with this window (default: the run config\'s, else whole images)', sizePair('--window'))
+    .option('--stride <HxW>', 'step between windows (default: half the window)', sizePair('--stride'))
+    .option('--flip', 'test-time augmentation: also predict the flipped image and average the logits')
+    .option('--scales <list>', 'test-time augmentation: image scales whose logits are averaged, e.g. 0.75,1,1.25', scaleList);
+
+/** The flags over the run config's `inference`; a flag given replaces the config's value. */
+function inferenceFrom(flags: InferenceFlags, config?: RunConfig): InferenceOptions {
+  const base: InferenceOptions = config?.inference ?? {};
+  const window = flags.window ?? (flags.stride ? undefined : base.window);
+  return {
+    window,
+    stride: flags.stride ?? (flags.window ? undefined : base.stride),
+    flip: flags.flip ?? base.flip,
+    scales: flags.scales ?? base.scales,
+  };
+}
+
 const backendOption = () => new Option('--backend <name>', 'compute backend (default: tensorflow if installed, else wasm, else cpu; or DROPCLASS_BACKEND)').choices([...BACKEND_NAMES]);
+
+/**
+ * Imports the package that registers a saved model's backbone (recorded in its dropclass.json), so
+ * that its layers load; when it is not installed, says which package to install.
+ */
+async function importModelBackbone(modelDir: string, runDir: string | undefined): Promise<void> {
+  const infoFile = join(modelDir, 'dropclass.json');
+  const info = JSON.parse(await readFile(infoFile, 'utf8')) as Partial<ModelInfo>;
+  const source = info.backbone?.source;
+  if (!source?.package) return;
+  try {
+    await importBackbonePackage(source.package, [process.cwd(), ...(runDir ? [runDir] : []), modelDir], source.kind);
+  } catch (error) {
+    throw new Error(`${infoFile}: this model needs the ${source.kind} backbone from ${source.package}. ${(error as Error).message}`);
+  }
+}
 
 /** What prediction and evaluation need from a saved model: its run config when it has one, else its metadata. */
 async function loadModel(path: string): Promise<{ model: DropClassModel; config?: RunConfig; meta: { classNames: string[]; palette: Rgb[]; mean: Rgb; std: Rgb } }> {
   const { modelDir, runDir } = await resolveModelDir(path);
+  await importModelBackbone(modelDir, runDir);
   const model = await DropClassModel.load(modelDir);
-  const config = runDir ? parseRunConfig(JSON.parse(await readFile(join(runDir, CONFIG_JSON), 'utf8')), join(runDir, CONFIG_JSON)) : undefined;
+  let config: RunConfig | undefined;
+  try {
+    config = runDir ? await resolveRunConfig(JSON.parse(await readFile(join(runDir, CONFIG_JSON), 'utf8')), join(runDir, CONFIG_JSON)) : undefined;
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
   const m = model.info.metadata as Partial<{ classNames: string[]; palette: Rgb[]; mean: Rgb; std: Rgb }>;
   const classNames = m.classNames ?? Array.from({ length: model.numClasses }, (_, i) => `class ${i}`);
   return {
@@ -61,8 +129,8 @@ export function buildProgram(): Command {
       if (result.interrupted) process.exitCode = 130;
     });
 
-  program
-    .command('eval')
+  inferenceOptions(program
+    .command('eval'))
     .description('evaluate a model on dataset splits and print the per-class report')
     .requiredOption('--model <dir>', 'run directory or saved model directory')
     .addOption(new Option('--kind <kind>', 'dataset kind (default: the run config\'s)').choices(['folder', 'cityscapes', 'voc']))
@@ -71,37 +139,44 @@ export function buildProgram(): Command {
     .addOption(new Option('--format <format>', 'report format').choices(['table', 'markdown', 'json']).default('table'))
     .option('--frequencies-split <name>', 'split whose pixel frequencies group the classes (default: the training split)')
     .addOption(backendOption())
-    .action(async (opts: { model: string; kind?: DatasetKind; root?: string; split?: string[]; format: string; frequenciesSplit?: string; backend?: BackendName }) => {
+    .option('--batch-size <n>', 'images of one size predicted together (default: the run config\'s evalBatchSize, else 4)', integer('--batch-size'))
+    .action(async (opts: { model: string; kind?: DatasetKind; root?: string; split?: string[]; format: string; frequenciesSplit?: string; backend?: BackendName; batchSize?: number } & InferenceFlags) => {
       await initBackend({ backend: opts.backend });
       const { model, config, meta } = await loadModel(opts.model);
-      const kind = opts.kind ?? config?.dataset.kind;
-      const root = opts.root ?? config?.dataset.root;
-      if (!kind || !root) throw new Error(`${opts.model} has no run config: give --kind and --root`);
-      const splits = opts.split ?? config?.dataset.evalSplits ?? ['val'];
-      const frequencies = (await computeClassFrequencies(await openDataset({ kind, root, split: opts.frequenciesSplit ?? config?.dataset.trainSplit ?? splits[0] }))).fraction;
-      const format = opts.format === 'table' ? 'terminal' : (opts.format as 'markdown' | 'json');
-      for (const split of splits) {
-        const ds = await openDataset({ kind, root, split });
-        const result = (await evaluateDataset(model, ds, { mean: meta.mean, std: meta.std })).result();
-        const report = classReport(result, { classNames: ds.classNames, frequencies, rareThreshold: config?.rareThreshold });
-        process.stdout.write(`${format === 'json' ? '' : `${split}:\n`}${formatReport(report, format)}\n\n`);
+      try {
+        const kind = opts.kind ?? config?.dataset.kind;
+        const root = opts.root ?? config?.dataset.root;
+        if (!kind || !root) throw new Error(`${opts.model} has no run config: give --kind and --root`);
+        const splits = opts.split ?? config?.dataset.evalSplits ?? ['val'];
+        const frequencies = (await computeClassFrequencies(await openDataset({ kind, root, split: opts.frequenciesSplit ?? config?.dataset.trainSplit ?? splits[0] }))).fraction;
+        const format = opts.format === 'table' ? 'terminal' : (opts.format as 'markdown' | 'json');
+        for (const split of splits) {
+          const ds = await openDataset({ kind, root, split });
+          const result = (await evaluateDataset(model, ds, { mean: meta.mean, std: meta.std, batchSize: opts.batchSize ?? config?.evalBatchSize, inference: inferenceFrom(opts, config) })).result();
+          const report = classReport(result, { classNames: ds.classNames, frequencies, rareThreshold: config?.rareThreshold });
+          process.stdout.write(`${format === 'json' ? '' : `${split}:\n`}${formatReport(report, format)}\n\n`);
+        }
+      } finally {
+        model.dispose();
       }
-      model.dispose();
     });
 
-  program
-    .command('predict')
+  inferenceOptions(program
+    .command('predict'))
     .description('write colour-coded masks and overlays for an image or a folder of images')
     .requiredOption('--model <dir>', 'run directory or saved model directory')
     .requiredOption('--input <path>', 'an image file or a folder of images')
     .requiredOption('--out <dir>', 'output folder')
     .addOption(backendOption())
-    .action(async (opts: { model: string; input: string; out: string; backend?: BackendName }) => {
+    .action(async (opts: { model: string; input: string; out: string; backend?: BackendName } & InferenceFlags) => {
       await initBackend({ backend: opts.backend });
-      const { model, meta } = await loadModel(opts.model);
-      const files = await predictFiles(model, opts.input, opts.out, meta);
-      log(`wrote ${files.length} files to ${opts.out}`);
-      model.dispose();
+      const { model, config, meta } = await loadModel(opts.model);
+      try {
+        const files = await predictFiles(model, opts.input, opts.out, { ...meta, inference: inferenceFrom(opts, config) });
+        log(`wrote ${files.length} files to ${opts.out}`);
+      } finally {
+        model.dispose();
+      }
     });
 
   program

@@ -1,30 +1,41 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { BackboneOptionsError, getBackbone } from '@dropclass/core';
 import { z } from 'zod';
+import { importBackbonePackage } from './backbones.js';
 
 const positiveInt = z.number().int().positive();
 
-const unetOptions = z
+const pair = z.tuple([positiveInt, positiveInt]);
+
+/**
+ * The backbone: `kind` is a registered adapter's name (`unet` and `deeplabv3` are built in);
+ * `package` is the npm package that registers it, imported on demand; `options` are checked, and
+ * completed with defaults, by the adapter itself.
+ */
+const backbone = z
   .object({
-    base: positiveInt.default(16),
-    depth: positiveInt.max(6).default(4),
-    upsampling: z.enum(['bilinear', 'transposed']).default('bilinear'),
+    kind: z.string().min(1),
+    package: z.string().min(1).optional(),
+    options: z.record(z.string(), z.unknown()).default({}),
   })
   .strict();
 
-const deeplabOptions = z
+/** How evaluation predicts whole images: sliding window and test-time augmentation (see `InferenceOptions`). */
+const inference = z
   .object({
-    layout: z.enum(['resnet18', 'resnet34']).default('resnet18'),
-    width: z.number().positive().max(4).default(1),
-    outputStride: z.union([z.literal(8), z.literal(16)]).default(16),
+    window: pair.optional(),
+    stride: pair.optional(),
+    flip: z.boolean().default(false),
+    scales: z.array(z.number().positive()).min(1).default([1]),
   })
-  .strict();
-
-const backbone = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('unet'), options: unetOptions.default(unetOptions.parse({})) }).strict(),
-  z.object({ kind: z.literal('deeplabv3'), options: deeplabOptions.default(deeplabOptions.parse({})) }).strict(),
-]);
+  .strict()
+  .refine((i) => !i.stride || i.window, { message: 'stride needs a window: give window [height, width] as well', path: ['stride'] })
+  .refine((i) => !i.stride || !i.window || (i.stride[0] <= i.window[0] && i.stride[1] <= i.window[1]), {
+    message: 'stride must be at most the window on both sides, or pixels are left unpredicted',
+    path: ['stride'],
+  });
 
 const synthetic = z
   .object({
@@ -69,6 +80,9 @@ export const runConfigSchema = z
     evalEvery: z.number().int().min(0).default(0),
     checkpointEvery: positiveInt.default(100),
     rareThreshold: z.number().positive().max(1).default(0.01),
+    /** Images evaluated together when they have the same size (windows are always one image at a time). */
+    evalBatchSize: positiveInt.default(4),
+    inference: inference.default({ flip: false, scales: [1] }),
   })
   .strict()
   .refine((c) => c.scale[0] <= c.scale[1], { message: 'scale must be [min, max] with min <= max', path: ['scale'] });
@@ -90,12 +104,41 @@ function describeIssues(file: string, error: z.ZodError): string {
   return `${file}: invalid run config\n${lines.join('\n')}`;
 }
 
-/** Parses and checks a run config; paths in it are taken relative to the config file. */
+const baseDir = (file: string) => (file === '<config>' ? process.cwd() : dirname(resolve(file)));
+
+/** Completes the backbone options with the adapter's own schema; the adapter must be registered. */
+function parseBackbone(config: RunConfig, file: string): void {
+  const { kind } = config.backbone;
+  let adapter;
+  try {
+    adapter = getBackbone(kind);
+  } catch (error) {
+    const hint = config.backbone.package
+      ? `backbone.package ${config.backbone.package} is not imported yet: load the config with loadRunConfig or resolveRunConfig, which import it`
+      : (error as Error).message;
+    throw new ConfigError(`${file}: backbone.kind "${kind}": ${hint}`);
+  }
+  try {
+    config.backbone.options = adapter.parseOptions(config.backbone.options) as Record<string, unknown>;
+  } catch (error) {
+    if (!(error instanceof BackboneOptionsError)) throw error;
+    const lines = error.issues.map((i) => `  backbone.options${i.path ? `.${i.path}` : ''}: ${i.message}`);
+    throw new ConfigError(`${file}: invalid options for the ${kind} backbone\n${lines.join('\n')}`);
+  }
+  if (!config.backbone.package && adapter.package) config.backbone.package = adapter.package;
+}
+
+/**
+ * Parses and checks a run config; paths in it are taken relative to the config file. The backbone's
+ * adapter must be registered already (the built-in ones are; use {@link resolveRunConfig} for a
+ * config that names a backbone package).
+ */
 export function parseRunConfig(raw: unknown, file = '<config>'): RunConfig {
   const result = runConfigSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(describeIssues(file, result.error));
   const config = result.data;
-  const base = file === '<config>' ? process.cwd() : dirname(resolve(file));
+  parseBackbone(config, file);
+  const base = baseDir(file);
   config.dataset.root = resolve(base, config.dataset.root);
   if (config.dataset.kind !== 'folder' && config.dataset.generate) {
     throw new ConfigError(`${file}: dataset.generate writes the synthetic benchmark, which is a folder dataset; set dataset.kind to "folder" or remove dataset.generate`);
@@ -106,6 +149,23 @@ export function parseRunConfig(raw: unknown, file = '<config>'): RunConfig {
   return config;
 }
 
+/**
+ * Like {@link parseRunConfig}, but first imports the config's `backbone.package` when its adapter is
+ * not registered yet, resolving it from the config file's directory, then the working directory.
+ */
+export async function resolveRunConfig(raw: unknown, file = '<config>'): Promise<RunConfig> {
+  const backbone = (raw as { backbone?: { kind?: unknown; package?: unknown } } | null)?.backbone;
+  if (typeof backbone?.package === 'string' && backbone.package) {
+    try {
+      await importBackbonePackage(backbone.package, [baseDir(file), process.cwd()], typeof backbone.kind === 'string' ? backbone.kind : undefined);
+    } catch (error) {
+      throw new ConfigError(`${file}: backbone.package: ${(error as Error).message}`);
+    }
+  }
+  return parseRunConfig(raw, file);
+}
+
+/** Reads, imports the backbone package of, and checks a run config file. */
 export async function loadRunConfig(file: string): Promise<RunConfig> {
   const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
     throw new ConfigError(`${file}: cannot read the run config (${error.code ?? error.message})`);
@@ -116,5 +176,5 @@ export async function loadRunConfig(file: string): Promise<RunConfig> {
   } catch (error) {
     throw new ConfigError(`${file}: not valid JSON (${(error as Error).message})`);
   }
-  return parseRunConfig(raw, file);
+  return resolveRunConfig(raw, file);
 }

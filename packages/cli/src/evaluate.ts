@@ -1,31 +1,56 @@
-import { NO_CLASS_DROPPED, type DropClassModel } from '@dropclass/core';
-import { type PairedDataset, type Rgb, createEvalStream, openDataset } from '@dropclass/datasets';
+import { type DropClassModel, type InferenceOptions, NO_CLASS_DROPPED, checkInferenceOptions, inferClasses } from '@dropclass/core';
+import { type Batch, type PairedDataset, type Rgb, createEvalStream, openDataset } from '@dropclass/datasets';
 import { ConfusionMatrix, type SegmentationResult } from '@dropclass/metrics';
 import * as tf from '@tensorflow/tfjs-core';
 import type { RunConfig } from './config.js';
 import type { TrainingData } from './data.js';
 
 export interface EvalOptions {
+  /** Images of the same size predicted together (default 4); with a sliding window, always 1. */
   batchSize?: number;
   mean: Rgb;
   std: Rgb;
   /** Evaluate with this class's class-specific features suppressed (dependency diagnostic). */
   droppedClass?: number;
+  /** Sliding window and test-time augmentation; default one pass on the whole (padded) image. */
+  inference?: InferenceOptions;
 }
 
-/** Whole images are padded up to a multiple of this, the smallest that is also a size the backbone takes. */
-export function paddingMultiple(model: DropClassModel): number {
-  const { inputSizeMultiple, minInputSize } = model.info.backbone;
-  return Math.ceil(minInputSize / inputSizeMultiple) * inputSizeMultiple;
-}
+const sameSize = (a: Batch, b: Batch) => a.images.shape[1] === b.images.shape[1] && a.images.shape[2] === b.images.shape[2];
 
-/** prediction -> confusion matrix, over a whole split, images padded to a size the backbone takes. */
+/**
+ * prediction -> confusion matrix, over a whole split of images of any mix of sizes: consecutive
+ * images of one size are predicted together (padded to a size the backbone takes, cropped back),
+ * or one by one window by window with `inference.window`.
+ */
 export async function evaluateDataset(model: DropClassModel, ds: PairedDataset, options: EvalOptions): Promise<ConfusionMatrix> {
+  const inference = checkInferenceOptions({ ...options.inference, droppedClass: options.droppedClass ?? NO_CLASS_DROPPED }, model.info.backbone);
+  const group = inference.window ? 1 : (options.batchSize ?? 4);
   const matrix = new ConfusionMatrix(model.numClasses, { ignoreIndex: model.info.ignoreIndex });
-  for await (const batch of createEvalStream(ds, { batchSize: options.batchSize ?? 8, padToMultiple: paddingMultiple(model), mean: options.mean, std: options.std })) {
-    const prediction = model.predict(batch.images, options.droppedClass ?? NO_CLASS_DROPPED);
-    matrix.update(prediction.dataSync() as Int32Array, batch.labels.dataSync() as Int32Array);
-    tf.dispose([prediction, batch.images, batch.labels]);
+  let pending: Batch[] = [];
+  const flush = () => {
+    if (pending.length === 0) return;
+    const batches = pending;
+    pending = [];
+    const images = batches.length === 1 ? batches[0].images : tf.concat(batches.map((b) => b.images));
+    const labels = batches.length === 1 ? batches[0].labels : tf.concat(batches.map((b) => b.labels));
+    try {
+      const prediction = inferClasses(model, images as tf.Tensor4D, inference);
+      matrix.update(prediction.dataSync() as Int32Array, labels.dataSync() as Int32Array);
+      prediction.dispose();
+    } finally {
+      tf.dispose([images, labels, ...batches.flatMap((b) => [b.images, b.labels])]);
+    }
+  };
+  try {
+    for await (const batch of createEvalStream(ds, { batchSize: 1, mean: options.mean, std: options.std })) {
+      if (pending.length > 0 && !sameSize(pending[0], batch)) flush();
+      pending.push(batch);
+      if (pending.length >= group) flush();
+    }
+    flush();
+  } finally {
+    tf.dispose(pending.flatMap((b) => [b.images, b.labels]));
   }
   return matrix;
 }
@@ -41,7 +66,7 @@ export async function evaluateSplits(model: DropClassModel, config: RunConfig, d
   for (const split of config.dataset.evalSplits) {
     const ds = await openDataset({ kind: config.dataset.kind, root: config.dataset.root, split });
     if (ds.classNames.length !== data.numClasses) throw new Error(`split ${split} has ${ds.classNames.length} classes, the training split ${data.numClasses}`);
-    const matrix = await evaluateDataset(model, ds, { mean: config.mean, std: config.std });
+    const matrix = await evaluateDataset(model, ds, { mean: config.mean, std: config.std, batchSize: config.evalBatchSize, inference: config.inference });
     out.matrices[split] = matrix;
     out.results[split] = matrix.result();
     out.summary[split] = { mIoU: out.results[split].mIoU, pixelAccuracy: out.results[split].pixelAccuracy };

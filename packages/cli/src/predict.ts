@@ -1,7 +1,6 @@
 import { readdir, stat, writeFile, mkdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import type { DropClassModel } from '@dropclass/core';
-import { paddingMultiple } from './evaluate.js';
+import { type DropClassModel, type InferenceOptions, checkInferenceOptions, inferClasses } from '@dropclass/core';
 import { type Rgb, readImage } from '@dropclass/datasets';
 import { renderOverlay } from '@dropclass/metrics';
 import * as tf from '@tensorflow/tfjs-core';
@@ -20,24 +19,30 @@ async function inputFiles(input: string): Promise<string[]> {
 }
 
 /**
- * Predicts class maps for images of any size (padded to a size the backbone takes, cropped back)
- * and writes a colour-coded mask and an overlay per image.
+ * Predicts class maps for images of any size (whole-image: padded to a size the backbone takes and
+ * cropped back; or window by window with `inference.window`) and writes a colour-coded mask and an
+ * overlay per image.
  */
-export async function predictFiles(model: DropClassModel, input: string, out: string, options: { palette: Rgb[]; mean: Rgb; std: Rgb }): Promise<string[]> {
+export async function predictFiles(
+  model: DropClassModel,
+  input: string,
+  out: string,
+  options: { palette: Rgb[]; mean: Rgb; std: Rgb; inference?: InferenceOptions },
+): Promise<string[]> {
+  const inference = checkInferenceOptions(options.inference ?? {}, model.info.backbone);
+  const files = await inputFiles(input);
   await mkdir(out, { recursive: true });
-  const multiple = paddingMultiple(model);
   const written: string[] = [];
-  for (const file of await inputFiles(input)) {
+  for (const file of files) {
     const image = await readImage(file);
-    const height = Math.ceil(image.height / multiple) * multiple;
-    const width = Math.ceil(image.width / multiple) * multiple;
-    const classes = tf.tidy(() => {
+    const normalised = tf.tidy(() => {
       const pixels = tf.tensor3d(image.data, [image.height, image.width, image.channels], 'float32');
-      const normalised = tf.div(tf.sub(tf.slice(pixels, [0, 0, 0], [-1, -1, 3]), options.mean), options.std);
-      const padded = tf.pad(normalised, [[0, height - image.height], [0, width - image.width], [0, 0]]);
-      const prediction = model.predict(tf.expandDims(padded, 0) as tf.Tensor4D);
-      return tf.slice(prediction, [0, 0, 0], [1, image.height, image.width]).dataSync() as Int32Array;
+      const rgb = image.channels >= 3 ? tf.slice(pixels, [0, 0, 0], [-1, -1, 3]) : tf.tile(tf.slice(pixels, [0, 0, 0], [-1, -1, 1]), [1, 1, 3]);
+      return tf.expandDims(tf.div(tf.sub(rgb, options.mean), options.std), 0) as tf.Tensor4D;
     });
+    const prediction = inferClasses(model, normalised, inference);
+    const classes = prediction.dataSync() as Int32Array;
+    tf.dispose([prediction, normalised]);
     const mask = new Uint8Array(image.width * image.height * 3);
     classes.forEach((c, i) => mask.set(options.palette[c] ?? [0, 0, 0], 3 * i));
     const stem = basename(file, extname(file));

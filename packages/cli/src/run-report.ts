@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { NO_CLASS_DROPPED, type DropClassModel } from '@dropclass/core';
+import { type DropClassModel, type InferenceOptions, NO_CLASS_DROPPED, inferClasses } from '@dropclass/core';
 import { type PairedDataset, type Rgb, createEvalStream } from '@dropclass/datasets';
 import {
   ConfusionMatrix,
@@ -17,7 +17,7 @@ import {
   renderOverlay,
 } from '@dropclass/metrics';
 import * as tf from '@tensorflow/tfjs-core';
-import { type SplitEvaluation, paddingMultiple } from './evaluate.js';
+import type { SplitEvaluation } from './evaluate.js';
 import { EVAL_JSON, METRICS_JSONL } from './paths.js';
 
 /** What a run's evaluation saves: enough to report and compare without the model. */
@@ -60,11 +60,16 @@ export async function renderLossCurves(run: string): Promise<Buffer | undefined>
 }
 
 /** Writes colour-coded overlays (image | ground truth | prediction) of the first `count` samples. */
-export async function writeOverlays(model: DropClassModel, ds: PairedDataset, dir: string, options: { count: number; mean: Rgb; std: Rgb; palette: Rgb[] }): Promise<string[]> {
+export async function writeOverlays(
+  model: DropClassModel,
+  ds: PairedDataset,
+  dir: string,
+  options: { count: number; mean: Rgb; std: Rgb; palette: Rgb[]; inference?: InferenceOptions },
+): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const files: string[] = [];
-  for await (const batch of createEvalStream(ds, { batchSize: 1, padToMultiple: paddingMultiple(model), mean: options.mean, std: options.std })) {
-    const prediction = model.predict(batch.images, NO_CLASS_DROPPED);
+  for await (const batch of createEvalStream(ds, { batchSize: 1, mean: options.mean, std: options.std })) {
+    const prediction = inferClasses(model, batch.images, { ...options.inference, droppedClass: NO_CLASS_DROPPED });
     const sample = batch.samples[0];
     const png = await renderOverlay({ image: sample.image, prediction: prediction.dataSync() as Int32Array, label: sample.label.data, palette: options.palette });
     tf.dispose([prediction, batch.images, batch.labels]);

@@ -1,11 +1,11 @@
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { DropClassModel, NonFiniteLossError, type StepLosses, createDropClassModel, polyLearningRate } from '@dropclass/core';
+import { DropClassModel, InferenceOptionsError, NonFiniteLossError, type StepLosses, checkInferenceOptions, createDropClassModel, polyLearningRate } from '@dropclass/core';
 import { openDataset } from '@dropclass/datasets';
 import * as tf from '@tensorflow/tfjs-core';
 import { createBackbone } from './backbones.js';
 import { Checkpoints } from './checkpoint.js';
-import { type RunConfig, parseRunConfig } from './config.js';
+import { ConfigError, type RunConfig, resolveRunConfig } from './config.js';
 import { type TrainingData, openTrainingData, trainingBatches, trainingFrequencies } from './data.js';
 import { evaluateSplits } from './evaluate.js';
 import { CONFIG_JSON, METRICS_JSONL } from './paths.js';
@@ -41,7 +41,7 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
   const latest = await checkpoints.latest();
   if (options.resume) {
     if (!latest) throw new Error(`${options.out}: nothing to resume (no checkpoints/latest.json); start the run without --resume`);
-    config = parseRunConfig(JSON.parse(await readFile(join(options.out, CONFIG_JSON), 'utf8')), join(options.out, CONFIG_JSON));
+    config = await resolveRunConfig(JSON.parse(await readFile(join(options.out, CONFIG_JSON), 'utf8')), join(options.out, CONFIG_JSON));
   } else if (latest) {
     throw new Error(`${options.out} already holds a run (checkpoint at step ${latest.step}); pass --resume to continue it or choose another --out`);
   }
@@ -60,6 +60,14 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
         weightDecay: config.weightDecay,
         metadata: { classNames: data.classNames, palette: data.palette, mean: config.mean, std: config.std },
       });
+  try {
+    // Checked before the first step, so that a window the backbone cannot take does not end the run at its first evaluation.
+    checkInferenceOptions(config.inference, model.info.backbone);
+  } catch (error) {
+    model.dispose();
+    if (error instanceof InferenceOptionsError) throw new ConfigError(`run config inference: ${error.message}`);
+    throw error;
+  }
   if (latest) log(`resuming ${options.out} from step ${model.step}`);
   else log(`${config.dropclass ? 'DropClass' : 'baseline'} ${config.backbone.kind}: ${model.countParams().toLocaleString('en')} trainable parameters`);
 
@@ -147,7 +155,7 @@ export async function finishRun(model: DropClassModel, config: RunConfig, data: 
   await writeRunReport(out, evalFile, evaluation);
   for (const split of config.dataset.evalSplits) {
     const ds = await openDataset({ kind: config.dataset.kind, root: config.dataset.root, split });
-    await writeOverlays(model, ds, join(out, 'overlays', split), { count: 4, mean: config.mean, std: config.std, palette: data.palette });
+    await writeOverlays(model, ds, join(out, 'overlays', split), { count: 4, mean: config.mean, std: config.std, palette: data.palette, inference: config.inference });
   }
   log(`report: ${join(out, 'report.md')}`);
   return evalFile;

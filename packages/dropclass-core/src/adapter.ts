@@ -2,6 +2,20 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
 /**
+ * Where a backbone came from: the adapter that built it, the npm package that registers that
+ * adapter and the options it was built with. Saved with a model, so that loading it can name the
+ * package to install.
+ */
+export interface BackboneSource {
+  /** The adapter's name (the `kind` of a run config), e.g. `unet`. */
+  kind: string;
+  /** The npm package whose import registers the adapter, e.g. `@dropclass/backbone-unet`. */
+  package?: string;
+  /** The adapter's options after `parseOptions` (defaults filled in), without the seed. */
+  options: Record<string, unknown>;
+}
+
+/**
  * What a backbone gives DropClass: a tfjs-layers model from an image batch `[B,H,W,inputChannels]`
  * to the feature map `A` `[B,H/outputStride,W/outputStride,channels]` that enters the classifier.
  */
@@ -20,12 +34,54 @@ export interface SegmentationBackbone {
   readonly inputSizeMultiple: number;
   /** The smallest input height and width the backbone accepts. */
   readonly minInputSize: number;
+  /** Set by {@link createBackbone}: the adapter, package and options that built this backbone. */
+  readonly source?: BackboneSource;
 }
 
-/** An adapter builds backbones from its own options; the seed makes initial weights reproducible. */
-export interface BackboneAdapter<Options = Record<string, unknown>> {
+/** Options every adapter's `create` takes besides its own. */
+export interface CommonBackboneOptions {
+  /** Seeds the initial weights. */
+  seed?: number;
+  /** Channels of the input image; default 3. */
+  inputChannels?: number;
+}
+
+/**
+ * A backbone adapter: builds backbones from its own options and owns their schema. Register it with
+ * `registerBackbone` when its package is imported, and the `dropclass` command line (and
+ * `createBackbone`) can build it by name.
+ *
+ * The core takes no schema library: `parseOptions` may use zod, hand-written checks or anything
+ * else, as long as it fills in the defaults and throws a {@link BackboneOptionsError} for bad options.
+ */
+export interface BackboneAdapter<Options extends object = Record<string, unknown>> {
+  /** The name a run config's `backbone.kind` uses, e.g. `unet`. */
   readonly name: string;
-  create(options: Options & { seed?: number; inputChannels?: number }): SegmentationBackbone;
+  /** The npm package that exports and registers this adapter; saved with models to name what to install. */
+  readonly package?: string;
+  /** The options used for every key the user leaves out. */
+  readonly defaults: Readonly<Options>;
+  /** Checks raw options (from JSON) and returns them complete, defaults filled in; throws {@link BackboneOptionsError}. */
+  parseOptions(raw: unknown): Options;
+  create(options: Options & CommonBackboneOptions): SegmentationBackbone;
+}
+
+/** One bad option: its key path (e.g. `depth`) and what is wrong with it. */
+export interface BackboneOptionIssue {
+  path: string;
+  message: string;
+}
+
+/** Thrown by `parseOptions` for options an adapter does not take; lists every bad key. */
+export class BackboneOptionsError extends Error {
+  constructor(
+    /** The adapter's name. */
+    readonly adapter: string,
+    readonly issues: BackboneOptionIssue[],
+  ) {
+    super(`invalid options for the ${adapter} backbone:\n${issues.map((i) => `  ${i.path || '(options)'}: ${i.message}`).join('\n')}`);
+    this.name = 'BackboneOptionsError';
+  }
 }
 
 export type { tf };

@@ -1,4 +1,21 @@
-export type { BackboneAdapter, SegmentationBackbone } from './adapter.js';
+export {
+  BackboneOptionsError,
+  type BackboneAdapter,
+  type BackboneOptionIssue,
+  type BackboneSource,
+  type CommonBackboneOptions,
+  type SegmentationBackbone,
+} from './adapter.js';
+export { UnknownBackboneError, createBackbone, getBackbone, registerBackbone, registeredBackbones } from './registry.js';
+export {
+  InferenceOptionsError,
+  checkInferenceOptions,
+  inferClasses,
+  inferLogits,
+  paddedInputSize,
+  type InferenceModel,
+  type InferenceOptions,
+} from './inference/inference.js';
 export { BACKEND_NAMES, type BackendName, type InitBackendOptions, initBackend, wasmThreadCount } from './backend/select.js';
 export { registerWasmGradientKernels } from './backend/wasm-gradients.js';
 export { MAX_WASM_THREADS, type ThreadedWasmOptions, startThreadedWasm } from './backend/wasm-threads.js';
@@ -23,6 +40,7 @@ export { resizeBilinear } from './dropclass/upsample.js';
 export {
   DropClassModel,
   MODEL_FORMAT,
+  MissingBackboneError,
   NonFiniteLossError,
   createDropClassModel,
   type DropClassModelOptions,

@@ -2,7 +2,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { SegmentationBackbone } from '../adapter.js';
+import type { BackboneSource, SegmentationBackbone } from '../adapter.js';
 import { DropClassHead } from '../dropclass/head.js';
 import { NO_CLASS_DROPPED, averagedImportance } from '../dropclass/importance.js';
 import { DEFAULT_ALPHA, IGNORE_INDEX } from '../dropclass/objective.js';
@@ -34,7 +34,10 @@ export interface DropClassModelOptions extends SgdOptions {
 /** What a saved model records besides its weights. */
 export interface ModelInfo {
   format: typeof MODEL_FORMAT;
-  backbone: Pick<SegmentationBackbone, 'name' | 'channels' | 'outputStride' | 'inputChannels' | 'inputSizeMultiple' | 'minInputSize'>;
+  backbone: Pick<SegmentationBackbone, 'name' | 'channels' | 'outputStride' | 'inputChannels' | 'inputSizeMultiple' | 'minInputSize'> & {
+    /** The adapter, package and options that built the backbone (when built by `createBackbone`). */
+    source?: BackboneSource;
+  };
   numClasses: number;
   dropclass: boolean;
   alpha: number;
@@ -122,6 +125,7 @@ export class DropClassModel {
         inputChannels: backbone.inputChannels,
         inputSizeMultiple: backbone.inputSizeMultiple,
         minInputSize: backbone.minInputSize,
+        ...(backbone.source ? { source: backbone.source } : {}),
       },
       numClasses: options.numClasses,
       dropclass,
@@ -271,7 +275,8 @@ export class DropClassModel {
 
   /**
    * Loads a model saved by `save`. Custom layers of the backbone must be registered first, which
-   * importing its adapter package does.
+   * importing its adapter package does; when one is not, the error names the package to install
+   * (from the saved `backbone.source`) instead of tfjs's "Unknown layer".
    */
   static async load(dir: string): Promise<DropClassModel> {
     const infoPath = join(dir, INFO_JSON);
@@ -283,7 +288,9 @@ export class DropClassModel {
     if (info.format !== MODEL_FORMAT) {
       throw new Error(`${infoPath}: format ${JSON.stringify(info.format)} is not ${MODEL_FORMAT}`);
     }
-    const network = await tfl.loadLayersModel(fileSystemHandler(dir));
+    const network = await tfl.loadLayersModel(fileSystemHandler(dir)).catch((error: Error) => {
+      throw missingBackboneError(dir, info, error);
+    });
     const head = network.layers.find((l): l is DropClassHead => l instanceof DropClassHead);
     if (!head) throw new Error(`${join(dir, 'model.json')} has no ${DropClassHead.className} layer`);
     const model = new DropClassModel(network, head, info);
@@ -300,6 +307,42 @@ export class DropClassModel {
     this.optimizer.dispose();
     this.network.dispose();
   }
+}
+
+/** Thrown by `DropClassModel.load` when the backbone's layers are not registered: names the package to install. */
+export class MissingBackboneError extends Error {
+  constructor(
+    message: string,
+    /** The package that registers the backbone's layers, when the saved model names one. */
+    readonly packageName: string | undefined,
+    /** The layer class tfjs does not know. */
+    readonly layer: string,
+  ) {
+    super(message);
+    this.name = 'MissingBackboneError';
+  }
+}
+
+function missingBackboneError(dir: string, info: ModelInfo, error: Error): Error {
+  const unknown = /Unknown layer: ([\w.$-]+)/.exec(error.message ?? '');
+  if (!unknown) return error;
+  const layer = unknown[1];
+  const source = info.backbone.source;
+  const file = join(dir, 'model.json');
+  if (source?.package) {
+    return new MissingBackboneError(
+      `${file}: layer ${layer} of the ${source.kind} backbone is not registered. This model needs ${source.package}: ` +
+        `npm install ${source.package}, then import it before loading (the dropclass command line imports it by itself)`,
+      source.package,
+      layer,
+    );
+  }
+  return new MissingBackboneError(
+    `${file}: layer ${layer} of the ${info.backbone.name} backbone is not registered, and the model does not record which package defines it; ` +
+      `import the backbone's adapter package (which registers its layers) before loading`,
+    undefined,
+    layer,
+  );
 }
 
 /** Builds a DropClass (or, with `dropclass: false`, baseline) model on a backbone. */

@@ -1,0 +1,197 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { NO_CLASS_DROPPED } from '../dropclass/importance.js';
+import { resizeBilinear } from '../dropclass/upsample.js';
+import { nearestValidSize } from '../model/input.js';
+import type { DropClassModel } from '../model/model.js';
+
+/**
+ * How to predict whole images. Without a window the image is padded to a size the backbone takes,
+ * predicted in one pass and cropped back. With a window it is predicted window by window, and the
+ * logits of overlapping windows are averaged. `flip` and `scales` add test-time augmentation: the
+ * logits of every pass, brought back to the image's size and orientation, are averaged.
+ */
+export interface InferenceOptions {
+  /** Window `[height, width]` for sliding-window inference; both sides must be sizes the backbone takes. */
+  window?: [number, number];
+  /** Step `[height, width]` between windows, at most the window; default half the window (rounded up). */
+  stride?: [number, number];
+  /** Also predict the horizontally flipped image and average. Default false. */
+  flip?: boolean;
+  /** Image scales to predict at and average (e.g. `[0.75, 1, 1.25]`). Default `[1]`. */
+  scales?: number[];
+  /** Suppress this class's features (dependency diagnostic); default none. */
+  droppedClass?: number;
+}
+
+/** What inference needs of a model: its backbone's input sizes and its logits. */
+export type InferenceModel = Pick<DropClassModel, 'info' | 'predictLogits'>;
+
+/** Thrown for inference options that cannot work; says which value is wrong and what would work. */
+export class InferenceOptionsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InferenceOptionsError';
+  }
+}
+
+type Backbone = InferenceModel['info']['backbone'];
+
+/** The smallest size >= `size` that the backbone takes. */
+export function paddedInputSize(size: number, backbone: Pick<Backbone, 'inputSizeMultiple' | 'minInputSize'>): number {
+  const m = backbone.inputSizeMultiple;
+  return Math.max(Math.ceil(size / m) * m, Math.ceil(backbone.minInputSize / m) * m);
+}
+
+const isPair = (v: unknown): v is [number, number] => Array.isArray(v) && v.length === 2 && v.every((n) => Number.isInteger(n) && n > 0);
+
+/**
+ * Checks inference options against a backbone and returns them complete (stride, flip and scales
+ * filled in); throws {@link InferenceOptionsError} naming the bad value and what would work.
+ */
+export function checkInferenceOptions(options: InferenceOptions, backbone: Backbone): Required<Omit<InferenceOptions, 'window' | 'stride'>> & Pick<InferenceOptions, 'window' | 'stride'> {
+  const { window, stride } = options;
+  if (window !== undefined) {
+    if (!isPair(window)) throw new InferenceOptionsError(`window must be [height, width] in positive whole pixels, got ${JSON.stringify(window)}`);
+    const { inputSizeMultiple: m, minInputSize: min } = backbone;
+    if (window.some((s) => s % m !== 0 || s < min)) {
+      const fix = window.map((s) => nearestValidSize(s, m, min));
+      throw new InferenceOptionsError(
+        `window ${window[0]}x${window[1]} cannot be taken by the ${backbone.name} backbone: sides must be multiples of ${m} and at least ${min}; use ${fix[0]}x${fix[1]}`,
+      );
+    }
+  }
+  if (stride !== undefined) {
+    if (!window) throw new InferenceOptionsError(`stride ${JSON.stringify(stride)} needs a window: give window [height, width] as well`);
+    if (!isPair(stride)) throw new InferenceOptionsError(`stride must be [height, width] in positive whole pixels, got ${JSON.stringify(stride)}`);
+    if (stride[0] > window[0] || stride[1] > window[1]) {
+      throw new InferenceOptionsError(`stride ${stride[0]}x${stride[1]} is larger than the window ${window[0]}x${window[1]}, which would leave pixels unpredicted; use a stride of at most the window`);
+    }
+  }
+  const scales = options.scales ?? [1];
+  if (!Array.isArray(scales) || scales.length === 0 || !scales.every((s) => Number.isFinite(s) && s > 0)) {
+    throw new InferenceOptionsError(`scales must be a non-empty list of positive numbers (e.g. [0.75, 1, 1.25]), got ${JSON.stringify(options.scales)}`);
+  }
+  if (options.flip !== undefined && typeof options.flip !== 'boolean') throw new InferenceOptionsError(`flip must be true or false, got ${JSON.stringify(options.flip)}`);
+  return {
+    window,
+    stride: window ? (stride ?? [Math.ceil(window[0] / 2), Math.ceil(window[1] / 2)]) : undefined,
+    flip: options.flip ?? false,
+    scales,
+    droppedClass: options.droppedClass ?? NO_CLASS_DROPPED,
+  };
+}
+
+/** One pass on the whole image: padded to a size the backbone takes, cropped back. */
+function wholeImageLogits(model: InferenceModel, images: tf.Tensor4D, droppedClass: number): tf.Tensor4D {
+  const [batch, height, width, channels] = images.shape;
+  const h = paddedInputSize(height, model.info.backbone);
+  const w = paddedInputSize(width, model.info.backbone);
+  if (h === height && w === width) return model.predictLogits(images, droppedClass);
+  return tf.tidy(() => {
+    const padded = tf.pad(images, [[0, 0], [0, h - height], [0, w - width], [0, 0]]);
+    const logits = model.predictLogits(padded, droppedClass);
+    return tf.slice(logits, [0, 0, 0, 0], [batch, height, width, logits.shape[3]]);
+  });
+}
+
+/** Window start offsets along one side: every `stride`, the last one flush with the end. */
+function windowStarts(size: number, window: number, stride: number): number[] {
+  if (size <= window) return [0];
+  const starts: number[] = [];
+  for (let s = 0; s + window < size; s += stride) starts.push(s);
+  starts.push(size - window);
+  return starts;
+}
+
+/**
+ * One pass window by window: the image is padded up to the window where it is smaller, each window
+ * predicted alone, the logits summed per pixel in one host buffer and divided by the number of
+ * windows that covered the pixel. Only one window's tensors are alive at a time.
+ */
+function slidingWindowLogits(model: InferenceModel, images: tf.Tensor4D, window: [number, number], stride: [number, number], droppedClass: number): tf.Tensor4D {
+  const [batch, height, width, channels] = images.shape;
+  const [wh, ww] = window;
+  const padH = Math.max(height, wh);
+  const padW = Math.max(width, ww);
+  const padded = padH === height && padW === width ? images : tf.pad(images, [[0, 0], [0, padH - height], [0, padW - width], [0, 0]]);
+  let sum: Float32Array | undefined;
+  let classes = 0;
+  const count = new Uint16Array(height * width);
+  try {
+    for (const y0 of windowStarts(padH, wh, stride[0])) {
+      for (const x0 of windowStarts(padW, ww, stride[1])) {
+        const logits = tf.tidy(() => model.predictLogits(tf.slice(padded, [0, y0, x0, 0], [batch, wh, ww, channels]), droppedClass));
+        const data = logits.dataSync() as Float32Array;
+        classes = logits.shape[3];
+        logits.dispose();
+        sum ??= new Float32Array(batch * height * width * classes);
+        const rows = Math.min(wh, height - y0);
+        const cols = Math.min(ww, width - x0);
+        for (let b = 0; b < batch; b++) {
+          for (let y = 0; y < rows; y++) {
+            const src = ((b * wh + y) * ww) * classes;
+            const dst = ((b * height + y0 + y) * width + x0) * classes;
+            for (let i = 0; i < cols * classes; i++) sum[dst + i] += data[src + i];
+          }
+        }
+        for (let y = 0; y < rows; y++) for (let x = 0; x < cols; x++) count[(y0 + y) * width + x0 + x] += 1;
+      }
+    }
+  } finally {
+    if (padded !== images) padded.dispose();
+  }
+  const out = sum!;
+  for (let b = 0; b < batch; b++) {
+    for (let p = 0; p < height * width; p++) {
+      const n = count[p];
+      for (let k = 0; k < classes; k++) out[(b * height * width + p) * classes + k] /= n;
+    }
+  }
+  return tf.tensor4d(out, [batch, height, width, classes]);
+}
+
+/**
+ * Logits `[B,H,W,K]` for images of any size `[B,H,W,C]` (normalised as in training): whole-image
+ * or sliding-window inference, with optional flip and multi-scale test-time augmentation (see
+ * {@link InferenceOptions}). Host memory holds one image batch's logits; tensor memory one window's.
+ */
+export function inferLogits(model: InferenceModel, images: tf.Tensor4D, options: InferenceOptions = {}): tf.Tensor4D {
+  const o = checkInferenceOptions(options, model.info.backbone);
+  const [batch, height, width] = images.shape;
+  const pass = (input: tf.Tensor4D) =>
+    o.window ? slidingWindowLogits(model, input, o.window, o.stride!, o.droppedClass) : wholeImageLogits(model, input, o.droppedClass);
+  const flips = o.flip ? [false, true] : [false];
+  if (o.scales.length === 1 && o.scales[0] === 1 && !o.flip) return pass(images);
+  let total: Float32Array | undefined;
+  let classes = 0;
+  for (const scale of o.scales) {
+    const h = Math.max(1, Math.round(height * scale));
+    const w = Math.max(1, Math.round(width * scale));
+    const scaled = scale === 1 ? images : tf.image.resizeBilinear(images, [h, w], false, true);
+    for (const flip of flips) {
+      const input = flip ? tf.reverse(scaled, 2) : scaled;
+      const logits = pass(input);
+      const back = tf.tidy(() => {
+        const unflipped = flip ? tf.reverse(logits, 2) : logits;
+        return scale === 1 ? unflipped.clone() : resizeBilinear(unflipped, height, width);
+      });
+      const data = back.dataSync() as Float32Array;
+      classes = back.shape[3];
+      tf.dispose([back, logits, ...(input !== scaled ? [input] : [])]);
+      total ??= new Float32Array(batch * height * width * classes);
+      for (let i = 0; i < data.length; i++) total[i] += data[i];
+    }
+    if (scaled !== images) scaled.dispose();
+  }
+  const passes = o.scales.length * flips.length;
+  for (let i = 0; i < total!.length; i++) total![i] /= passes;
+  return tf.tensor4d(total!, [batch, height, width, classes]);
+}
+
+/** Class map `[B,H,W]` (int32) of {@link inferLogits}. */
+export function inferClasses(model: InferenceModel, images: tf.Tensor4D, options: InferenceOptions = {}): tf.Tensor3D {
+  const logits = inferLogits(model, images, options);
+  const classes = tf.argMax(logits, -1) as tf.Tensor3D;
+  logits.dispose();
+  return classes;
+}
