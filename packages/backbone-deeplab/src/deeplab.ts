@@ -127,7 +127,7 @@ export const deeplabv3: BackboneAdapter<DeepLabConfig> = {
   defaults: deeplabOptionsSchema.parse({}),
   parseOptions(raw) {
     const result = deeplabOptionsSchema.safeParse(raw ?? {});
-    if (!result.success) throw new BackboneOptionsError('deeplabv3', result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    if (!result.success) throw BackboneOptionsError.fromSchemaIssues('deeplabv3', result.error.issues);
     return result.data;
   },
   create: (options) => createDeepLabV3(options),

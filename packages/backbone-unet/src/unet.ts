@@ -124,7 +124,7 @@ export const unet: BackboneAdapter<UNetConfig> = {
   defaults: unetOptionsSchema.parse({}),
   parseOptions(raw) {
     const result = unetOptionsSchema.safeParse(raw ?? {});
-    if (!result.success) throw new BackboneOptionsError('unet', result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    if (!result.success) throw BackboneOptionsError.fromSchemaIssues('unet', result.error.issues);
     return result.data;
   },
   create: (options) => createUNet(options),

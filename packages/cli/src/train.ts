@@ -45,9 +45,6 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
   } else if (latest) {
     throw new Error(`${options.out} already holds a run (checkpoint at step ${latest.step}); pass --resume to continue it or choose another --out`);
   }
-  await mkdir(options.out, { recursive: true });
-  if (!options.resume) await writeFile(join(options.out, CONFIG_JSON), JSON.stringify(config, null, 2));
-
   const data = await openTrainingData(config, log);
   const model = latest
     ? await DropClassModel.load(latest.dir)
@@ -68,6 +65,8 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
     if (error instanceof InferenceOptionsError) throw new ConfigError(`run config inference: ${error.message}`);
     throw error;
   }
+  await mkdir(options.out, { recursive: true });
+  if (!options.resume) await writeFile(join(options.out, CONFIG_JSON), JSON.stringify(config, null, 2));
   if (latest) log(`resuming ${options.out} from step ${model.step}`);
   else log(`${config.dropclass ? 'DropClass' : 'baseline'} ${config.backbone.kind}: ${model.countParams().toLocaleString('en')} trainable parameters`);
 

@@ -82,6 +82,32 @@ export class BackboneOptionsError extends Error {
     super(`invalid options for the ${adapter} backbone:\n${issues.map((i) => `  ${i.path || '(options)'}: ${i.message}`).join('\n')}`);
     this.name = 'BackboneOptionsError';
   }
+
+  /**
+   * From the issues of a schema library's failed parse: zod's `error.issues`, or any list of
+   * `{ path, message }` (Standard Schema issues have that shape). Unknown keys (zod's
+   * `unrecognized_keys`) become one issue per key.
+   */
+  static fromSchemaIssues(adapter: string, issues: readonly SchemaIssue[]): BackboneOptionsError {
+    const path = (p: SchemaIssue['path']) => (p ?? []).map((k) => (typeof k === 'object' && k !== null ? String(k.key) : String(k))).join('.');
+    return new BackboneOptionsError(
+      adapter,
+      issues.flatMap((issue) =>
+        issue.code === 'unrecognized_keys' && issue.keys
+          ? issue.keys.map((key) => ({ path: [path(issue.path), key].filter(Boolean).join('.'), message: 'unknown option: remove it or check its spelling' }))
+          : [{ path: path(issue.path), message: issue.message }],
+      ),
+    );
+  }
+}
+
+/** A schema library's issue: zod's, or Standard Schema's `{ message, path }`. */
+export interface SchemaIssue {
+  readonly message: string;
+  readonly path?: readonly (PropertyKey | { readonly key: PropertyKey })[];
+  readonly code?: string;
+  /** zod's unknown keys. */
+  readonly keys?: readonly string[];
 }
 
 export type { tf };

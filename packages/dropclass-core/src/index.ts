@@ -4,6 +4,7 @@ export {
   type BackboneOptionIssue,
   type BackboneSource,
   type CommonBackboneOptions,
+  type SchemaIssue,
   type SegmentationBackbone,
 } from './adapter.js';
 export { UnknownBackboneError, createBackbone, getBackbone, registerBackbone, registeredBackbones } from './registry.js';
