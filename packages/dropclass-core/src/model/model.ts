@@ -324,7 +324,7 @@ export class MissingBackboneError extends Error {
 }
 
 function missingBackboneError(dir: string, info: ModelInfo, error: Error): Error {
-  const unknown = /Unknown layer: ([\w.$-]+)/.exec(error.message ?? '');
+  const unknown = /Unknown layer: ([\w$>]+)/.exec(error.message ?? '');
   if (!unknown) return error;
   const layer = unknown[1];
   const source = info.backbone.source;
