@@ -1,4 +1,4 @@
 import { runConformanceSuite } from '@dropclass/core/conformance';
-import { createPlainFcn } from './backbone.js';
+import { createPlainFcn } from './plain-fcn.js';
 
 runConformanceSuite({ name: 'plain FCN (examples/custom-backbone)', createBackbone: (seed) => createPlainFcn({ width: 6, layers: 2, seed }), inputSize: [12, 16] });

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createDropClassModel, initBackend, polyLearningRate } from '@dropclass/core';
-import { createPlainFcn } from './backbone.js';
+import { createPlainFcn } from './plain-fcn.js';
 
 /**
  * A short DropClass training of the plain FCN on a made-up problem: class = which quarter of the
