@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SegmentationBackbone } from '../adapter.js';
+import { type BackboneAdapter, BackboneOptionsError, type SegmentationBackbone } from '../adapter.js';
 import { type BackendName, initBackend } from '../backend/select.js';
 import { NO_CLASS_DROPPED } from '../dropclass/importance.js';
 import { resizeBilinear } from '../dropclass/upsample.js';
 import { nearestValidSize } from '../model/input.js';
 import { DropClassModel, type DropClassModelOptions, createDropClassModel } from '../model/model.js';
+import { createBackbone, getBackbone } from '../registry.js';
 
 export interface ConformanceOptions {
   /** Shown in the suite's title. */
@@ -21,6 +22,15 @@ export interface ConformanceOptions {
   batchSize?: number;
   /** Default: the embedded default, wasm. */
   backend?: BackendName;
+  /**
+   * The package's adapter, when it has one: the suite then also checks that importing the package
+   * registered it, that `parseOptions` fills in `defaults` and refuses unknown options, and that a
+   * model built through the registry records (and keeps across save/load) its kind and package, so
+   * that the command line can train it and load it again.
+   */
+  adapter?: BackboneAdapter<object>;
+  /** Raw options for the adapter checks (keep the model small); default `{}`, the adapter's defaults. */
+  adapterOptions?: Record<string, unknown>;
 }
 
 /** A fixed random batch: images and labels with some ignored pixels. */
@@ -207,5 +217,33 @@ export function runConformanceSuite(options: ConformanceOptions): void {
       }
       model.dispose();
     });
+
+    if (options.adapter) {
+      const adapter = options.adapter;
+      it(`is registered as "${adapter.name}" and owns its options: defaults filled in, unknown options refused`, () => {
+        expect(getBackbone(adapter.name), `importing the package must call registerBackbone(${adapter.name})`).toBe(adapter);
+        expect(adapter.parseOptions({})).toEqual(adapter.defaults);
+        expect(adapter.parseOptions(adapter.parseOptions({}))).toEqual(adapter.defaults);
+        expect(() => adapter.parseOptions({ notAnOptionOfThisBackbone: 1 })).toThrow(BackboneOptionsError);
+        expect(() => adapter.parseOptions({ notAnOptionOfThisBackbone: 1 })).toThrow(/notAnOptionOfThisBackbone/);
+      });
+
+      it('a model built through the registry saves its kind, package and options, and loads again', async () => {
+        const raw = options.adapterOptions ?? {};
+        const backbone = createBackbone(adapter.name, raw, { seed: 1 });
+        expect(backbone.source).toEqual({ kind: adapter.name, ...(adapter.package ? { package: adapter.package } : {}), options: adapter.parseOptions(raw) });
+        const model = createDropClassModel(backbone, { numClasses, seed: 1 });
+        const dir = await mkdtemp(join(tmpdir(), 'dropclass-conformance-'));
+        try {
+          await model.save(dir);
+          const loaded = await DropClassModel.load(dir);
+          expect(loaded.info.backbone.source).toEqual(backbone.source);
+          loaded.dispose();
+        } finally {
+          model.dispose();
+          await rm(dir, { recursive: true, force: true });
+        }
+      });
+    }
   });
 }
