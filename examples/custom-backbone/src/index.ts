@@ -5,4 +5,4 @@ import { plainFcn } from './plain-fcn.js';
 // "backbone": { "package": "@dropclass/example-custom-backbone", "kind": "plain-fcn", "options": { ... } }
 registerBackbone(plainFcn);
 
-export { createPlainFcn, plainFcn, type PlainFcnConfig, type PlainFcnOptions } from './plain-fcn.js';
+export { LayerScale, createPlainFcn, plainFcn, type PlainFcnConfig, type PlainFcnOptions } from './plain-fcn.js';

@@ -56,10 +56,10 @@ const inferenceOptions = (command: Command) =>
     .option('--flip', 'test-time augmentation: also predict the flipped image and average the logits')
     .option('--scales <list>', 'test-time augmentation: image scales whose logits are averaged, e.g. 0.75,1,1.25', scaleList);
 
-/** The flags over the run config's `inference`; a flag given replaces the config's value. */
+/** The flags over the run config's `inference`; a flag given replaces the config's value (a new window drops the config's stride). */
 function inferenceFrom(flags: InferenceFlags, config?: RunConfig): InferenceOptions {
   const base: InferenceOptions = config?.inference ?? {};
-  const window = flags.window ?? (flags.stride ? undefined : base.window);
+  const window = flags.window ?? base.window;
   return {
     window,
     stride: flags.stride ?? (flags.window ? undefined : base.stride),
@@ -72,25 +72,34 @@ const backendOption = () => new Option('--backend <name>', 'compute backend (def
 
 /**
  * Imports the package that registers a saved model's backbone (recorded in its dropclass.json), so
- * that its layers load; when it is not installed, says which package to install.
+ * that its layers load. Returns what to tell the user when that package cannot be imported.
  */
-async function importModelBackbone(modelDir: string, runDir: string | undefined): Promise<void> {
+async function importModelBackbone(modelDir: string, runDir: string | undefined): Promise<string | undefined> {
   const infoFile = join(modelDir, 'dropclass.json');
   const info = JSON.parse(await readFile(infoFile, 'utf8')) as Partial<ModelInfo>;
   const source = info.backbone?.source;
-  if (!source?.package) return;
+  if (!source?.package) return undefined;
   try {
     await importBackbonePackage(source.package, [process.cwd(), ...(runDir ? [runDir] : []), modelDir], source.kind);
+    return undefined;
   } catch (error) {
-    throw new Error(`${infoFile}: this model needs the ${source.kind} backbone from ${source.package}. ${(error as Error).message}`);
+    return `${infoFile}: this model needs the ${source.kind} backbone from ${source.package}. ${(error as Error).message}`;
   }
 }
 
 /** What prediction and evaluation need from a saved model: its run config when it has one, else its metadata. */
 async function loadModel(path: string): Promise<{ model: DropClassModel; config?: RunConfig; meta: { classNames: string[]; palette: Rgb[]; mean: Rgb; std: Rgb } }> {
   const { modelDir, runDir } = await resolveModelDir(path);
-  await importModelBackbone(modelDir, runDir);
-  const model = await DropClassModel.load(modelDir);
+  const missing = await importModelBackbone(modelDir, runDir);
+  let model: DropClassModel;
+  try {
+    model = await DropClassModel.load(modelDir);
+  } catch (error) {
+    // tfjs's "Unknown layer" (or whatever else failed) comes from the package not being there
+    throw missing ? new Error(missing) : error;
+  }
+  // a backbone of stock tfjs layers loads without its package
+  if (missing) log(`warning: ${missing}`);
   let config: RunConfig | undefined;
   try {
     config = runDir ? await resolveRunConfig(JSON.parse(await readFile(join(runDir, CONFIG_JSON), 'utf8')), join(runDir, CONFIG_JSON)) : undefined;
