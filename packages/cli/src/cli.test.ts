@@ -165,7 +165,7 @@ describe('dropclass command line', () => {
       [{ ...tinyConfig('data'), backbone: { kind: 'unett' } }, /backbone\.kind "unett": no backbone "unett" is registered \(known: deeplabv3, unet\)/],
       [{ ...tinyConfig('data'), backbone: { kind: 'fcn', package: '@acme/backbone-fcn' } }, /backbone\.package: backbone package @acme\/backbone-fcn is not installed .*: run npm install @acme\/backbone-fcn/],
       [{ ...tinyConfig('data'), inference: { window: [16, 16], stride: [32, 8] } }, /inference\.stride: stride must be at most the window/],
-      [{ ...tinyConfig('data'), inference: { window: [15, 16] } }, /inference: window 15x16 cannot be taken by the unet backbone: sides must be multiples of 2 and at least 2; use 16x16/],
+      [{ ...tinyConfig('data'), inference: { window: [15, 16] } }, /bad-\d+\.json: inference: window 15x16 cannot be taken by the unet backbone: sides must be multiples of 2 and at least 2; use 16x16/],
       [{ ...tinyConfig('nowhere'), dataset: { kind: 'folder', root: 'nowhere' } }, /dataset\.root .*nowhere does not exist/],
       [{ ...tinyConfig('data'), scale: [2, 1] }, /scale must be \[min, max\]/],
     ];

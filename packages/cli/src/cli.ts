@@ -133,7 +133,7 @@ export function buildProgram(): Command {
       const config = await loadRunConfig(opts.config);
       await initBackend({ backend: opts.backend });
       const out = opts.out ?? join('runs', basename(opts.config, '.json'));
-      const result = await train(config, { out, resume: opts.resume, log });
+      const result = await train(config, { out, resume: opts.resume, log, configFile: opts.config });
       result.model.dispose();
       if (result.interrupted) process.exitCode = 130;
     });

@@ -18,6 +18,8 @@ export interface TrainOptions {
   /** Failure injection for tests: the batch of this step is turned into NaN (also `DROPCLASS_INJECT_NAN_AT`). */
   injectNanAt?: number;
   log?: (line: string) => void;
+  /** The run config's file, named in errors about it. */
+  configFile?: string;
 }
 
 export interface TrainResult {
@@ -62,7 +64,10 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
     checkInferenceOptions(config.inference, model.info.backbone);
   } catch (error) {
     model.dispose();
-    if (error instanceof InferenceOptionsError) throw new ConfigError(`run config inference: ${error.message}`);
+    if (error instanceof InferenceOptionsError) {
+      const file = options.resume ? join(options.out, CONFIG_JSON) : (options.configFile ?? 'run config');
+      throw new ConfigError(`${file}: inference: ${error.message}`);
+    }
     throw error;
   }
   await mkdir(options.out, { recursive: true });
