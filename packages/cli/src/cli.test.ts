@@ -183,6 +183,26 @@ describe('dropclass command line', () => {
     expect(help.stdout).toMatch(/--resume/);
   });
 
+  it('a model whose backbone package is gone still loads when tfjs knows its layers, with a warning naming the package', async () => {
+    const config = await writeConfig(dir, 'gone.json', { ...tinyConfig('data'), iterations: 2 });
+    const run = await dropclass(['train', '--config', config, '--out', 'runs/gone'], { cwd: dir });
+    expect(run.code).toBe(0);
+    const latest = JSON.parse(await readFile(join(dir, 'runs/gone/checkpoints/latest.json'), 'utf8'));
+    const infoFile = join(dir, 'runs/gone/checkpoints', latest.dir, 'dropclass.json');
+    const info = JSON.parse(await readFile(infoFile, 'utf8'));
+    expect(info.backbone.source).toEqual({ kind: 'unet', package: '@dropclass/backbone-unet', options: { base: 2, depth: 1, upsampling: 'bilinear' } });
+    const runConfig = JSON.parse(await readFile(join(dir, 'runs/gone/config.json'), 'utf8'));
+    expect(runConfig.backbone).toEqual({ kind: 'unet', package: '@dropclass/backbone-unet', options: { base: 2, depth: 1, upsampling: 'bilinear' } });
+    // as if the run had been trained with a plugin that registers "unet" and is not installed here
+    info.backbone.source.package = '@acme/gone';
+    await writeFile(infoFile, JSON.stringify(info));
+    await writeFile(join(dir, 'runs/gone/config.json'), JSON.stringify({ ...runConfig, backbone: { ...runConfig.backbone, package: '@acme/gone' } }));
+    const evaluated = await dropclass(['eval', '--model', 'runs/gone', '--split', 'val'], { cwd: dir });
+    expect(evaluated.stderr).toMatch(/warning: .*dropclass\.json: this model needs the unet backbone from @acme\/gone\. backbone package @acme\/gone is not installed .*: run npm install @acme\/gone/);
+    expect(evaluated.stdout).toMatch(/mIoU/);
+    expect(evaluated.code).toBe(0);
+  });
+
   it('the main job runs in quick mode and writes the comparison report', async () => {
     const run = await dropclass(['main', '--quick', '--out', 'runs/main', '--data', 'main-data'], { cwd: dir });
     expect(run.code).toBe(0);

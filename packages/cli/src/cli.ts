@@ -7,7 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { type BenchOptions, formatBench, runBench } from './bench.js';
 import { resolveModelDir } from './checkpoint.js';
 import { importBackbonePackage } from './backbones.js';
-import { type RunConfig, loadRunConfig, resolveRunConfig } from './config.js';
+import { type RunConfig, loadRunConfig, parseRunConfig, resolveRunConfig } from './config.js';
 import { diagnoseDependency } from './diagnose.js';
 import { evaluateDataset } from './evaluate.js';
 import { runMainJob } from './main-job.js';
@@ -102,7 +102,12 @@ async function loadModel(path: string): Promise<{ model: DropClassModel; config?
   if (missing) log(`warning: ${missing}`);
   let config: RunConfig | undefined;
   try {
-    config = runDir ? await resolveRunConfig(JSON.parse(await readFile(join(runDir, CONFIG_JSON), 'utf8')), join(runDir, CONFIG_JSON)) : undefined;
+    if (runDir) {
+      const file = join(runDir, CONFIG_JSON);
+      const raw = JSON.parse(await readFile(file, 'utf8'));
+      // the model loaded without its backbone package: the run's backbone options cannot be checked, and need not be
+      config = missing ? parseRunConfig(raw, file, { checkBackbone: false }) : await resolveRunConfig(raw, file);
+    }
   } catch (error) {
     model.dispose();
     throw error;

@@ -131,13 +131,14 @@ function parseBackbone(config: RunConfig, file: string): void {
 /**
  * Parses and checks a run config; paths in it are taken relative to the config file. The backbone's
  * adapter must be registered already (the built-in ones are; use {@link resolveRunConfig} for a
- * config that names a backbone package).
+ * config that names a backbone package). `checkBackbone: false` leaves the backbone as written,
+ * for reading the saved config of a run whose adapter is not at hand.
  */
-export function parseRunConfig(raw: unknown, file = '<config>'): RunConfig {
+export function parseRunConfig(raw: unknown, file = '<config>', options: { checkBackbone?: boolean } = {}): RunConfig {
   const result = runConfigSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(describeIssues(file, result.error));
   const config = result.data;
-  parseBackbone(config, file);
+  if (options.checkBackbone ?? true) parseBackbone(config, file);
   const base = baseDir(file);
   config.dataset.root = resolve(base, config.dataset.root);
   if (config.dataset.kind !== 'folder' && config.dataset.generate) {
