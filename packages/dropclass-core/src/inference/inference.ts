@@ -83,7 +83,7 @@ export function checkInferenceOptions(options: InferenceOptions, backbone: Backb
 
 /** One pass on the whole image: padded to a size the backbone takes, cropped back. */
 function wholeImageLogits(model: InferenceModel, images: tf.Tensor4D, droppedClass: number): tf.Tensor4D {
-  const [batch, height, width, channels] = images.shape;
+  const [batch, height, width] = images.shape;
   const h = paddedInputSize(height, model.info.backbone);
   const w = paddedInputSize(width, model.info.backbone);
   if (h === height && w === width) return model.predictLogits(images, droppedClass);
