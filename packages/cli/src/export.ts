@@ -99,6 +99,7 @@ export async function exportModel(model: DropClassModel, options: ExportCommandO
 export function formatExportReport(report: ExportReport): string {
   const kb = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
   const pct = (v: number) => (100 * v).toFixed(2);
+  const signed = (v: number) => (Math.abs(v) < 5e-5 ? '0.0000' : `${v > 0 ? '+' : ''}${v.toFixed(4)}`);
   const lines = [`wrote ${join(report.out, 'model.json')} and ${join(report.out, EXPORT_WEIGHTS)} (${kb(report.weightBytes)} of ${report.quantization === 'float16' ? 'float16' : 'float32'} weights)`];
   if (report.float32WeightBytes !== undefined) {
     const saved = 1 - report.weightBytes / report.float32WeightBytes;
@@ -107,7 +108,7 @@ export function formatExportReport(report: ExportReport): string {
   if (report.mIoU) {
     const { split, model, float32, exported } = report.mIoU;
     lines.push(`mIoU on ${split}: training model ${pct(model)}%, float32 export ${pct(float32)}%`);
-    if (report.quantization !== 'none') lines.push(`mIoU on ${split}: float16 export ${pct(exported)}% (change ${(100 * (exported - float32)).toFixed(3)} points from float32)`);
+    if (report.quantization !== 'none') lines.push(`mIoU on ${split}: float16 export ${pct(exported)}% (change ${signed(100 * (exported - float32))} points from float32)`);
   }
   return lines.join('\n');
 }
