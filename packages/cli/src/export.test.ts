@@ -78,7 +78,9 @@ describe.each(cases)('dropclass export of a $name model', ({ name, size, backbon
 
   it('loads with plain @tensorflow/tfjs on cpu and predicts the class maps of DropClassModel.predict', async () => {
     const dir = join(work, `${name}-f32`);
+    const tensorsBefore = tf.memory().numTensors;
     const result = await exportStockModel(model, dir);
+    expect(tf.memory().numTensors, 'tensors left behind by the export').toBe(tensorsBefore);
     expect(result.metadata.classNames).toEqual(['a', 'b', 'c', 'd']);
     expect(result.metadata.input.mean).toEqual([120, 110, 100]);
     const plain = await plainTfjs(dir, images);

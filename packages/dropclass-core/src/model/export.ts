@@ -236,7 +236,8 @@ export async function exportStockModel(model: DropClassModel, dir: string, optio
     return { metadata, weightBytes: data.byteLength, topologyBytes: Buffer.byteLength(text) };
   } finally {
     stock.dispose();
-    // The folded model shares the backbone's layers with `model`: dispose only its own two.
-    for (const layer of folded.layers) if (layer.name === 'feature_selection' || layer.name === 'classifier') layer.dispose();
+    // The folded model shares the backbone's layers with `model`: dispose only the layers it added.
+    const shared = new Set(model.network.layers);
+    for (const layer of folded.layers) if (!shared.has(layer)) layer.dispose();
   }
 }
