@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { registerStockConversion } from '@dropclass/core';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 
@@ -109,3 +110,30 @@ export class SpatialBroadcast extends tfl.layers.Layer {
 
 tf.serialization.registerClass(AtrousConv2D);
 tf.serialization.registerClass(SpatialBroadcast);
+
+// Exports (`exportStockModel`) rebuild these layers from stock tfjs-layers layers, for inference.
+registerStockConversion(AtrousConv2D.className, (layer, inputs) => {
+  const atrous = layer as AtrousConv2D;
+  // tfjs's dilated conv2d has no gradient but computes the same forward pass.
+  const conv = tfl.layers.conv2d({
+    name: atrous.name,
+    filters: atrous.filters,
+    kernelSize: atrous.kernelSize,
+    strides: atrous.strides,
+    dilationRate: atrous.dilationRate,
+    padding: 'same',
+    useBias: atrous.useBias,
+  });
+  const output = conv.apply(inputs[0]) as tfl.SymbolicTensor;
+  conv.setWeights(atrous.getWeights());
+  return output;
+});
+
+registerStockConversion(SpatialBroadcast.className, (layer, inputs) => {
+  const [pooled, like] = inputs;
+  // A 1x1 conv with a zero kernel and a bias of one gives a [B,H,W,1] map of ones from the second
+  // input; the broadcasting product spreads the [B,1,1,C] map over it.
+  const ones = tfl.layers.conv2d({ name: `${layer.name}_ones`, filters: 1, kernelSize: 1, kernelInitializer: 'zeros', biasInitializer: 'ones', trainable: false });
+  const spread = ones.apply(like) as tfl.SymbolicTensor;
+  return tfl.layers.multiply({ name: layer.name }).apply([pooled, spread]) as tfl.SymbolicTensor;
+});

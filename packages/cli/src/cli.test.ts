@@ -88,6 +88,20 @@ describe('dropclass command line', () => {
     expect([mask.width, mask.height]).toEqual([16, 16]);
     expect(existsSync(join(dir, 'pred/val-00000_overlay.png'))).toBe(true);
 
+    const exported = await dropclass(['export', '--model', 'runs/tiny', '--quantize', 'float16'], { cwd: dir });
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(exported.stdout).toMatch(/weights: float32 [\d.]+ KiB -> float16 [\d.]+ KiB \(50\.0% smaller\)/);
+    const [, trainedIoU, float32IoU] = exported.stdout.match(/mIoU on val: training model ([\d.]+)%, float32 export ([\d.]+)%/) ?? [];
+    expect(float32IoU).toBe(trainedIoU);
+    expect(exported.stdout).toMatch(/mIoU on val: float16 export [\d.]+% \(change [-+\d.]+ points from float32\)/);
+    const modelJson = JSON.parse(await readFile(join(dir, 'runs/tiny/export/model.json'), 'utf8'));
+    expect(modelJson.userDefinedMetadata.dropclass.classNames).toEqual(report.rows.map((r: { name: string }) => r.name));
+    const classNames = modelJson.modelTopology.config.layers.map((l: { class_name: string }) => l.class_name);
+    expect(classNames.filter((c: string) => /DropClass/.test(c))).toEqual([]);
+    const overModel = await dropclass(['export', '--model', 'runs/tiny', '--out', 'runs/tiny/checkpoints/step-0000006'], { cwd: dir });
+    expect(overModel.code).toBe(1);
+    expect(overModel.stderr).toMatch(/holds a saved training model \(dropclass\.json\); give another directory/);
+
     expect((await dropclass(['train', '--config', baseline, '--out', 'runs/baseline'], { cwd: dir })).code).toBe(0);
     const compared = await dropclass(['compare', 'runs/baseline', 'runs/tiny'], { cwd: dir });
     expect(compared.code).toBe(0);

@@ -1,4 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { BACKEND_NAMES, type BackendName, DropClassModel, type InferenceOptions, type ModelInfo, initBackend } from '@dropclass/core';
 import { type DatasetKind, type Rgb, computeClassFrequencies, defaultPalette, openDataset } from '@dropclass/datasets';
@@ -10,6 +11,7 @@ import { importBackbonePackage } from './backbones.js';
 import { type RunConfig, loadRunConfig, parseRunConfig, resolveRunConfig } from './config.js';
 import { diagnoseDependency } from './diagnose.js';
 import { evaluateDataset } from './evaluate.js';
+import { checkExportTarget, exportModel, formatExportReport } from './export.js';
 import { runMainJob } from './main-job.js';
 import { CONFIG_JSON } from './paths.js';
 import { predictFiles } from './predict.js';
@@ -123,7 +125,7 @@ async function loadModel(path: string): Promise<{ model: DropClassModel; config?
 
 export function buildProgram(): Command {
   const program = new Command('dropclass')
-    .description('DropClass for TensorFlow.js: train, evaluate, predict, compare a baseline with DropClass, benchmark')
+    .description('DropClass for TensorFlow.js: train, evaluate, predict, export, compare a baseline with DropClass, benchmark')
     .showHelpAfterError()
     .exitOverride();
 
@@ -189,6 +191,37 @@ export function buildProgram(): Command {
         const files = await predictFiles(model, opts.input, opts.out, { ...meta, inference: inferenceFrom(opts, config) });
         log(`wrote ${files.length} files to ${opts.out}`);
       } finally {
+        model.dispose();
+      }
+    });
+
+  program
+    .command('export')
+    .description('write a deployable tfjs Layers model of stock layers (model.json + weights) for @tensorflow/tfjs, e.g. in a browser')
+    .requiredOption('--model <dir>', 'run directory or saved model directory')
+    .option('--out <dir>', 'export directory (default: <model>/export)')
+    .addOption(new Option('--quantize <dtype>', 'store the weights as float16 (half the size)').choices(['float16']))
+    .option('--split <name>', 'split to measure the mIoU on (default: val, when the run config names a dataset)')
+    .option('--no-eval', 'do not measure the mIoU')
+    .addOption(backendOption())
+    .action(async (opts: { model: string; out?: string; quantize?: 'float16'; split?: string; eval: boolean; backend?: BackendName }) => {
+      await initBackend({ backend: opts.backend });
+      const out = opts.out ?? join(opts.model, 'export');
+      await checkExportTarget(out);
+      const { model, config } = await loadModel(opts.model);
+      const scratch = await mkdtemp(join(tmpdir(), 'dropclass-export-'));
+      try {
+        let evaluation;
+        if (opts.eval && config) {
+          const split = opts.split ?? 'val';
+          evaluation = { split, dataset: await openDataset({ kind: config.dataset.kind, root: config.dataset.root, split }) };
+        } else if (opts.eval) {
+          log(`${opts.model} has no run config, so its dataset is unknown: the mIoU is not measured (export a run directory to measure it)`);
+        }
+        const report = await exportModel(model, { out, quantize: opts.quantize ?? 'none', evaluation, scratch });
+        process.stdout.write(`${formatExportReport(report)}\n`);
+      } finally {
+        await rm(scratch, { recursive: true, force: true });
         model.dispose();
       }
     });

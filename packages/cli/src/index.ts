@@ -6,3 +6,5 @@ export { train, finishRun, TrainingDivergedError, type TrainOptions, type TrainR
 export { runMainJob, mainJobConfig, type MainJobOptions } from './main-job.js';
 export { runBench, formatBench, type BenchOptions, type BenchReport } from './bench.js';
 export { Checkpoints, resolveModelDir } from './checkpoint.js';
+export { exportModel, formatExportReport, loadExport, exportLogits, evaluateExport, type LoadedExport, type ExportReport } from './export.js';
+export { predictFiles } from './predict.js';

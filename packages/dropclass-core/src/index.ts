@@ -49,6 +49,18 @@ export {
   type StepLosses,
   type TrainStepOptions,
 } from './model/model.js';
+export {
+  EXPORT_FORMAT,
+  EXPORT_WEIGHTS,
+  STOCK_LAYER_CLASSES,
+  type ExportMetadata,
+  type ExportOptions,
+  type ExportResult,
+  type StockConversion,
+  exportStockModel,
+  registerStockConversion,
+  toStockModel,
+} from './model/export.js';
 export { checkImages, checkLabels, nearestValidSize } from './model/input.js';
 export { Sgd, polyLearningRate, type SgdOptions } from './train/sgd.js';
 export { fileSystemHandler, writeFileAtomic } from './io/file-system.js';
