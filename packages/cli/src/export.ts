@@ -5,7 +5,7 @@ import { type PairedDataset, createEvalStream } from '@dropclass/datasets';
 import { ConfusionMatrix } from '@dropclass/metrics';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { evaluateDataset, paddingMultiple } from './evaluate.js';
+import { evaluateDataset } from './evaluate.js';
 
 /** A model written by `dropclass export`, loaded with tfjs-layers, and its metadata. */
 export interface LoadedExport {
@@ -39,7 +39,7 @@ export function exportLogits(loaded: LoadedExport, images: tf.Tensor4D): tf.Tens
 export async function evaluateExport(loaded: LoadedExport, ds: PairedDataset, ignoreIndex: number): Promise<ConfusionMatrix> {
   const { metadata } = loaded;
   const matrix = new ConfusionMatrix(metadata.numClasses, { ignoreIndex });
-  const stream = createEvalStream(ds, { batchSize: 8, padToMultiple: metadata.input.sizeMultiple, mean: metadata.input.mean, std: metadata.input.std });
+  const stream = createEvalStream(ds, { batchSize: 1, padToMultiple: metadata.input.sizeMultiple, mean: metadata.input.mean, std: metadata.input.std });
   for await (const batch of stream) {
     const prediction = tf.tidy(() => tf.argMax(exportLogits(loaded, batch.images), -1));
     matrix.update(prediction.dataSync() as Int32Array, batch.labels.dataSync() as Int32Array);
@@ -80,7 +80,6 @@ export async function exportModel(model: DropClassModel, options: ExportCommandO
     const { split, dataset } = options.evaluation;
     const { ignoreIndex } = model.info;
     const { mean, std } = written.metadata.input;
-    if (paddingMultiple(model) !== written.metadata.input.sizeMultiple) throw new Error('the export records a size multiple the model does not pad to');
     const modelIoU = (await evaluateDataset(model, dataset, { mean, std })).result().mIoU;
     const miou = async (dir: string) => {
       const loaded = await loadExport(dir);

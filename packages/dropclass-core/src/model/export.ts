@@ -183,7 +183,8 @@ export async function exportStockModel(model: DropClassModel, dir: string, optio
     throw new Error(`the model's metadata names ${classNames.length} classes but the model has ${info.numClasses}: fix metadata.classNames`);
   }
   const { inputSizeMultiple, minInputSize } = info.backbone;
-  const sizeMultiple = Math.ceil(minInputSize / inputSizeMultiple) * inputSizeMultiple;
+  // The rule of `paddedInputSize`, which evaluation and prediction use.
+  const minSize = Math.ceil(minInputSize / inputSizeMultiple) * inputSizeMultiple;
   const metadata: ExportMetadata = {
     format: EXPORT_FORMAT,
     backbone: info.backbone.name,
@@ -195,10 +196,10 @@ export async function exportStockModel(model: DropClassModel, dir: string, optio
       channels: info.backbone.inputChannels,
       mean: m.mean ?? [0, 0, 0],
       std: m.std ?? [1, 1, 1],
-      sizeMultiple,
-      minSize: sizeMultiple,
+      sizeMultiple: inputSizeMultiple,
+      minSize,
       sizeRule:
-        'normalise, then pad the bottom and right edges with zeros (the mean colour) up to the next multiple of sizeMultiple; ' +
+        'normalise, then pad the bottom and right edges with zeros (the mean colour) up to the next multiple of sizeMultiple, and to at least minSize; ' +
         'crop the class map back to the image size',
     },
     output: {
