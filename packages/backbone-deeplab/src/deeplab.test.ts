@@ -62,6 +62,24 @@ describe('AtrousConv2D', () => {
     }
   });
 
+  it('pads a strided conv symmetrically, as PyTorch padding=k//2 (not TF same, which pads bottom and right only)', () => {
+    for (const [h, kernelSize] of [[8, 3], [9, 3], [8, 7], [8, 1]]) {
+      const layer = new AtrousConv2D({ filters: 3, kernelSize, dilationRate: 1, strides: 2, seed: 4 });
+      const x = tf.randomNormal([2, h, h, 2], 0, 1, 'float32', 5);
+      const ours = layer.apply(x) as tf.Tensor;
+      const p = (kernelSize - 1) / 2;
+      const reference = tf.conv2d(x as tf.Tensor4D, layer.getWeights()[0] as tf.Tensor4D, 2, p);
+      expect(ours.shape).toEqual(reference.shape);
+      expect(tf.max(tf.abs(tf.sub(ours, reference))).dataSync()[0]).toBeLessThan(1e-4);
+      if (kernelSize > 1 && h % 2 === 0) {
+        const tfSame = tf.conv2d(x as tf.Tensor4D, layer.getWeights()[0] as tf.Tensor4D, 2, 'same');
+        expect(tf.max(tf.abs(tf.sub(ours, tfSame))).dataSync()[0]).toBeGreaterThan(1e-2);
+        tfSame.dispose();
+      }
+      tf.dispose([x, ours, reference]);
+    }
+  });
+
   it('has a gradient, where tfjs refuses one for dilated convolutions', () => {
     const layer = new AtrousConv2D({ filters: 2, kernelSize: 3, dilationRate: 2, seed: 1 });
     const x = tf.randomNormal([1, 8, 8, 2], 0, 1, 'float32', 2);

@@ -64,7 +64,8 @@ export function createDeepLabV3(options: DeepLabOptions = {}): SegmentationBackb
 
   const input = tfl.input({ shape: [null, null, inputChannels], name: 'image' });
   let x = b.bn(b.conv(input, ch(64), 7, 2));
-  x = tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same' }).apply(x) as Tensor;
+  // 3x3/2 max pooling padded by 1 on every side, as torchvision's (zeros equal its -inf after a ReLU).
+  x = tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'valid' }).apply(tfl.layers.zeroPadding2d({ padding: 1 }).apply(x) as Tensor) as Tensor;
   // Stages 3 and 4 trade their stride for dilation as the output stride asks.
   const stages = [
     { filters: ch(64), stride: 1, dilate: false },

@@ -14,7 +14,8 @@ export interface AtrousConv2DConfig extends LayerArgs {
 }
 
 /**
- * A 'same'-padded convolution with a dilation rate, computed as space-to-batch, plain conv,
+ * A convolution padded by `dilationRate * (kernelSize - 1) / 2` on every side (PyTorch's
+ * `padding=k//2` for a stride), with a dilation rate, computed as space-to-batch, plain conv,
  * batch-to-space. The result equals a dilated conv2d, but unlike tfjs's own dilated conv it has a
  * gradient, so dilated networks train.
  */
@@ -61,8 +62,13 @@ export class AtrousConv2D extends tfl.layers.Layer {
       const kernel = this.kernel!.read() as tf.Tensor4D;
       const r = this.dilationRate;
       let y: tf.Tensor4D;
-      if (r === 1) {
-        y = tf.conv2d(x, kernel, this.strides, 'same');
+      if (r === 1 && this.strides > 1) {
+        // Symmetric padding, as torchvision's ResNet: TF's 'same' pads only the bottom and right at
+        // stride 2, which samples the main path one pixel off its 1x1 strided shortcut.
+        const p = (this.kernelSize - 1) / 2;
+        y = tf.conv2d(tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]), kernel, this.strides, 'valid');
+      } else if (r === 1) {
+        y = tf.conv2d(x, kernel, 1, 'same');
       } else {
         // Zero rows and columns up to a multiple of the rate read as the conv's own zero padding.
         const padH = (r - (x.shape[1] % r)) % r;

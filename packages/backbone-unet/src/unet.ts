@@ -1,5 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
-import { type BackboneAdapter, BackboneOptionsError, type SegmentationBackbone, batchNormalization, layerSeed } from '@dropclass/core';
+import { type BackboneAdapter, BackboneOptionsError, BilinearUpSampling2D, type SegmentationBackbone, batchNormalization, layerSeed } from '@dropclass/core';
 import { z } from 'zod';
 
 export interface UNetOptions {
@@ -24,10 +24,10 @@ class LayerFactory {
     return tfl.initializers.heNormal({ seed: layerSeed(this.seed, this.index++) });
   }
 
-  /** 3x3 conv + batch norm + ReLU, twice (PyTorch's BatchNorm2d defaults: momentum 0.1, epsilon 1e-5). */
+  /** 3x3 conv + batch norm + ReLU, twice; the conv has no bias, which the batch norm would cancel. */
   doubleConv(x: Tensor, filters: number): Tensor {
     for (let i = 0; i < 2; i++) {
-      x = tfl.layers.conv2d({ filters, kernelSize: 3, padding: 'same', kernelInitializer: this.initializer() }).apply(x) as Tensor;
+      x = tfl.layers.conv2d({ filters, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: this.initializer() }).apply(x) as Tensor;
       x = batchNormalization({ momentum: 0.9, epsilon: 1e-5 }).apply(x) as Tensor;
       x = tfl.layers.reLU().apply(x) as Tensor;
     }
@@ -35,7 +35,7 @@ class LayerFactory {
   }
 
   up(x: Tensor, mode: 'bilinear' | 'transposed'): Tensor {
-    if (mode === 'bilinear') return tfl.layers.upSampling2d({ size: [2, 2], interpolation: 'bilinear' }).apply(x) as Tensor;
+    if (mode === 'bilinear') return new BilinearUpSampling2D({ factor: 2 }).apply(x) as Tensor;
     const filters = x.shape[3] as number;
     return tfl.layers.conv2dTranspose({ filters, kernelSize: 2, strides: 2, kernelInitializer: this.initializer() }).apply(x) as Tensor;
   }
@@ -87,8 +87,8 @@ export function unetParameterCount(options: Pick<UNetOptions, 'base' | 'depth' |
   const base = options.base ?? 16;
   const depth = options.depth ?? 4;
   const inputChannels = options.inputChannels ?? 3;
-  // conv 3x3 with bias + BN gamma/beta
-  const convBn = (cin: number, cout: number) => 9 * cin * cout + cout + 2 * cout;
+  // conv 3x3 without bias + BN gamma/beta
+  const convBn = (cin: number, cout: number) => 9 * cin * cout + 2 * cout;
   const double = (cin: number, cout: number) => convBn(cin, cout) + convBn(cout, cout);
   const ch = (i: number) => base * 2 ** i;
   let total = double(inputChannels, ch(0));

@@ -12,7 +12,8 @@ import { type RunConfig, loadRunConfig, parseRunConfig, resolveRunConfig } from 
 import { diagnoseDependency } from './diagnose.js';
 import { evaluateDataset } from './evaluate.js';
 import { checkExportTarget, exportModel, formatExportReport } from './export.js';
-import { runMainJob } from './main-job.js';
+import { mainJobConfig, runMainJob } from './main-job.js';
+import { DEFAULT_TOLERANCE, formatParity, runParity } from './parity.js';
 import { CONFIG_JSON } from './paths.js';
 import { predictFiles } from './predict.js';
 import { readEvalFile, writeComparison } from './run-report.js';
@@ -292,6 +293,35 @@ export function buildProgram(): Command {
     .action(async (opts: { quick?: boolean; seeds: number; iterations?: number; out: string; data: string; backend?: BackendName }) => {
       await initBackend({ backend: opts.backend });
       await runMainJob({ out: opts.out, data: opts.data, quick: !!opts.quick, seeds: opts.seeds, iterations: opts.iterations, log });
+    });
+
+  program
+    .command('parity')
+    .description('lockstep parity with PyTorch: the same network, initial weights, batches and dropped classes, trained here and by a PyTorch twin; per-step losses and final weights compared')
+    .addOption(new Option('--backbone <kind>', 'unet: the main job\'s network and recipe; deeplabv3: DeepLabV3-ResNet18 on the same data').choices(['unet', 'deeplabv3']).default('unet'))
+    .option('--steps <n>', 'training steps (default 200 for unet, 5 for deeplabv3); progress and learning rate run their whole schedule over them', integer('--steps'))
+    .addOption(new Option('--mode <mode>', 'which training to compare').choices(['dropclass', 'baseline', 'both']).default('both'))
+    .option('--out <dir>', 'where batches, weights and results go', 'runs/parity')
+    .option('--data <dir>', 'where the synthetic benchmark is (written once)', 'data/synthetic')
+    .option('--python <path>', 'python interpreter with torch', '/usr/bin/python3')
+    .option('--summary', 'print only the summary lines, not every step')
+    .addOption(backendOption())
+    .action(async (opts: { backbone: 'unet' | 'deeplabv3'; steps?: number; mode: string; out: string; data: string; python: string; summary?: boolean; backend?: BackendName }) => {
+      await initBackend({ backend: opts.backend });
+      const steps = opts.steps ?? (opts.backbone === 'unet' ? 200 : 5);
+      const modes = opts.mode === 'both' ? [true, false] : [opts.mode === 'dropclass'];
+      let passed = true;
+      for (const dropclass of modes) {
+        const recipe = mainJobConfig({ data: opts.data, quick: false, iterations: steps }, 0, dropclass);
+        const config =
+          opts.backbone === 'unet'
+            ? recipe
+            : parseRunConfig({ ...recipe, backbone: { kind: 'deeplabv3', options: { layout: 'resnet18' } }, batchSize: 4, dataset: { ...recipe.dataset } });
+        const result = await runParity({ config, steps, out: join(opts.out, `${opts.backbone}-${dropclass ? 'dropclass' : 'baseline'}`), python: opts.python, log });
+        process.stdout.write(`${formatParity(result, DEFAULT_TOLERANCE, !opts.summary)}\n`);
+        passed &&= result.passed;
+      }
+      if (!passed) process.exitCode = 1;
     });
 
   return program;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { BN_NEW_BATCH_WEIGHT, updateMovingStatistics } from '../ops/batch-norm.js';
 import { layerSeed } from '../rng.js';
 import { NO_CLASS_DROPPED, averagedImportance } from './importance.js';
 import {
@@ -22,7 +23,7 @@ export interface DropClassHeadConfig extends LayerArgs {
   /** false: a plain 1x1 classifier (the baseline), with no feature-selection layer. */
   dropclass: boolean;
   bnEpsilon?: number;
-  /** Weight of the newest batch in the moving statistics (PyTorch's convention, 0.1). */
+  /** Weight of the newest batch in the moving statistics (default 0.1; see `updateMovingStatistics`). */
   bnMomentum?: number;
   seed?: number;
 }
@@ -71,7 +72,7 @@ export class DropClassHead extends tfl.layers.Layer {
     this.numClasses = config.numClasses;
     this.dropclass = config.dropclass;
     this.bnEpsilon = config.bnEpsilon ?? DEFAULT_BN_EPSILON;
-    this.bnMomentum = config.bnMomentum ?? 0.1;
+    this.bnMomentum = config.bnMomentum ?? BN_NEW_BATCH_WEIGHT;
     this.seed = config.seed;
   }
 
@@ -185,19 +186,9 @@ export class DropClassHead extends tfl.layers.Layer {
       bnEpsilon: this.bnEpsilon,
       ignoreIndex,
     });
-    this.updateMovingStatistics(terms.batchStatistics, features.shape[0] * features.shape[1] * features.shape[2]);
+    const moving = { mean: this.movingMean!, variance: this.movingVariance! };
+    updateMovingStatistics(moving, terms.batchStatistics, features.shape[0] * features.shape[1] * features.shape[2], this.bnMomentum);
     return { total: terms.total, lossCe: terms.lossCe, lossDrop: terms.lossDrop, lossSup: terms.lossSup };
-  }
-
-  private updateMovingStatistics(batch: { mean: tf.Tensor; variance: tf.Tensor }, count: number): void {
-    tf.tidy(() => {
-      const m = this.bnMomentum;
-      // The moving variance is unbiased, as in PyTorch; the batch normalises with the biased one.
-      const unbiased = tf.mul(batch.variance, count > 1 ? count / (count - 1) : 1);
-      const { mean, variance } = this.movingStatistics;
-      this.movingMean!.write(tf.add(tf.mul(mean, 1 - m), tf.mul(batch.mean, m)));
-      this.movingVariance!.write(tf.add(tf.mul(variance, 1 - m), tf.mul(unbiased, m)));
-    });
   }
 }
 

@@ -68,17 +68,30 @@ describe('BatchNormalization layer', () => {
     return layers;
   }
 
-  it("trains, updates its moving averages and predicts as tfjs-layers' layer", async () => {
+  it("trains as tfjs-layers' layer and moves its statistics by PyTorch's rule (unbiased variance)", async () => {
     await tf.setBackend('wasm');
     const x = tf.add(tf.mul(tf.tensor(xValues, shape), 3), 2);
     const [theirs, ours] = pair();
-    for (const training of [true, true, false]) {
-      const [want, got] = [theirs, ours].map((layer) => tf.tidy(() => (layer.apply(x, { training }) as tf.Tensor).dataSync() as Float32Array));
-      expectClose(got, want, `output, training ${training}`);
+    for (let i = 0; i < 2; i++) {
+      const [want, got] = [theirs, ours].map((layer) => tf.tidy(() => (layer.apply(x, { training: true }) as tf.Tensor).dataSync() as Float32Array));
+      expectClose(got, want, `output in training, pass ${i}`);
     }
     const [wantWeights, gotWeights] = [theirs, ours].map((layer) => layer.getWeights().map((w) => w.dataSync() as Float32Array));
-    for (const [i, label] of ['gamma', 'beta', 'moving mean', 'moving variance'].entries()) expectClose(gotWeights[i], wantWeights[i], label);
-    x.dispose();
+    for (const [i, label] of ['gamma', 'beta', 'moving mean'].entries()) expectClose(gotWeights[i], wantWeights[i], label);
+    // By hand: v <- v + 0.1 (n/(n-1) var_batch - v), twice, from the initial variance 1 + gamma^2.
+    const n = shape[0] * shape[1] * shape[2];
+    const { variance } = tf.moments(x, [0, 1, 2]);
+    const batchVariance = variance.dataSync() as Float32Array;
+    const expected = gammaValues.map((g, c) => {
+      let v = 1 + g * g;
+      for (let i = 0; i < 2; i++) v += 0.1 * ((batchVariance[c] * n) / (n - 1) - v);
+      return v;
+    });
+    expectClose(gotWeights[3], Float32Array.from(expected), 'moving variance');
+    const inference = tf.tidy(() => (ours.apply(x, { training: false }) as tf.Tensor).dataSync() as Float32Array);
+    const byHand = tf.tidy(() => tf.batchNorm(x, gotWeights[2], Float32Array.from(expected), betaValues, gammaValues, EPSILON).dataSync() as Float32Array);
+    expectClose(inference, byHand, 'inference with the moving statistics');
+    tf.dispose([x, variance]);
   });
 
   it('is saved under its own class name and loads with its weights', async () => {

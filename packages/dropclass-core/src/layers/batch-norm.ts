@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { batchNormInTraining } from '../ops/batch-norm.js';
+import { batchNormInTraining, updateMovingStatistics } from '../ops/batch-norm.js';
 
 type LayerArgs = NonNullable<Parameters<typeof tfl.layers.batchNormalization>[0]>;
 type Kwargs = Parameters<tfl.layers.Layer['call']>[1];
@@ -22,8 +22,9 @@ interface StockFields {
 }
 
 /**
- * tfjs-layers' `BatchNormalization` (same weights, configuration, moving averages and inference)
- * whose training pass over channels-last input uses `batchNormInTraining`. Backbones use it through
+ * tfjs-layers' `BatchNormalization` (same weights, configuration and inference) whose training pass
+ * over channels-last input uses `batchNormInTraining` and moves the statistics by the convention of
+ * `updateMovingStatistics` (PyTorch's: unbiased moving variance). Backbones use it through
  * `batchNormalization()`; models saved with it load once this package is imported.
  */
 export class BatchNormalization extends StockBatchNormalization {
@@ -36,16 +37,7 @@ export class BatchNormalization extends StockBatchNormalization {
     if (!kwargs?.training || axis !== input.rank - 1 || !self.scale || !self.center) return super.call(inputs, kwargs);
     return tf.tidy(() => {
       const { y, mean, variance } = batchNormInTraining(input, self.gamma.read() as tf.Tensor1D, self.beta.read() as tf.Tensor1D, self.epsilon);
-      // The stock layer's update: moving <- moving - (moving - batch) (1 - momentum).
-      for (const [moving, batch] of [
-        [self.movingMean, mean],
-        [self.movingVariance, variance],
-      ] as const) {
-        tf.tidy(() => {
-          const value = moving.read();
-          moving.write(tf.sub(value, tf.mul(tf.sub(value, batch), 1 - self.momentum)));
-        });
-      }
+      updateMovingStatistics({ mean: self.movingMean, variance: self.movingVariance }, { mean, variance }, input.size / input.shape[axis], 1 - self.momentum);
       return y;
     });
   }

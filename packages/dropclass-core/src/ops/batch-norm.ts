@@ -1,5 +1,41 @@
 import * as tf from '@tensorflow/tfjs-core';
 
+/**
+ * The one batch-norm convention of every layer here, PyTorch's `BatchNorm2d`: training normalises
+ * with the batch's mean and biased variance; the moving statistics move toward the batch's mean and
+ * UNBIASED variance with weight 0.1 for the new batch (`momentum: 0.9` in tfjs-layers' terms);
+ * epsilon 1e-5.
+ */
+export const BN_NEW_BATCH_WEIGHT = 0.1;
+
+/** A moving statistic that a layer owns (a tfjs-layers `LayerVariable`). */
+interface MovingStatistic {
+  read(): tf.Tensor;
+  write(value: tf.Tensor): unknown;
+}
+
+/**
+ * Moves `moving <- moving + (batch - moving) * newBatchWeight`, with the batch's variance made
+ * unbiased over the `count` values per channel it was taken from (the convention above).
+ */
+export function updateMovingStatistics(
+  moving: { mean: MovingStatistic; variance: MovingStatistic },
+  batch: { mean: tf.Tensor; variance: tf.Tensor },
+  count: number,
+  newBatchWeight = BN_NEW_BATCH_WEIGHT,
+): void {
+  tf.tidy(() => {
+    const unbiased = tf.mul(batch.variance, count > 1 ? count / (count - 1) : 1);
+    for (const [statistic, value] of [
+      [moving.mean, batch.mean],
+      [moving.variance, unbiased],
+    ] as const) {
+      const current = statistic.read();
+      statistic.write(tf.add(current, tf.mul(tf.sub(value, current), newBatchWeight)));
+    }
+  });
+}
+
 /** A batch's normalised values and the statistics they were normalised with. */
 export interface BatchNormResult {
   y: tf.Tensor;
