@@ -120,17 +120,20 @@ tf.serialization.registerClass(SpatialBroadcast);
 // Exports (`exportStockModel`) rebuild these layers from stock tfjs-layers layers, for inference.
 registerStockConversion(AtrousConv2D.className, (layer, inputs) => {
   const atrous = layer as AtrousConv2D;
-  // tfjs's dilated conv2d has no gradient but computes the same forward pass.
+  // tfjs's dilated conv2d has no gradient but computes the same forward pass; a strided conv is
+  // padded symmetrically first, as the layer pads it.
+  const strided = atrous.strides > 1;
   const conv = tfl.layers.conv2d({
     name: atrous.name,
     filters: atrous.filters,
     kernelSize: atrous.kernelSize,
     strides: atrous.strides,
     dilationRate: atrous.dilationRate,
-    padding: 'same',
+    padding: strided ? 'valid' : 'same',
     useBias: atrous.useBias,
   });
-  const output = conv.apply(inputs[0]) as tfl.SymbolicTensor;
+  const padded = strided ? (tfl.layers.zeroPadding2d({ name: `${atrous.name}_pad`, padding: (atrous.kernelSize - 1) / 2 }).apply(inputs[0]) as tfl.SymbolicTensor) : inputs[0];
+  const output = conv.apply(padded) as tfl.SymbolicTensor;
   conv.setWeights(atrous.getWeights());
   return output;
 });
