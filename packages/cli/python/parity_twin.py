@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
 """PyTorch twin of a DropClass training run, for `dropclass parity`.
 
-usage: parity_twin.py DIR float32|float64
+usage: parity_twin.py DIR teacher|free32|free64
 
 DIR holds what `dropclass parity` wrote: manifest.json (network, recipe, weight list, and for every
-step the class that was dropped), initial.bin (the initial weights, float32, in the manifest's
-order and tfjs layouts), images.bin (float32 NHWC batches) and labels.bin (int32). The twin builds
-the same network as a PyTorch user would write it (nn.Conv2d with symmetric padding, nn.BatchNorm2d,
-F.interpolate(align_corners=False), max pooling; the DropClass head and objective written from the
-method's definition), loads the weights, trains with torch.optim.SGD on the same batches with the
-same dropped classes, and writes torch-<dtype>.json (the loss terms of every step) and
-torch-<dtype>-final.bin (the final weights, back in the manifest's order and layouts).
+step the class that was dropped), states.bin (before every step and after the last: the weights and
+batch-norm statistics in the manifest's order and tfjs layouts, then the momentum buffer of every
+trainable weight; float32), images.bin (float32 NHWC batches) and labels.bin (int32). The twin
+builds the same network as a PyTorch user would write it (nn.Conv2d with symmetric padding,
+nn.BatchNorm2d, F.interpolate(align_corners=False), max pooling; the DropClass head and objective
+written from the method's definition) and trains it with torch.optim.SGD on the same batches with
+the same dropped classes:
+- teacher: every step again from our state before it, in float32 and in float64; writes
+  torch-teacher.json (per step: the loss terms, and how far our updated weights and statistics and
+  PyTorch float32's are from the float64 step, relative to the float64 update);
+- free32, free64: the whole run from the initial weights; writes torch-free32.json / torch-free64.json
+  (the loss terms of every step).
 
 Needs PyTorch (Debian: apt-get install python3-torch, run with /usr/bin/python3) and numpy.
 """
@@ -218,43 +223,89 @@ def bind(network, entries):
     return bound
 
 
-def main():
-    out, dtype_name = sys.argv[1], sys.argv[2]
-    dtype = {'float32': torch.float32, 'float64': torch.float64}[dtype_name]
-    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
-    manifest = json.load(open(os.path.join(out, 'manifest.json')))
-    network = Network(manifest).to(dtype)
-    bound = bind(network, manifest['weights'])
-    flat = np.fromfile(os.path.join(out, 'initial.bin'), dtype=np.float32)
+def flat(bound):
+    """The twin's weights in the manifest's order and tfjs layouts, as one float64 vector."""
+    return np.concatenate([to_tfjs(t.detach()).double().numpy().ravel() for _, t, _, to_tfjs in bound])
+
+
+def load(bound, optimizer, block, sizes, trainable):
+    """Sets weights, statistics and momentum buffers from one state block written by `dropclass parity`."""
     offset = 0
     with torch.no_grad():
-        for e, t, to_torch, _ in bound:
-            size = int(np.prod(e['shape']))
-            t.copy_(to_torch(torch.from_numpy(flat[offset:offset + size].reshape(e['shape']).copy())).to(dtype))
+        for (e, t, to_torch, _), size in zip(bound, sizes):
+            t.copy_(to_torch(torch.from_numpy(block[offset:offset + size].reshape(e['shape']).copy())).to(t.dtype))
             offset += size
+        for (e, t, to_torch, _), size, is_trainable in zip(bound, sizes, trainable):
+            if is_trainable:
+                buffer = to_torch(torch.from_numpy(block[offset:offset + size].reshape(e['shape']).copy())).to(t.dtype)
+                optimizer.state[t]['momentum_buffer'] = buffer.clone()
+                offset += size
+
+
+def take_step(network, optimizer, recipe, step, record, x, y, alpha):
+    lr = recipe['learningRate'] * max(0.0, 1 - step / recipe['iterations']) ** recipe['polyPower']
+    for group in optimizer.param_groups:
+        group['lr'] = lr
+    dtype = next(network.parameters()).dtype
+    optimizer.zero_grad()
+    terms = network.head.losses(network.backbone(x.to(dtype)), y, record['droppedClass'], step / recipe['iterations'], alpha)
+    terms['total'].backward()
+    optimizer.step()
+    return {k: float(v) for k, v in terms.items()}
+
+
+def build(manifest, dtype):
+    network = Network(manifest).to(dtype)
+    network.train()
     recipe = manifest['recipe']
     optimizer = torch.optim.SGD(network.parameters(), lr=recipe['learningRate'], momentum=recipe['momentum'], weight_decay=recipe['weightDecay'])
+    return network, optimizer, bind(network, manifest['weights'])
+
+
+def main():
+    out, mode = sys.argv[1], sys.argv[2]
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    manifest = json.load(open(os.path.join(out, 'manifest.json')))
+    recipe, alpha = manifest['recipe'], manifest['alpha']
+    sizes = [int(np.prod(e['shape'])) for e in manifest['weights']]
+    trainable = [e['trainable'] for e in manifest['weights']]
+    width = sum(sizes)
+    states = np.fromfile(os.path.join(out, 'states.bin'), dtype=np.float32).reshape(manifest['steps'] + 1, -1)
     b, h, w, c = manifest['batchShape']
     images = np.fromfile(os.path.join(out, 'images.bin'), dtype=np.float32).reshape(-1, b, h, w, c)
     labels = np.fromfile(os.path.join(out, 'labels.bin'), dtype=np.int32).reshape(-1, b, h, w)
-    network.train()
-    losses = []
-    for step, record in enumerate(manifest['ours']):
-        t = step / recipe['iterations']
-        lr = recipe['learningRate'] * max(0.0, 1 - step / recipe['iterations']) ** recipe['polyPower']
-        for group in optimizer.param_groups:
-            group['lr'] = lr
-        x = torch.from_numpy(images[step]).permute(0, 3, 1, 2).to(dtype)
-        y = torch.from_numpy(labels[step]).long()
-        optimizer.zero_grad()
-        terms = network.head.losses(network.backbone(x), y, record['droppedClass'], t, manifest['alpha'])
-        terms['total'].backward()
-        optimizer.step()
-        losses.append({k: float(v) for k, v in terms.items()})
-    json.dump({'dtype': dtype_name, 'losses': losses}, open(os.path.join(out, f'torch-{dtype_name}.json'), 'w'))
-    with open(os.path.join(out, f'torch-{dtype_name}-final.bin'), 'wb') as f:
-        for e, t, _, to_tfjs in bound:
-            f.write(to_tfjs(t.detach()).to(torch.float32).contiguous().numpy().tobytes())
+    batch = lambda s: (torch.from_numpy(images[s]).permute(0, 3, 1, 2), torch.from_numpy(labels[s]).long())
+    is_trainable = np.concatenate([np.full(n, t) for n, t in zip(sizes, trainable)])
+
+    if mode == 'teacher':
+        # Every step again from our state before it, in float32 and float64.
+        runs = {name: build(manifest, dtype) for name, dtype in (('torch32', torch.float32), ('torch64', torch.float64))}
+        steps = []
+        for step, record in enumerate(manifest['ours']):
+            x, y = batch(step)
+            row, after = {}, {}
+            for name, (network, optimizer, bound) in runs.items():
+                load(bound, optimizer, states[step], sizes, trainable)
+                row[name] = take_step(network, optimizer, recipe, step, record, x, y, alpha)
+                after[name] = flat(bound)
+            before = states[step][:width].astype(np.float64)
+            ours = states[step + 1][:width].astype(np.float64)
+            for key, part in (('update', is_trainable), ('statistics', ~is_trainable)):
+                moved = np.linalg.norm((after['torch64'] - before)[part]) or 1.0
+                row[key] = {
+                    'ours': float(np.linalg.norm((ours - after['torch64'])[part]) / moved),
+                    'torch32': float(np.linalg.norm((after['torch32'] - after['torch64'])[part]) / moved),
+                }
+            steps.append(row)
+        json.dump({'steps': steps}, open(os.path.join(out, 'torch-teacher.json'), 'w'))
+    elif mode in ('free32', 'free64'):
+        # The whole run from the same initial weights.
+        network, optimizer, bound = build(manifest, torch.float32 if mode == 'free32' else torch.float64)
+        load(bound, optimizer, states[0], sizes, [False] * len(sizes))
+        losses = [take_step(network, optimizer, recipe, step, record, *batch(step), alpha) for step, record in enumerate(manifest['ours'])]
+        json.dump({'losses': losses}, open(os.path.join(out, f'torch-{mode}.json'), 'w'))
+    else:
+        raise SystemExit(f'mode must be teacher, free32 or free64, not {mode!r}')
 
 
 if __name__ == '__main__':

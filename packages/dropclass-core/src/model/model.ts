@@ -261,6 +261,15 @@ export class DropClassModel {
   }
 
   /**
+   * The optimizer's momentum buffers, keyed by each trainable weight's `originalName` (absent before
+   * the weight's first step, when the buffer is zero). The tensors stay the model's: read, do not
+   * dispose.
+   */
+  momentumBuffers(): tf.NamedTensorMap {
+    return this.optimizer.getState();
+  }
+
+  /**
    * Saves weights (`model.json`, `weights.bin`), optimizer state and training state to a directory.
    * `dropclass.json` is written last, so a directory that has it holds a complete model.
    */
