@@ -47,6 +47,7 @@ describe('compareParity', () => {
   it('fails steps whose weight update is off by far more than PyTorch float32 is', () => {
     const result = compareParity('dropclass', rows(6, { loss: 1e-6, update: 1e-2 }, { loss: 1e-6, update: 2e-5 }), free(6, 6));
     expect(result.worst.update.ratio).toBeGreaterThan(100);
+    expect(result.worst.statistics.ratio).toBeGreaterThan(100);
     expect(result.passed).toBe(false);
   });
 });

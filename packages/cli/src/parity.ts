@@ -20,7 +20,9 @@ export type Losses = Record<(typeof LOSS_TERMS)[number], number>;
  * Every step is checked from the same state: before step s the twin loads our weights, batch-norm
  * statistics and momentum buffers, takes the step in float32 and in float64 on the same batch with
  * the same dropped class, and our step is compared with the float64 one. Ours may be off by at most
- * `factor` times PyTorch's own float32 step (its distance to the float64 step), or `floor`. Two
+ * `factor` times PyTorch's own float32 step (its distance to the float64 step), or `floor`: the
+ * loss at every step; the weight update and the batch-norm statistics in RMS over the steps and at
+ * their largest (one step's update error is heavy-tailed for both). Two
  * float32 implementations that each round about as much are about sqrt(2) times that apart; 3
  * leaves room for that, where a real difference of computation is off by orders of magnitude (a
  * quarter-pixel shift in upsampling made the first loss differ by 8e-3, PyTorch's own float32 error
@@ -230,12 +232,21 @@ export function compareParity(
   tolerance: ParityTolerance = DEFAULT_TOLERANCE,
 ): ParityResult {
   const ratio = (ours: number, torch32: number) => ours / Math.max(tolerance.floor, tolerance.factor * torch32);
-  const worstOf = (value: (r: ParityStep) => number) =>
+  const worstStep = (value: (r: ParityStep) => number) =>
     rows.reduce((w, r) => (value(r) > w.ratio ? { step: r.step, ratio: value(r) } : w), { step: 0, ratio: 0 });
+  // One step's update error is heavy-tailed (a ReLU or max-pool tie tips either way), so updates are
+  // held to PyTorch's own over the run: the RMS and the largest over the steps.
+  const overRun = (pick: (r: ParityStep) => { ours: number; torch32: number }) => {
+    const ours = rows.map((r) => pick(r).ours);
+    const torch = rows.map((r) => pick(r).torch32);
+    const rms = (xs: number[]) => Math.sqrt(xs.reduce((a, x) => a + x * x, 0) / xs.length);
+    const largest = ours.indexOf(Math.max(...ours));
+    return { step: largest, ratio: Math.max(ratio(rms(ours), rms(torch)), ratio(ours[largest], Math.max(...torch))) };
+  };
   const worst = {
-    loss: worstOf((r) => ratio(relative(r.ours.total, r.torch64.total), relative(r.torch32.total, r.torch64.total))),
-    update: worstOf((r) => ratio(r.update.ours, r.update.torch32)),
-    statistics: worstOf((r) => ratio(r.statistics.ours, r.statistics.torch32)),
+    loss: worstStep((r) => ratio(relative(r.ours.total, r.torch64.total), relative(r.torch32.total, r.torch64.total))),
+    update: overRun((r) => r.update),
+    statistics: overRun((r) => r.statistics),
   };
   const last = free.ours.length - 1;
   return {
@@ -277,9 +288,9 @@ export function formatParity(result: ParityResult, tolerance: ParityTolerance = 
   const f = result.free;
   const parted = (s: number | null) => (s === null ? `never in ${result.steps.length} steps` : `at step ${s}`);
   lines.push(
-    `${m}: ${result.steps.length} steps from the same state; the worst step of each check as a share of its tolerance ` +
-      `(${tolerance.factor}x PyTorch's own float32 error, at least ${tolerance.floor}): loss ${w.loss.ratio.toFixed(2)} (step ${w.loss.step}), ` +
-      `weight update ${w.update.ratio.toFixed(2)} (step ${w.update.step}), batch-norm statistics ${w.statistics.ratio.toFixed(2)} (step ${w.statistics.step})`,
+    `${m}: ${result.steps.length} steps from the same state, each check as a share of its tolerance (1 = at the tolerance; ` +
+      `${tolerance.factor}x PyTorch's own float32 error, at least ${tolerance.floor}): loss at the worst step ${w.loss.ratio.toFixed(2)} (step ${w.loss.step}); ` +
+      `weight update ${w.update.ratio.toFixed(2)} and batch-norm statistics ${w.statistics.ratio.toFixed(2)} (RMS and largest over the steps; largest at steps ${w.update.step} and ${w.statistics.step})`,
     `${m}: free runs from the same initial weights part (total loss more than ${PARTING * 100}% apart): ours and PyTorch float32 ${parted(f.oursVsTorch32)}, ` +
       `PyTorch float32 and float64 ${parted(f.torch32VsTorch64)}; final loss ours ${fmt(f.finalLoss.ours)}, PyTorch float32 ${fmt(f.finalLoss.torch32)}, float64 ${fmt(f.finalLoss.torch64)}`,
     `${m}: ${result.passed ? 'within tolerance' : 'OUTSIDE TOLERANCE'}`,
