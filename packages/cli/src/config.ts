@@ -11,6 +11,8 @@ const unetOptions = z
     base: positiveInt.default(16),
     depth: positiveInt.max(6).default(4),
     upsampling: z.enum(['bilinear', 'transposed']).default('bilinear'),
+    /** Width of the feature map the DropClass head sees (a final 3x3 conv + BN + ReLU); absent: `base`. */
+    featureChannels: positiveInt.optional(),
   })
   .strict();
 
