@@ -19,3 +19,13 @@ export { heatmapSpec, iouBarsSpec, renderChart, renderIouBars, renderLineChart }
 export { renderOverlay, type OverlayInput, type Rgb } from './overlay.js';
 export { dependencyMatrix, formatDependency, renderDependencyHeatmap, type DependencyMatrix } from './dependency.js';
 export { renderTable } from './table.js';
+export {
+  PerImageConfusion,
+  bootstrapIoU,
+  pairedBootstrapIoU,
+  type BootstrapOptions,
+  type Interval,
+  type IouIntervals,
+  type PairedInterval,
+  type PerImageConfusionJSON,
+} from './bootstrap.js';
