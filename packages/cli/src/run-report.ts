@@ -6,6 +6,7 @@ import { type PairedDataset, type Rgb, createEvalStream } from '@dropclass/datas
 import {
   ConfusionMatrix,
   type ConfusionMatrixJSON,
+  type PerImageConfusionJSON,
   type RunComparison,
   type RunResults,
   classReport,
@@ -22,7 +23,8 @@ import { EVAL_JSON, METRICS_JSONL } from './paths.js';
 
 /** What a run's evaluation saves: enough to report and compare without the model. */
 export interface EvalFile {
-  format: 'dropclass-eval/1';
+  /** Version 2 adds `perImage`; version 1 files are read without it (no intervals). */
+  format: 'dropclass-eval/1' | 'dropclass-eval/2';
   name: string;
   classNames: string[];
   palette: Rgb[];
@@ -30,6 +32,8 @@ export interface EvalFile {
   rareThreshold: number;
   step: number;
   splits: Record<string, ConfusionMatrixJSON>;
+  /** Per split, one confusion matrix per image, in the split's order: for bootstrap intervals. */
+  perImage?: Record<string, PerImageConfusionJSON>;
 }
 
 export async function readEvalFile(run: string): Promise<EvalFile> {
