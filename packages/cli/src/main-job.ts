@@ -231,12 +231,14 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
     const assets = join(pageDir, basename(options.results, '.md'));
     await rm(assets, { recursive: true, force: true });
     await mkdir(assets, { recursive: true });
-    let markdown = page.markdown;
+    const copied = new Map<string, string>();
     for (const chart of page.charts) {
       const target = join(assets, chart.replace(/[\\/]/g, '_'));
       await copyFile(join(folders.out, chart), target);
-      markdown = markdown.split(`](${chart})`).join(`](${relative(pageDir, target).split('\\').join('/')})`);
+      copied.set(chart, target);
     }
+    // Charts point at their copies beside the page; other links (per-seed tables) at the run folder.
+    const markdown = page.markdown.replace(/\]\(([^)]+)\)/g, (_, link: string) => `](${relative(pageDir, copied.get(link) ?? join(folders.out, link)).split('\\').join('/')})`);
     await writeFile(options.results, markdown);
     log(`results page: ${options.results} (charts in ${assets})`);
   }
