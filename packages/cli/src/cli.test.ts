@@ -159,6 +159,24 @@ describe('dropclass command line', () => {
     expect(evaluated.code).toBe(0);
   });
 
+  it('resumes or reuses a run directory only for the same config; --fresh starts again', async () => {
+    const first = await writeConfig(dir, 'hash-a.json', { ...tinyConfig('data'), iterations: 2 });
+    const second = await writeConfig(dir, 'hash-b.json', { ...tinyConfig('data'), iterations: 3, learningRate: 0.03 });
+    expect((await dropclass(['train', '--config', first, '--out', 'runs/hash'], { cwd: dir })).code).toBe(0);
+    const hash = (await readFile(join(dir, 'runs/hash/config-hash'), 'utf8')).trim();
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    const same = await dropclass(['train', '--config', first, '--out', 'runs/hash', '--resume'], { cwd: dir });
+    expect(same.code).toBe(0);
+    expect(same.stderr).toMatch(/is a finished run of this config \(step 2\); nothing to do/);
+    const other = await dropclass(['train', '--config', second, '--out', 'runs/hash', '--resume'], { cwd: dir });
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/runs\/hash holds a finished run of another config .*differing: iterations, learningRate\. It is not reused: pass --fresh to discard it/);
+    const fresh = await dropclass(['train', '--config', second, '--out', 'runs/hash', '--fresh'], { cwd: dir });
+    expect(fresh.code).toBe(0);
+    expect(JSON.parse(await readFile(join(dir, 'runs/hash/eval.json'), 'utf8')).step).toBe(3);
+    expect((await readFile(join(dir, 'runs/hash/config-hash'), 'utf8')).trim()).not.toBe(hash);
+  });
+
   it('refuses bad configs before training, naming the key', async () => {
     const cases: [object, RegExp][] = [
       [{ ...tinyConfig('data'), batchsize: 4 }, /unknown key "batchsize": remove it or check its spelling/],
