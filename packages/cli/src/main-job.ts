@@ -41,7 +41,7 @@ export interface MainJobOptions {
 }
 
 /** Steps of the main job per run: about 10 minutes for both runs and their evaluation on 2 cores. */
-export const MAIN_JOB_ITERATIONS = 600;
+export const MAIN_JOB_ITERATIONS = 800;
 /** Width of the feature map the DropClass head sees in the main job: 8 channels per class. */
 export const MAIN_JOB_FEATURE_CHANNELS = 64;
 
