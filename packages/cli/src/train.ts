@@ -1,4 +1,4 @@
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile, mkdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { DropClassModel, NonFiniteLossError, type StepLosses, createDropClassModel, polyLearningRate } from '@dropclass/core';
 import { openDataset } from '@dropclass/datasets';
@@ -55,7 +55,11 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
     return { model, steps: model.step, interrupted: false };
   }
   await mkdir(options.out, { recursive: true });
-  if (state === 'new') await writeRunConfig(options.out, config);
+  if (state === 'new') {
+    // A run killed before its first checkpoint left only a log: it starts again from step 0.
+    await rm(join(options.out, METRICS_JSONL), { force: true });
+    await writeRunConfig(options.out, config);
+  }
 
   const data = await openTrainingData(config, log);
   const model = latest

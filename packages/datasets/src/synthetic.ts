@@ -325,7 +325,10 @@ export async function ensureSynthetic(options: SyntheticOptions): Promise<{ stat
     return { stats: await generateSynthetic(options), generated: true };
   }
   const stats = JSON.parse(await readFile(file, 'utf8')) as SyntheticStats;
-  const differing = differingKeys(stats.options ?? {}, wanted);
+  if (!stats.options) {
+    throw new DatasetError(file, 'records no generator options (written by an older version of the generator)', `a synthetic benchmark generated with ${JSON.stringify(wanted)}`, `Remove ${options.root} to have it written again, or give another data folder.`);
+  }
+  const differing = differingKeys(stats.options, wanted);
   if (differing.length) {
     const found = differing.map((k) => `${k} ${JSON.stringify(pick(stats.options, k))}`).join(', ');
     const expected = differing.map((k) => `${k} ${JSON.stringify(pick(wanted, k))}`).join(', ');
