@@ -106,7 +106,8 @@ export async function writeResultsPage(options: {
     const result: SplitResults = { baseline: bootstrapIoU(a, bootstrap), dropclass: bootstrapIoU(b, bootstrap), delta: pairedBootstrapIoU(a, b, bootstrap) };
     splits[split] = result;
     const instances = options.stats?.splits[split as keyof SyntheticStats['splits']]?.instances ?? {};
-    const row = (label: string, group: string, train: string, count: string, x: Interval, y: Interval, d: PairedInterval) => [label, group, train, count, withCi(x), withCi(y), withCi(d, sgn), sd(d), verdict(d)];
+    const model = (x: Interval) => (seeds.length > 1 ? `${withCi(x)} sd ${sd(x)}` : withCi(x));
+    const row = (label: string, group: string, train: string, count: string, x: Interval, y: Interval, d: PairedInterval) => [label, group, train, count, model(x), model(y), withCi(d, sgn), sd(d), verdict(d)];
     const rows = classNames.map((name, c) =>
       row(name, groups[c], `${(100 * first.frequencies[c]).toFixed(2)}%`, instances[name] === undefined ? '' : String(instances[name]), result.baseline.perClass[c], result.dropclass.perClass[c], result.delta.perClass[c]),
     );
@@ -194,7 +195,7 @@ export async function writeResultsPage(options: {
       .filter(Boolean)
       .join('\n'),
     '## How to read the tables',
-    `IoU per class over the whole split, in percent, the mean over seeds. 95% intervals: percentile bootstrap (${options.resamples} resamples) over the evaluation images${seeds.length > 1 ? ' and the seeds' : ''}, the same resampled images for every run. The difference is DropClass - baseline with a paired bootstrap (the same resampled images${seeds.length > 1 ? ' and seeds' : ''} for both models); it is "larger than its uncertainty" when its interval excludes 0. Classes under ${(100 * first.rareThreshold).toFixed(1)}% of the training pixels are under-represented. \`val\` keeps the training context bias; \`val-shifted\` puts the objects on other contexts.`,
+    `IoU per class over the whole split, in percent, the mean over seeds${seeds.length > 1 ? ' (with its sd over seeds)' : ''}. 95% intervals: percentile bootstrap (${options.resamples} resamples) over the evaluation images${seeds.length > 1 ? ' and the seeds' : ''}, the same resampled images for every run. The difference is DropClass - baseline with a paired bootstrap (the same resampled images${seeds.length > 1 ? ' and seeds' : ''} for both models); it is "larger than its uncertainty" when its interval excludes 0. Classes under ${(100 * first.rareThreshold).toFixed(1)}% of the training pixels are under-represented. \`val\` keeps the training context bias; \`val-shifted\` puts the objects on other contexts.`,
     ...sections,
     dependencySection,
     `## What these runs can and cannot show\n\n${caveats.map((c) => `- ${c}`).join('\n')}`,
