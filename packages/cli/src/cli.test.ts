@@ -217,7 +217,7 @@ describe('dropclass command line', () => {
     // The same intervention in both models.
     const dep = (mode: string) => JSON.parse(readFileSync(join(dir, 'runs/main-quick/seed-0', mode, 'dependency.json'), 'utf8'));
     expect(dep('baseline').intervention).toBe(dep('dropclass').intervention);
-    expect(dep('baseline').intervention).toMatch(/the 2 of 16 feature-map channels with the largest relu\(W\[:, z\]\) are zeroed/);
+    expect(dep('baseline').intervention).toMatch(/the 2 of 16 feature-map channels with the largest relu\(W\[:, z\]\) are zeroed before the head \(all 8 val images\)/);
     const evalFile = JSON.parse(readFileSync(join(dir, 'runs/main-quick/seed-0/baseline/eval.json'), 'utf8'));
     expect(evalFile.perImage.val.images).toHaveLength(8);
 

@@ -125,15 +125,16 @@ export function buildProgram(): Command {
     .requiredOption('--model <dir>', 'run directory or saved model directory')
     .option('--split <name>', 'split to evaluate', 'val')
     .option('--channels <n>', 'channels removed per class (default: feature channels / classes)', integer('--channels'))
+    .option('--limit <n>', 'only the first n images of the split', integer('--limit'))
     .option('--title <text>', 'title of the heatmap and the Markdown')
     .option('--out <dir>', 'where the matrix and heatmap go (default: the run directory)')
     .addOption(backendOption())
-    .action(async (opts: { model: string; split: string; channels?: number; title?: string; out?: string; backend?: BackendName }) => {
+    .action(async (opts: { model: string; split: string; channels?: number; limit?: number; title?: string; out?: string; backend?: BackendName }) => {
       await initBackend({ backend: opts.backend });
       const { model, config, meta } = await loadModel(opts.model);
       if (!config) throw new Error(`${opts.model} has no run config, so its dataset is unknown; diagnose a run directory`);
       const ds = await openDataset({ kind: config.dataset.kind, root: config.dataset.root, split: opts.split });
-      const dep = await diagnoseDependency(model, ds, { mean: meta.mean, std: meta.std, out: opts.out ?? opts.model, channels: opts.channels, title: opts.title ?? `Class dependency (${opts.split})` });
+      const dep = await diagnoseDependency(model, ds, { mean: meta.mean, std: meta.std, out: opts.out ?? opts.model, channels: opts.channels, limit: opts.limit, title: opts.title ?? `Class dependency (${opts.split})` });
       process.stdout.write(`${dep.intervention}\nmean off-diagonal IoU drop: ${(100 * dep.meanOffDiagonalDrop).toFixed(2)} points\n`);
       model.dispose();
     });

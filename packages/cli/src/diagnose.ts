@@ -49,7 +49,7 @@ export function mostImportantChannels(kernel: ArrayLike<number>, channels: numbe
 export async function diagnoseDependency(
   model: DropClassModel,
   ds: PairedDataset,
-  options: { mean: Rgb; std: Rgb; out: string; title: string; channels?: number; batchSize?: number },
+  options: { mean: Rgb; std: Rgb; out: string; title: string; channels?: number; batchSize?: number; /** Only the first this many images of the split. */ limit?: number },
 ): Promise<DependencyDiagnostic> {
   const k = model.numClasses;
   const featureChannels = model.info.backbone.channels;
@@ -63,11 +63,13 @@ export async function diagnoseDependency(
   });
   const base = new ConfusionMatrix(k, { ignoreIndex: model.info.ignoreIndex });
   const suppressed = removed.map(() => new ConfusionMatrix(k, { ignoreIndex: model.info.ignoreIndex }));
-  const progress = new Progress('dependency', ds.length, '{name}');
+  const images = Math.min(ds.length, options.limit ?? ds.length);
+  const progress = new Progress('dependency', images, '{name}');
   progress.start(0, { name: ds.split });
   let done = 0;
   try {
-    for await (const batch of createEvalStream(ds, { batchSize: options.batchSize ?? 8, padToMultiple: paddingMultiple(model), mean: options.mean, std: options.std })) {
+    const batchSize = Math.min(options.batchSize ?? 8, images);
+    for await (const batch of createEvalStream(ds, { batchSize, padToMultiple: paddingMultiple(model), mean: options.mean, std: options.std })) {
       const [, height, width] = batch.images.shape;
       const labels = batch.labels.dataSync() as Int32Array;
       const features = model.features.apply(batch.images, { training: false }) as tf.Tensor4D;
@@ -81,12 +83,13 @@ export async function diagnoseDependency(
       tf.dispose([features, batch.images, batch.labels]);
       done += batch.samples.length;
       progress.update(done, { name: ds.split });
+      if (done >= images) break;
     }
   } finally {
     progress.stop();
     tf.dispose(masks);
   }
-  const intervention = `for each class z, the ${count} of ${featureChannels} feature-map channels with the largest relu(W[:, z]) are zeroed before the head`;
+  const intervention = `for each class z, the ${count} of ${featureChannels} feature-map channels with the largest relu(W[:, z]) are zeroed before the head (${done === ds.length ? `all ${done}` : `the first ${done} of ${ds.length}`} ${ds.split} images)`;
   const dep: DependencyDiagnostic = {
     ...dependencyMatrix(base.result(), suppressed.map((m) => m.result()), ds.classNames),
     intervention,

@@ -75,6 +75,9 @@ export function mainJobConfig(options: Pick<MainJobOptions, 'data' | 'quick' | '
   });
 }
 
+/** The dependency diagnostic looks at the first this many val images (each class's channels removed in turn costs K more head passes). */
+export const DEPENDENCY_IMAGES = 1000;
+
 const MODES = ['baseline', 'dropclass'] as const;
 type Mode = (typeof MODES)[number];
 
@@ -190,12 +193,12 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
       const latest = await new Checkpoints(join(r.dir, 'checkpoints')).latest();
       const model = await DropClassModel.load(latest!.dir);
       const val = await openDataset({ kind: 'folder', root: r.config.dataset.root, split: 'val' });
-      await diagnoseDependency(model, val, { mean: r.config.mean, std: r.config.std, out: r.dir, title: title(r) });
+      await diagnoseDependency(model, val, { mean: r.config.mean, std: r.config.std, out: r.dir, title: title(r), limit: DEPENDENCY_IMAGES });
       model.dispose();
     }
   } else {
     await pool(undiagnosed, jobs, (r) =>
-      child(['diagnose', '--model', r.dir, '--split', 'val', '--out', r.dir, '--title', title(r), ...(options.backend ? ['--backend', options.backend] : [])], { DROPCLASS_THREADS: String(threads) }, join(r.dir, 'diagnose.log')),
+      child(['diagnose', '--model', r.dir, '--split', 'val', '--limit', String(DEPENDENCY_IMAGES), '--out', r.dir, '--title', title(r), ...(options.backend ? ['--backend', options.backend] : [])], { DROPCLASS_THREADS: String(threads) }, join(r.dir, 'diagnose.log')),
     );
   }
 
