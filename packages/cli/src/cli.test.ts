@@ -238,7 +238,7 @@ describe('dropclass command line', () => {
     const refused = await dropclass(['train', '--config', otherData, '--out', 'runs/other-data'], { cwd: dir });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/synthetic-quick\/stats\.json: the synthetic benchmark there was generated with counts\.train 24.*size 32; expected .*size 16\. Remove .* to have it written again/);
-  });
+   }, 400_000);
 
   it('the full main job uses the full data and runs; its U-Net gives the head 8 channels per class', () => {
     const config = mainJobConfig({ quick: false }, 0, true);
@@ -264,7 +264,7 @@ describe('dropclass command line', () => {
     expect(images.length).toBeGreaterThanOrEqual(4);
     for (const image of images) expect(existsSync(join(dir, 'docs', image)), image).toBe(true);
     for (const link of [...page.matchAll(/\]\(([^)]+dependency\.png)\)/g)].map((m) => m[1])) expect(existsSync(join(dir, 'docs', link)), link).toBe(true);
-  });
+   }, 400_000);
 
   it('the benchmark prints its figures, also as JSON', async () => {
     const run = await dropclass(['bench', '--quick', '--json', '--no-deeplab', '--profile', '--threads', '2'], { cwd: dir });
