@@ -103,7 +103,7 @@ export function intervalsSpec(points: IntervalPoint[], options: { title: string;
   const series = [...new Set(points.map((p) => p.series))];
   const values = points.map((p) => ({ ...p, estimate: clean(p.estimate), lower: clean(p.lower), upper: clean(p.upper) }));
   const x = { field: 'label', type: 'nominal', sort: order, title: null, axis: { labelAngle: -40 } };
-  const colour = { field: 'series', type: 'nominal', sort: series, title: null, scale: { range: ['#9aa5b1', '#d9480f', '#1c7ed6', '#2b8a3e'] } };
+  const colour = { field: 'series', type: 'nominal', sort: series, title: null, scale: { range: ['#9aa5b1', '#d9480f', '#1c7ed6', '#2b8a3e'] }, legend: series.length > 1 ? {} : null };
   return {
     title: options.title,
     data: { values },
