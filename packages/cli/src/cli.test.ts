@@ -96,6 +96,10 @@ describe('dropclass command line', () => {
     expect(compared.stdout).toMatch(/val-shifted:\n/);
     expect(compared.stdout).toMatch(/mean \(under-represented\)/);
     for (const f of ['comparison.md', 'comparison.json', 'iou-val.png', 'iou-val-shifted.png']) expect(existsSync(join(dir, 'runs/tiny/compare', f)), f).toBe(true);
+    const comparison = await readFile(join(dir, 'runs/tiny/compare/comparison.md'), 'utf8');
+    expect(comparison).toMatch(/### val-shifted, with 95% intervals/);
+    expect(comparison).toMatch(/\| mIoU +\| +-?[\d.]+ \[-?[\d.]+, -?[\d.]+\] \| +-?[\d.]+ \[-?[\d.]+, -?[\d.]+\] \| +-?[\d.]+ \[-?[\d.]+, -?[\d.]+\]( \*)? \|/);
+    expect(await readFile(join(runDir, 'report.md'), 'utf8')).toMatch(/\| class +\| +IoU \[95% CI\] \|[\s\S]*Percentile bootstrap over the 3 images/);
   });
 
   it('Ctrl-C saves a checkpoint and exits; --resume continues with exactly the losses of an uninterrupted run', async () => {
