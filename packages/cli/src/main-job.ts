@@ -98,7 +98,9 @@ function child(args: string[], env: Record<string, string>, logFile: string): Pr
     const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout.pipe(out, { end: false });
     proc.stderr.pipe(out, { end: false });
-    const forward = () => proc.kill('SIGINT');
+    // Ctrl-C reaches the children from the terminal too; SIGTERM (which train also turns into
+    // "save a checkpoint and stop") is what the parent adds, so a child never gets a second SIGINT.
+    const forward = () => proc.kill('SIGTERM');
     process.once('SIGINT', forward);
     proc.on('close', async (code, signal) => {
       process.removeListener('SIGINT', forward);
