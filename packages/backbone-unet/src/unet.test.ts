@@ -34,6 +34,22 @@ describe('createUNet', () => {
     for (const b of [small, transposed, bench]) b.model.dispose();
   });
 
+  it('widens the feature map to featureChannels with one more 3x3 conv + BN + ReLU', () => {
+    const backbone = createUNet({ base: 4, depth: 2, featureChannels: 32, seed: 1 });
+    const out = tf.tidy(() => {
+      const y = backbone.model.predict(tf.randomNormal([1, 16, 16, 3], 0, 1, 'float32', 2)) as tf.Tensor;
+      return { shape: y.shape, min: tf.min(y).dataSync()[0] };
+    });
+    expect(out.shape).toEqual([1, 16, 16, 32]);
+    expect(out.min).toBeGreaterThanOrEqual(0);
+    expect(backbone.channels).toBe(32);
+    const convBn = (cin: number, cout: number) => 9 * cin * cout + cout + 2 * cout;
+    expect(trainable(backbone.model)).toBe(unetParameterCount({ base: 4, depth: 2 }) + convBn(4, 32));
+    expect(unetParameterCount({ base: 4, depth: 2, featureChannels: 32 })).toBe(trainable(backbone.model));
+    backbone.model.dispose();
+    expect(() => createUNet({ featureChannels: 0 })).toThrow(/featureChannels must be a positive integer, got 0/);
+  });
+
   it('the same seed gives the same weights, another seed other weights', () => {
     const weights = (seed: number) => {
       const b = createUNet({ base: 2, depth: 1, seed });

@@ -9,6 +9,13 @@ export interface UNetOptions {
   depth?: number;
   /** How the decoder doubles the resolution. Default 'bilinear'. */
   upsampling?: 'bilinear' | 'transposed';
+  /**
+   * Width of the feature map the backbone returns (what the DropClass head sees): when set, a final
+   * 3x3 conv + batch norm + ReLU maps the last decoder level (`base` channels) to this many
+   * channels, like the decoder / segmentation-head width of other toolkits. Default: none, the
+   * feature map is the last decoder level itself.
+   */
+  featureChannels?: number;
   seed?: number;
   inputChannels?: number;
 }
@@ -24,14 +31,16 @@ class LayerFactory {
     return tfl.initializers.heNormal({ seed: layerSeed(this.seed, this.index++) });
   }
 
-  /** 3x3 conv + batch norm + ReLU, twice; the conv has no bias, which the batch norm would cancel. */
+  /** 3x3 conv + batch norm + ReLU; the conv has no bias, which the batch norm would cancel. */
+  convBnRelu(x: Tensor, filters: number): Tensor {
+    x = tfl.layers.conv2d({ filters, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: this.initializer() }).apply(x) as Tensor;
+    x = batchNormalization({ momentum: 0.9, epsilon: 1e-5 }).apply(x) as Tensor;
+    return tfl.layers.reLU().apply(x) as Tensor;
+  }
+
+  /** 3x3 conv + batch norm + ReLU, twice. */
   doubleConv(x: Tensor, filters: number): Tensor {
-    for (let i = 0; i < 2; i++) {
-      x = tfl.layers.conv2d({ filters, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: this.initializer() }).apply(x) as Tensor;
-      x = batchNormalization({ momentum: 0.9, epsilon: 1e-5 }).apply(x) as Tensor;
-      x = tfl.layers.reLU().apply(x) as Tensor;
-    }
-    return x;
+    return this.convBnRelu(this.convBnRelu(x, filters), filters);
   }
 
   up(x: Tensor, mode: 'bilinear' | 'transposed'): Tensor {
@@ -43,15 +52,19 @@ class LayerFactory {
 
 /**
  * U-Net: per level two 3x3 conv + BN + ReLU, 2x2 max-pool down, x2 up + concatenation with the skip
- * + two 3x3 conv + BN + ReLU. Returns the last decoder feature map (base channels, full resolution);
- * the 1x1 classifier is the DropClass head's.
+ * + two 3x3 conv + BN + ReLU. Returns the last decoder feature map (base channels, full resolution),
+ * or with `featureChannels` that map widened by one more 3x3 conv + BN + ReLU; the 1x1 classifier is
+ * the DropClass head's.
  */
 export function createUNet(options: UNetOptions = {}): SegmentationBackbone {
   const base = options.base ?? 16;
   const depth = options.depth ?? 4;
   const upsampling = options.upsampling ?? 'bilinear';
   const inputChannels = options.inputChannels ?? 3;
-  for (const [name, value] of [['base', base], ['depth', depth], ['inputChannels', inputChannels]] as const) {
+  const featureChannels = options.featureChannels;
+  const checked: [string, number][] = [['base', base], ['depth', depth], ['inputChannels', inputChannels]];
+  if (featureChannels !== undefined) checked.push(['featureChannels', featureChannels]);
+  for (const [name, value] of checked) {
     if (!Number.isInteger(value) || value < 1) throw new RangeError(`U-Net option ${name} must be a positive integer, got ${value}`);
   }
   if (upsampling !== 'bilinear' && upsampling !== 'transposed') {
@@ -70,11 +83,12 @@ export function createUNet(options: UNetOptions = {}): SegmentationBackbone {
     x = tfl.layers.concatenate().apply([layers.up(x, upsampling), skips[level]]) as Tensor;
     x = layers.doubleConv(x, base * 2 ** level);
   }
+  if (featureChannels !== undefined) x = layers.convBnRelu(x, featureChannels);
   const size = 2 ** depth;
   return {
     name: 'unet',
-    model: tfl.model({ inputs: input, outputs: x, name: `unet_b${base}_d${depth}` }),
-    channels: base,
+    model: tfl.model({ inputs: input, outputs: x, name: `unet_b${base}_d${depth}${featureChannels === undefined ? '' : `_f${featureChannels}`}` }),
+    channels: featureChannels ?? base,
     outputStride: 1,
     inputChannels,
     inputSizeMultiple: size,
@@ -83,7 +97,7 @@ export function createUNet(options: UNetOptions = {}): SegmentationBackbone {
 }
 
 /** Trainable parameters of `createUNet(options)` without the classifier, by formula. */
-export function unetParameterCount(options: Pick<UNetOptions, 'base' | 'depth' | 'upsampling' | 'inputChannels'> = {}): number {
+export function unetParameterCount(options: Pick<UNetOptions, 'base' | 'depth' | 'upsampling' | 'inputChannels' | 'featureChannels'> = {}): number {
   const base = options.base ?? 16;
   const depth = options.depth ?? 4;
   const inputChannels = options.inputChannels ?? 3;
@@ -97,6 +111,7 @@ export function unetParameterCount(options: Pick<UNetOptions, 'base' | 'depth' |
     if (options.upsampling === 'transposed') total += 4 * ch(i + 1) * ch(i + 1) + ch(i + 1);
     total += double(ch(i + 1) + ch(i), ch(i));
   }
+  if (options.featureChannels !== undefined) total += convBn(base, options.featureChannels);
   return total;
 }
 
@@ -108,6 +123,7 @@ const unetOptionsSchema = z
     base: positiveInt.default(16),
     depth: positiveInt.max(6).default(4),
     upsampling: z.enum(['bilinear', 'transposed']).default('bilinear'),
+    featureChannels: positiveInt.optional(),
   })
   .strict();
 

@@ -1,11 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { mainJobConfig, mainJobFolders } from './main-job.js';
 
 const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/bin/dropclass.js');
 
@@ -108,6 +110,10 @@ describe('dropclass command line', () => {
     expect(compared.stdout).toMatch(/val-shifted:\n/);
     expect(compared.stdout).toMatch(/mean \(under-represented\)/);
     for (const f of ['comparison.md', 'comparison.json', 'iou-val.png', 'iou-val-shifted.png']) expect(existsSync(join(dir, 'runs/tiny/compare', f)), f).toBe(true);
+    const comparison = await readFile(join(dir, 'runs/tiny/compare/comparison.md'), 'utf8');
+    expect(comparison).toMatch(/### val-shifted, with 95% intervals/);
+    expect(comparison).toMatch(/\| mIoU +\| +-?[\d.]+ \[-?[\d.]+, -?[\d.]+\] \| +-?[\d.]+ \[-?[\d.]+, -?[\d.]+\] \| +-?[\d.]+ \[-?[\d.]+, -?[\d.]+\]( \*)? \|/);
+    expect(await readFile(join(runDir, 'report.md'), 'utf8')).toMatch(/\| class +\| +IoU \[95% CI\] \|[\s\S]*Percentile bootstrap over the 3 images/);
   });
 
   it('Ctrl-C saves a checkpoint and exits; --resume continues with exactly the losses of an uninterrupted run', async () => {
@@ -171,6 +177,24 @@ describe('dropclass command line', () => {
     expect(evaluated.code).toBe(0);
   });
 
+  it('resumes or reuses a run directory only for the same config; --fresh starts again', async () => {
+    const first = await writeConfig(dir, 'hash-a.json', { ...tinyConfig('data'), iterations: 2 });
+    const second = await writeConfig(dir, 'hash-b.json', { ...tinyConfig('data'), iterations: 3, learningRate: 0.03 });
+    expect((await dropclass(['train', '--config', first, '--out', 'runs/hash'], { cwd: dir })).code).toBe(0);
+    const hash = (await readFile(join(dir, 'runs/hash/config-hash'), 'utf8')).trim();
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    const same = await dropclass(['train', '--config', first, '--out', 'runs/hash', '--resume'], { cwd: dir });
+    expect(same.code).toBe(0);
+    expect(same.stderr).toMatch(/is a finished run of this config \(step 2\); nothing to do/);
+    const other = await dropclass(['train', '--config', second, '--out', 'runs/hash', '--resume'], { cwd: dir });
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/runs\/hash holds a finished run of another config .*differing: iterations, learningRate\. It is not reused: pass --fresh to discard it/);
+    const fresh = await dropclass(['train', '--config', second, '--out', 'runs/hash', '--fresh'], { cwd: dir });
+    expect(fresh.code).toBe(0);
+    expect(JSON.parse(await readFile(join(dir, 'runs/hash/eval.json'), 'utf8')).step).toBe(3);
+    expect((await readFile(join(dir, 'runs/hash/config-hash'), 'utf8')).trim()).not.toBe(hash);
+  });
+
   it('refuses bad configs before training, naming the key', async () => {
     const cases: [object, RegExp][] = [
       [{ ...tinyConfig('data'), batchsize: 4 }, /unknown key "batchsize": remove it or check its spelling/],
@@ -217,15 +241,72 @@ describe('dropclass command line', () => {
     expect(evaluated.code).toBe(0);
   });
 
-  it('the main job runs in quick mode and writes the comparison report', async () => {
-    const run = await dropclass(['main', '--quick', '--out', 'runs/main', '--data', 'main-data'], { cwd: dir });
-    expect(run.code).toBe(0);
+  it('the main job runs in quick mode in its own folders and writes the report with intervals', async () => {
+    const run = await dropclass(['main', '--quick', '--resamples', '200'], { cwd: dir });
     expect(run.stderr).toMatch(/\| car +\| object +\| road/);
-    expect(run.stderr).toMatch(/DropClass - baseline, IoU points/);
-    const report = await readFile(join(dir, 'runs/main/report.md'), 'utf8');
-    expect(report).toMatch(/\| val-shifted \| .* \|/);
-    for (const f of ['seed-0/iou-val.png', 'seed-0/baseline/dependency.png', 'seed-0/dropclass/dependency.png']) expect(existsSync(join(dir, 'runs/main', f)), f).toBe(true);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/DropClass - baseline \(IoU %, 95% intervals; 1 seed\(s\), 4 steps\)/);
+    expect(run.stderr).toMatch(/What this run can and cannot show:\n- /);
+    // Quick data and runs never land where the full job looks.
+    for (const f of ['data/synthetic-quick/stats.json', 'runs/main-quick/report.md']) expect(existsSync(join(dir, f)), f).toBe(true);
+    for (const f of ['data/synthetic', 'runs/main']) expect(existsSync(join(dir, f)), f).toBe(false);
+    const report = await readFile(join(dir, 'runs/main-quick/report.md'), 'utf8');
+    expect(report).toMatch(/\| mean \(under-represented\) +\| +\| +\| +\| +-?[\d.]+ \[-?[\d.]+, -?[\d.]+\] \|/);
+    expect(report).toMatch(/## Reading\n\nTODO\(reader\)/);
+    for (const f of ['iou-ci-val.png', 'delta-ci-val-shifted.png', 'seed-0/iou-val.png', 'seed-0/baseline/dependency.png', 'seed-0/dropclass/dependency.png', 'seed-0/baseline/config-hash']) {
+      expect(existsSync(join(dir, 'runs/main-quick', f)), f).toBe(true);
+    }
+    // The same intervention in both models.
+    const dep = (mode: string) => JSON.parse(readFileSync(join(dir, 'runs/main-quick/seed-0', mode, 'dependency.json'), 'utf8'));
+    expect(dep('baseline').intervention).toBe(dep('dropclass').intervention);
+    expect(dep('baseline').intervention).toMatch(/the 2 of 16 feature-map channels with the largest relu\(W\[:, z\]\) are zeroed before the head \(all 8 val images\)/);
+    const evalFile = JSON.parse(readFileSync(join(dir, 'runs/main-quick/seed-0/baseline/eval.json'), 'utf8'));
+    expect(evalFile.perImage.val.images).toHaveLength(8);
+
+    // Run again: the finished runs are reused; another --iterations never reuses them.
+    const again = await dropclass(['main', '--quick', '--resamples', '50'], { cwd: dir });
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(/seed-0\/baseline is a finished run of this config; reusing it/);
+    expect(again.stderr).not.toMatch(/== seed 0/);
+    const changed = await dropclass(['main', '--quick', '--iterations', '6'], { cwd: dir });
+    expect(changed.code).toBe(1);
+    expect(changed.stderr).toMatch(/seed-0\/baseline holds a finished run of another config .*differing: iterations\. It is not reused: run the job again with --fresh/);
+    const fresh = await dropclass(['main', '--quick', '--iterations', '6', '--fresh', '--resamples', '50'], { cwd: dir });
+    expect(fresh.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'runs/main-quick/seed-0/dropclass/eval.json'), 'utf8')).step).toBe(6);
+
+    // Data generated with other options is not reused either.
+    const otherData = await writeConfig(dir, 'other-data.json', tinyConfig(join(dir, 'data/synthetic-quick')));
+    const refused = await dropclass(['train', '--config', otherData, '--out', 'runs/other-data'], { cwd: dir });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/synthetic-quick\/stats\.json: the synthetic benchmark there was generated with counts\.train 24.*size 32; expected .*size 16\. Remove .* to have it written again/);
+   }, 400_000);
+
+  it('the full main job uses the full data and runs; its U-Net gives the head 8 channels per class', () => {
+    const config = mainJobConfig({ quick: false }, 0, true);
+    expect(config.dataset.root).toBe(resolve('data/synthetic'));
+    expect(mainJobFolders({ quick: false }).out).toBe('runs/main');
+    expect(mainJobFolders({ quick: true })).toEqual({ out: 'runs/main-quick', data: 'data/synthetic-quick' });
+    expect(config.backbone).toEqual({ kind: 'unet', options: { base: 8, depth: 3, upsampling: 'bilinear', featureChannels: 64 } });
+    expect(config.dataset.generate).toEqual({ seed: 0, size: 64, train: 600, val: 3200, valShifted: 3200 });
   });
+
+  it('several seeds run as parallel processes and the results page is written with its charts beside it', async () => {
+    const run = await dropclass(['main', '--quick', '--seeds', '2', '--jobs', '2', '--out', 'runs/exp', '--results', 'docs/results.md', '--resamples', '100'], { cwd: dir });
+    expect(run.stderr).toMatch(/training 4 run\(s\), 2 at a time, 1 thread\(s\) each/);
+    expect(run.code).toBe(0);
+    for (const seed of [0, 1]) for (const mode of ['baseline', 'dropclass']) expect(readFileSync(join(dir, `runs/exp/seed-${seed}/${mode}/train.log`), 'utf8')).toMatch(/backend wasm \(1 thread/);
+    const page = await readFile(join(dir, 'docs/results.md'), 'utf8');
+    expect(page).toMatch(/- Command: `dropclass main --quick --seeds 2 --jobs 2 --out runs\/exp --results docs\/results\.md --resamples 100`/);
+    expect(page).toMatch(/- Machine: .+, \d+ cores; backend wasm; 2 runs at a time, 1 thread\(s\) each/);
+    expect(page).toMatch(/- Wall time of the command: [\d.]+ min/);
+    expect(page).toMatch(/\| delta sd over seeds \|/);
+    expect(page.match(/TODO/g)).toHaveLength(1);
+    const images = [...page.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1]);
+    expect(images.length).toBeGreaterThanOrEqual(4);
+    for (const image of images) expect(existsSync(join(dir, 'docs', image)), image).toBe(true);
+    for (const link of [...page.matchAll(/\]\(([^)]+dependency\.png)\)/g)].map((m) => m[1])) expect(existsSync(join(dir, 'docs', link)), link).toBe(true);
+   }, 400_000);
 
   it('the benchmark prints its figures, also as JSON', async () => {
     const run = await dropclass(['bench', '--quick', '--json', '--no-deeplab', '--profile', '--threads', '2'], { cwd: dir });

@@ -12,7 +12,7 @@ import { type RunConfig, loadRunConfig, parseRunConfig, resolveRunConfig } from 
 import { diagnoseDependency } from './diagnose.js';
 import { evaluateDataset } from './evaluate.js';
 import { checkExportTarget, exportModel, formatExportReport } from './export.js';
-import { mainJobConfig, runMainJob } from './main-job.js';
+import { MAIN_JOB_ITERATIONS, mainJobConfig, runMainJob } from './main-job.js';
 import { DEFAULT_TOLERANCE, formatParity, runParity } from './parity.js';
 import { CONFIG_JSON } from './paths.js';
 import { predictFiles } from './predict.js';
@@ -135,13 +135,14 @@ export function buildProgram(): Command {
     .description('train a run from a JSON run config (checkpoints, metrics log, report in the run directory)')
     .requiredOption('--config <file>', 'run config (JSON); see examples/')
     .option('--out <dir>', 'run directory (default: runs/<config name>)')
-    .option('--resume', 'continue the run in --out from its newest checkpoint')
+    .option('--resume', 'continue the run in --out from its newest checkpoint (only a run of the same config)')
+    .option('--fresh', 'remove what --out holds and train from the start')
     .addOption(backendOption())
-    .action(async (opts: { config: string; out?: string; resume?: boolean; backend?: BackendName }) => {
+    .action(async (opts: { config: string; out?: string; resume?: boolean; fresh?: boolean; backend?: BackendName }) => {
       const config = await loadRunConfig(opts.config);
       await initBackend({ backend: opts.backend });
       const out = opts.out ?? join('runs', basename(opts.config, '.json'));
-      const result = await train(config, { out, resume: opts.resume, log, configFile: opts.config });
+      const result = await train(config, { out, resume: opts.resume, fresh: opts.fresh, log, configFile: opts.config });
       result.model.dispose();
       if (result.interrupted) process.exitCode = 130;
     });
@@ -243,18 +244,21 @@ export function buildProgram(): Command {
 
   program
     .command('diagnose')
-    .description('class-dependency diagnostic: IoU drop of every class when each class\'s features are suppressed')
+    .description('class-dependency diagnostic: IoU drop of every class when the feature channels most important to each class (by the classifier\'s weights) are zeroed; the same intervention for a baseline and a DropClass model')
     .requiredOption('--model <dir>', 'run directory or saved model directory')
     .option('--split <name>', 'split to evaluate', 'val')
+    .option('--channels <n>', 'channels removed per class (default: feature channels / classes)', integer('--channels'))
+    .option('--limit <n>', 'only the first n images of the split', integer('--limit'))
+    .option('--title <text>', 'title of the heatmap and the Markdown')
     .option('--out <dir>', 'where the matrix and heatmap go (default: the run directory)')
     .addOption(backendOption())
-    .action(async (opts: { model: string; split: string; out?: string; backend?: BackendName }) => {
+    .action(async (opts: { model: string; split: string; channels?: number; limit?: number; title?: string; out?: string; backend?: BackendName }) => {
       await initBackend({ backend: opts.backend });
       const { model, config, meta } = await loadModel(opts.model);
       if (!config) throw new Error(`${opts.model} has no run config, so its dataset is unknown; diagnose a run directory`);
       const ds = await openDataset({ kind: config.dataset.kind, root: config.dataset.root, split: opts.split });
-      const dep = await diagnoseDependency(model, ds, { mean: meta.mean, std: meta.std, out: opts.out ?? opts.model, title: `Class dependency (${opts.split})` });
-      process.stdout.write(`mean off-diagonal IoU drop: ${(100 * dep.meanOffDiagonalDrop).toFixed(2)} points\n`);
+      const dep = await diagnoseDependency(model, ds, { mean: meta.mean, std: meta.std, out: opts.out ?? opts.model, channels: opts.channels, limit: opts.limit, title: opts.title ?? `Class dependency (${opts.split})` });
+      process.stdout.write(`${dep.intervention}\nmean off-diagonal IoU drop: ${(100 * dep.meanOffDiagonalDrop).toFixed(2)} points\n`);
       model.dispose();
     });
 
@@ -283,17 +287,23 @@ export function buildProgram(): Command {
 
   program
     .command('main')
-    .description('the main job: synthetic benchmark, baseline and DropClass U-Net, evaluation on val and val-shifted, report')
-    .option('--quick', 'a few steps on tiny data (for tests)')
-    .option('--seeds <n>', 'seeds to run; the report gives mean and spread', integer('--seeds'), 1)
-    .option('--iterations <n>', 'training steps per run', integer('--iterations'))
-    .option('--out <dir>', 'report directory', 'runs/main')
-    .option('--data <dir>', 'where the synthetic benchmark is written', 'data/synthetic')
+    .description('the main job: synthetic benchmark, baseline and DropClass U-Net, evaluation on val and val-shifted with bootstrap intervals, dependency diagnostic, report')
+    .option('--quick', 'a few steps on tiny data, in their own folders (runs/main-quick, data/synthetic-quick): for tests')
+    .option('--seeds <n>', 'seeds to run; the report pools them (mean, spread, intervals over images and seeds)', integer('--seeds'), 1)
+    .option('--iterations <n>', `training steps per run (default ${MAIN_JOB_ITERATIONS}; 4 with --quick)`, integer('--iterations'))
+    .option('--jobs <n>', 'runs trained at once, each in its own process with floor(cores / jobs) threads', integer('--jobs'), 1)
+    .option('--fresh', 'remove the runs of this job in --out and train them again')
+    .option('--results <file>', 'also write the results page here (e.g. docs/results.md), with its charts in a folder beside it')
+    .option('--resamples <n>', 'bootstrap resamples', integer('--resamples'), 1000)
+    .option('--out <dir>', 'report directory (default runs/main, or runs/main-quick with --quick)')
+    .option('--data <dir>', 'where the synthetic benchmark is written (default data/synthetic, or data/synthetic-quick with --quick)')
     .addOption(backendOption())
-    .action(async (opts: { quick?: boolean; seeds: number; iterations?: number; out: string; data: string; backend?: BackendName }) => {
-      await initBackend({ backend: opts.backend });
-      await runMainJob({ out: opts.out, data: opts.data, quick: !!opts.quick, seeds: opts.seeds, iterations: opts.iterations, log });
-    });
+    .action(
+      async (opts: { quick?: boolean; seeds: number; iterations?: number; jobs: number; fresh?: boolean; results?: string; resamples: number; out?: string; data?: string; backend?: BackendName }) => {
+        await initBackend({ backend: opts.backend });
+        await runMainJob({ ...opts, quick: !!opts.quick, command: ['dropclass', ...commandLine].join(' '), log });
+      },
+    );
 
   program
     .command('parity')
@@ -328,7 +338,11 @@ export function buildProgram(): Command {
 }
 
 /** Runs the command line; returns the exit code. Errors are one readable message, not a stack. */
+/** The arguments of this invocation, for the results page. */
+let commandLine: string[] = [];
+
 export async function main(argv: string[]): Promise<number> {
+  commandLine = argv;
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });

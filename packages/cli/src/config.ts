@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { BackboneOptionsError, getBackbone } from '@dropclass/core';
+import { SYNTHETIC_DEFAULT_COUNTS } from '@dropclass/datasets';
 import { z } from 'zod';
 import { importBackbonePackage } from './backbones.js';
 
@@ -41,9 +42,9 @@ const synthetic = z
   .object({
     seed: z.number().int().default(0),
     size: positiveInt.default(64),
-    train: positiveInt.default(600),
-    val: positiveInt.default(100),
-    valShifted: positiveInt.default(100),
+    train: positiveInt.default(SYNTHETIC_DEFAULT_COUNTS.train),
+    val: positiveInt.default(SYNTHETIC_DEFAULT_COUNTS.val),
+    valShifted: positiveInt.default(SYNTHETIC_DEFAULT_COUNTS['val-shifted']),
   })
   .strict();
 

@@ -3,14 +3,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type Batch,
-  CLASSES_JSON,
   type PairedDataset,
   type Rgb,
   type SyntheticStats,
   computeClassFrequencies,
   createBatchStream,
   formatSyntheticStats,
-  generateSynthetic,
+  SYNTHETIC_STATS_JSON,
+  ensureSynthetic,
   openDataset,
 } from '@dropclass/datasets';
 import type { RunConfig } from './config.js';
@@ -22,22 +22,26 @@ export interface TrainingData {
   numClasses: number;
 }
 
-/** Writes the synthetic benchmark when the config asks for it and it is not on disk yet. */
-export async function ensureSynthetic(config: RunConfig, log: (line: string) => void): Promise<void> {
+/**
+ * Writes the synthetic benchmark when the config asks for it and it is not on disk yet; a folder
+ * generated with other options stops the run (never reused silently).
+ */
+export async function ensureSyntheticData(config: RunConfig, log: (line: string) => void): Promise<void> {
   const generate = config.dataset.generate;
-  if (!generate || existsSync(join(config.dataset.root, CLASSES_JSON))) return;
-  log(`writing the synthetic long-tailed benchmark to ${config.dataset.root} (seed ${generate.seed})`);
-  const stats = await generateSynthetic({
+  if (!generate) return;
+  const options = {
     root: config.dataset.root,
     seed: generate.seed,
     size: generate.size,
     counts: { train: generate.train, val: generate.val, 'val-shifted': generate.valShifted },
-  });
-  log(formatSyntheticStats(stats));
+  };
+  if (!existsSync(join(config.dataset.root, SYNTHETIC_STATS_JSON))) log(`writing the synthetic long-tailed benchmark to ${config.dataset.root} (seed ${generate.seed})`);
+  const { stats, generated } = await ensureSynthetic(options);
+  if (generated) log(formatSyntheticStats(stats));
 }
 
 export async function openTrainingData(config: RunConfig, log: (line: string) => void): Promise<TrainingData> {
-  await ensureSynthetic(config, log);
+  await ensureSyntheticData(config, log);
   const train = await openDataset({ kind: config.dataset.kind, root: config.dataset.root, split: config.dataset.trainSplit });
   const numClasses = config.numClasses ?? train.classNames.length;
   if (numClasses !== train.classNames.length) {

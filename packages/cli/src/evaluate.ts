@@ -1,6 +1,6 @@
 import { type DropClassModel, type InferenceOptions, NO_CLASS_DROPPED, checkInferenceOptions, inferClasses } from '@dropclass/core';
 import { type Batch, type PairedDataset, type Rgb, createEvalStream, openDataset } from '@dropclass/datasets';
-import { ConfusionMatrix, type SegmentationResult } from '@dropclass/metrics';
+import { type ConfusionMatrix, PerImageConfusion, type SegmentationResult } from '@dropclass/metrics';
 import * as tf from '@tensorflow/tfjs-core';
 import type { RunConfig } from './config.js';
 import type { TrainingData } from './data.js';
@@ -16,6 +16,12 @@ export interface EvalOptions {
   inference?: InferenceOptions;
 }
 
+/** A size multiple every padded batch is valid at: the backbone's multiple, raised to cover its minimum size. */
+export function paddingMultiple(model: DropClassModel): number {
+  const { inputSizeMultiple, minInputSize } = model.info.backbone;
+  return Math.ceil(minInputSize / inputSizeMultiple) * inputSizeMultiple;
+}
+
 const sameSize = (a: Batch, b: Batch) => a.images.shape[1] === b.images.shape[1] && a.images.shape[2] === b.images.shape[2];
 
 /**
@@ -24,9 +30,19 @@ const sameSize = (a: Batch, b: Batch) => a.images.shape[1] === b.images.shape[1]
  * or one by one window by window with `inference.window`.
  */
 export async function evaluateDataset(model: DropClassModel, ds: PairedDataset, options: EvalOptions): Promise<ConfusionMatrix> {
+  return (await evaluatePerImage(model, ds, options)).total();
+}
+
+/**
+ * prediction -> one confusion matrix per image (in the split's order, for bootstrap intervals over
+ * images), over a whole split of images of any mix of sizes: consecutive images of one size are
+ * predicted together (padded to a size the backbone takes, cropped back), or one by one window by
+ * window with `inference.window`.
+ */
+export async function evaluatePerImage(model: DropClassModel, ds: PairedDataset, options: EvalOptions): Promise<PerImageConfusion> {
   const inference = checkInferenceOptions({ ...options.inference, droppedClass: options.droppedClass ?? NO_CLASS_DROPPED }, model.info.backbone);
   const group = inference.window ? 1 : (options.batchSize ?? 4);
-  const matrix = new ConfusionMatrix(model.numClasses, { ignoreIndex: model.info.ignoreIndex });
+  const perImage = new PerImageConfusion(model.numClasses, model.info.ignoreIndex);
   let pending: Batch[] = [];
   const flush = () => {
     if (pending.length === 0) return;
@@ -36,7 +52,7 @@ export async function evaluateDataset(model: DropClassModel, ds: PairedDataset, 
     const labels = batches.length === 1 ? batches[0].labels : tf.concat(batches.map((b) => b.labels));
     try {
       const prediction = inferClasses(model, images as tf.Tensor4D, inference);
-      matrix.update(prediction.dataSync() as Int32Array, labels.dataSync() as Int32Array);
+      perImage.addBatch(prediction.dataSync() as Int32Array, labels.dataSync() as Int32Array, batches.length);
       prediction.dispose();
     } finally {
       tf.dispose([images, labels, ...batches.flatMap((b) => [b.images, b.labels])]);
@@ -52,21 +68,24 @@ export async function evaluateDataset(model: DropClassModel, ds: PairedDataset, 
   } finally {
     tf.dispose(pending.flatMap((b) => [b.images, b.labels]));
   }
-  return matrix;
+  return perImage;
 }
 
 export interface SplitEvaluation {
   matrices: Record<string, ConfusionMatrix>;
+  perImage: Record<string, PerImageConfusion>;
   results: Record<string, SegmentationResult>;
   summary: Record<string, { mIoU: number; pixelAccuracy: number }>;
 }
 
 export async function evaluateSplits(model: DropClassModel, config: RunConfig, data: TrainingData, log: (line: string) => void): Promise<SplitEvaluation> {
-  const out: SplitEvaluation = { matrices: {}, results: {}, summary: {} };
+  const out: SplitEvaluation = { matrices: {}, perImage: {}, results: {}, summary: {} };
   for (const split of config.dataset.evalSplits) {
     const ds = await openDataset({ kind: config.dataset.kind, root: config.dataset.root, split });
     if (ds.classNames.length !== data.numClasses) throw new Error(`split ${split} has ${ds.classNames.length} classes, the training split ${data.numClasses}`);
-    const matrix = await evaluateDataset(model, ds, { mean: config.mean, std: config.std, batchSize: config.evalBatchSize, inference: config.inference });
+    const perImage = await evaluatePerImage(model, ds, { mean: config.mean, std: config.std, batchSize: config.evalBatchSize, inference: config.inference });
+    const matrix = perImage.total();
+    out.perImage[split] = perImage;
     out.matrices[split] = matrix;
     out.results[split] = matrix.result();
     out.summary[split] = { mIoU: out.results[split].mIoU, pixelAccuracy: out.results[split].pixelAccuracy };

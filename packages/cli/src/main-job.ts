@@ -1,45 +1,73 @@
-import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { basename, dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DropClassModel } from '@dropclass/core';
-import { openDataset } from '@dropclass/datasets';
+import { SYNTHETIC_STATS_JSON, type SyntheticStats, openDataset } from '@dropclass/datasets';
 import { type RunConfig, parseRunConfig } from './config.js';
-import { diagnoseDependency } from './diagnose.js';
-import { readEvalFile, writeComparison } from './run-report.js';
+import { ensureSyntheticData } from './data.js';
+import { type DependencyDiagnostic, diagnoseDependency } from './diagnose.js';
+import { type EvalFile, readEvalFile, writeComparison } from './run-report.js';
 import { Checkpoints } from './checkpoint.js';
-import { EVAL_JSON } from './paths.js';
+import { type RunState, removeRun, runState } from './run-dir.js';
 import { train } from './train.js';
-import { nanMean } from '@dropclass/metrics';
+import { type ExperimentRun, type ResultsPage, writeResultsPage } from './results-page.js';
 
 export interface MainJobOptions {
-  /** Where the runs and the report go. Default runs/main. */
-  out: string;
-  /** Where the synthetic benchmark is written (once). Default data/synthetic. */
-  data: string;
-  /** A few steps on tiny data: for tests and CI. */
+  /** Where the runs and the report go. Default runs/main (runs/main-quick with --quick). */
+  out?: string;
+  /** Where the synthetic benchmark is written (once). Default data/synthetic (data/synthetic-quick with --quick). */
+  data?: string;
+  /** A few steps on tiny data, in their own folders: for tests and CI. */
   quick: boolean;
-  /** Seeds to run; with several, the report gives mean and spread. */
+  /** Seeds to run; the report pools them (mean, spread, intervals over images and seeds). */
   seeds: number;
   iterations?: number;
+  /** Runs trained at once, each in its own process with floor(cores / jobs) threads. Default 1 (in this process). */
+  jobs?: number;
+  /** Remove the runs of this job in `out` and train them again. */
+  fresh?: boolean;
+  /** Compute backend passed to the training processes. */
+  backend?: string;
+  /** Also write the results page here (e.g. docs/results.md), its charts in a folder beside it. */
+  results?: string;
+  /** The command line, for the results page. */
+  command?: string;
+  /** Bootstrap resamples. Default 1000. */
+  resamples?: number;
   log: (line: string) => void;
 }
 
-/** The main job's run config: a small U-Net on the synthetic benchmark, on a 2-core budget. */
+/** Steps of the main job per run: about 10 minutes for both runs and their evaluation on 2 cores. */
+export const MAIN_JOB_ITERATIONS = 800;
+/** Width of the feature map the DropClass head sees in the main job: 8 channels per class. */
+export const MAIN_JOB_FEATURE_CHANNELS = 64;
+
+export function mainJobFolders(options: Pick<MainJobOptions, 'quick' | 'out' | 'data'>): { out: string; data: string } {
+  return {
+    out: options.out ?? (options.quick ? 'runs/main-quick' : 'runs/main'),
+    data: options.data ?? (options.quick ? 'data/synthetic-quick' : 'data/synthetic'),
+  };
+}
+
+/** The main job's run config: a small U-Net with a wide final feature map on the synthetic benchmark. */
 export function mainJobConfig(options: Pick<MainJobOptions, 'data' | 'quick' | 'iterations'>, seed: number, dropclass: boolean): RunConfig {
   const quick = options.quick;
   return parseRunConfig({
-    backbone: { kind: 'unet', options: quick ? { base: 4, depth: 2 } : { base: 8, depth: 3 } },
+    backbone: { kind: 'unet', options: quick ? { base: 4, depth: 2, featureChannels: 16 } : { base: 8, depth: 3, featureChannels: MAIN_JOB_FEATURE_CHANNELS } },
     dataset: {
       kind: 'folder',
-      root: options.data,
+      root: mainJobFolders(options).data,
       trainSplit: 'train',
       evalSplits: ['val', 'val-shifted'],
-      generate: quick ? { seed: 0, size: 32, train: 24, val: 6, valShifted: 6 } : { seed: 0 },
+      generate: quick ? { seed: 0, size: 32, train: 24, val: 8, valShifted: 8 } : { seed: 0 },
     },
     crop: quick ? [32, 32] : [64, 64],
     scale: [0.75, 1.25],
     batchSize: 8,
-    iterations: options.iterations ?? (quick ? 4 : 700),
+    iterations: options.iterations ?? (quick ? 4 : MAIN_JOB_ITERATIONS),
     learningRate: 0.05,
     dropclass,
     seed,
@@ -47,77 +75,177 @@ export function mainJobConfig(options: Pick<MainJobOptions, 'data' | 'quick' | '
   });
 }
 
-const spread = (xs: number[]) => {
-  const m = nanMean(xs);
-  return Math.sqrt(nanMean(xs.map((x) => (x - m) ** 2)));
-};
-const pct = (v: number) => (Number.isNaN(v) ? 'n/a' : (100 * v).toFixed(1));
+/** The dependency diagnostic looks at the first this many val images (each class's channels removed in turn costs K more head passes). */
+export const DEPENDENCY_IMAGES = 1000;
+
+const MODES = ['baseline', 'dropclass'] as const;
+type Mode = (typeof MODES)[number];
+
+interface PlannedRun {
+  seed: number;
+  mode: Mode;
+  dir: string;
+  config: RunConfig;
+  state: RunState;
+}
+
+const BIN = fileURLToPath(new URL('./bin/dropclass.js', import.meta.url));
+
+/** Runs the command line in a child process; its output goes to `logFile`. Rejects with the log's tail on failure. */
+function child(args: string[], env: Record<string, string>, logFile: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const out = createWriteStream(logFile, { flags: 'a' });
+    const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout.pipe(out, { end: false });
+    proc.stderr.pipe(out, { end: false });
+    // Ctrl-C reaches the children from the terminal too; SIGTERM (which train also turns into
+    // "save a checkpoint and stop") is what the parent adds, so a child never gets a second SIGINT.
+    const forward = () => proc.kill('SIGTERM');
+    process.once('SIGINT', forward);
+    proc.on('close', async (code, signal) => {
+      process.removeListener('SIGINT', forward);
+      out.end();
+      if (code === 0) return resolve();
+      const tail = existsSync(logFile) ? (await readFile(logFile, 'utf8')).trim().split('\n').slice(-6).join('\n') : '';
+      reject(new Error(`dropclass ${args.join(' ')} ${signal ? `was stopped by ${signal}` : `exited with ${code}`}; its log is ${logFile}:\n${tail}\nrun the same command again to resume`));
+    });
+  });
+}
+
+/** Runs `tasks` with at most `jobs` at a time; the first failure is thrown once the running ones end. */
+async function pool<T>(items: T[], jobs: number, task: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  const errors: unknown[] = [];
+  await Promise.all(
+    Array.from({ length: Math.min(jobs, items.length) }, async () => {
+      while (queue.length && !errors.length) {
+        const item = queue.shift()!;
+        await task(item).catch((e: unknown) => errors.push(e));
+      }
+    }),
+  );
+  if (errors.length) throw errors[0];
+}
+
+function describeBackbone(config: RunConfig): string {
+  const b = config.backbone;
+  if (b.kind !== 'unet') return `${b.kind} (${JSON.stringify(b.options)})`;
+  const o = b.options;
+  return `U-Net (base ${o.base}, depth ${o.depth}, ${o.featureChannels ? `a final feature map of ${o.featureChannels} channels` : `a final feature map of ${o.base} channels`}), batch ${config.batchSize}, crop ${config.crop.join('x')}`;
+}
+
+const minutes = (ms: number) => `${(ms / 60000).toFixed(1)} min`;
 
 /**
  * The main job: writes the synthetic long-tailed, context-biased benchmark if it is not there,
  * trains a baseline and a DropClass U-Net (same seed, same steps) per seed, evaluates both on val
- * and val-shifted, prints the comparison and writes the report. An interrupted job resumes.
+ * and val-shifted, runs the class-dependency diagnostic, and writes the report with bootstrap
+ * intervals. A finished run is reused and a partial one resumed only when its recorded config
+ * hash matches; otherwise the job stops and says what differs.
  */
-export async function runMainJob(options: MainJobOptions): Promise<string> {
+export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> {
+  const started = Date.now();
   const { log } = options;
-  await mkdir(options.out, { recursive: true });
+  const folders = mainJobFolders(options);
+  const jobs = Math.max(1, options.jobs ?? 1);
   const seeds = Array.from({ length: options.seeds }, (_, i) => i);
-  const sections: string[] = [];
-  const deltas: Record<string, { frequent: number[]; rare: number[]; mIoU: number[] }> = {};
-  const dependency: { baseline: number[]; dropclass: number[] } = { baseline: [], dropclass: [] };
+  const planned: PlannedRun[] = [];
   for (const seed of seeds) {
-    const seedDir = join(options.out, `seed-${seed}`);
-    for (const mode of ['baseline', 'dropclass'] as const) {
-      const runDir = join(seedDir, mode);
-      if (existsSync(join(runDir, EVAL_JSON))) {
-        log(`${relative('.', runDir)} is complete; reusing it`);
-        continue;
-      }
-      const config = mainJobConfig(options, seed, mode === 'dropclass');
-      const resume = (await new Checkpoints(join(runDir, 'checkpoints')).latest()) !== undefined;
-      log(`\n== seed ${seed}: ${mode} (${config.iterations} steps)`);
-      const result = await train(config, { out: runDir, resume, log });
+    for (const mode of MODES) {
+      const dir = join(folders.out, `seed-${seed}`, mode);
+      if (options.fresh) await removeRun(dir);
+      const config = mainJobConfig({ ...options, data: folders.data }, seed, mode === 'dropclass');
+      const hint = `run the job again with --fresh to train every run in ${folders.out} again, or remove ${dir} (or give another --out)`;
+      planned.push({ seed, mode, dir, config, state: await runState(dir, config, hint) });
+    }
+  }
+  await mkdir(folders.out, { recursive: true });
+  // The data is written once, here, before any training process reads it.
+  await ensureSyntheticData(planned[0].config, log);
+  const pending = planned.filter((r) => r.state !== 'complete');
+  for (const r of planned.filter((p) => p.state === 'complete')) log(`${r.dir} is a finished run of this config; reusing it`);
+  const threads = Math.max(1, Math.floor(os.availableParallelism() / jobs));
+  if (jobs === 1) {
+    for (const r of pending) {
+      log(`\n== seed ${r.seed}: ${r.mode} (${r.config.iterations} steps${r.state === 'partial' ? ', resuming' : ''})`);
+      const result = await train(r.config, { out: r.dir, resume: r.state === 'partial', log });
       result.model.dispose();
-      if (result.interrupted) throw new Error(`interrupted; run the same command again to resume`);
+      if (result.interrupted) throw new Error('interrupted; run the same command again to resume');
     }
-    const [a, b] = [await readEvalFile(join(seedDir, 'baseline')), await readEvalFile(join(seedDir, 'dropclass'))];
-    const comparison = await writeComparison(a, b, seedDir);
-    log(`\nseed ${seed}: baseline vs DropClass (IoU %)\n${comparison.terminal}`);
-    for (const [split, s] of Object.entries(comparison.comparison.splits)) {
-      deltas[split] ??= { frequent: [], rare: [], mIoU: [] };
-      deltas[split].frequent.push(s.groups.frequent.delta);
-      deltas[split].rare.push(s.groups['under-represented'].delta);
-      deltas[split].mIoU.push(s.mIoU.delta);
-    }
-    const config = mainJobConfig(options, seed, true);
-    const val = await openDataset({ kind: 'folder', root: config.dataset.root, split: 'val' });
-    for (const mode of ['baseline', 'dropclass'] as const) {
-      const latest = await new Checkpoints(join(seedDir, mode, 'checkpoints')).latest();
+  } else {
+    log(`training ${pending.length} run(s), ${jobs} at a time, ${threads} thread(s) each; logs in <run>/train.log`);
+    await mkdir(join(folders.out, 'configs'), { recursive: true });
+    await pool(pending, jobs, async (r) => {
+      const file = join(folders.out, 'configs', `seed-${r.seed}-${r.mode}.json`);
+      await writeFile(file, JSON.stringify(r.config, null, 2));
+      await mkdir(r.dir, { recursive: true });
+      const t0 = Date.now();
+      log(`started seed ${r.seed} ${r.mode}${r.state === 'partial' ? ' (resuming)' : ''}`);
+      const args = ['train', '--config', file, '--out', r.dir, ...(r.state === 'partial' ? ['--resume'] : []), ...(options.backend ? ['--backend', options.backend] : [])];
+      await child(args, { DROPCLASS_THREADS: String(threads) }, join(r.dir, 'train.log'));
+      log(`finished seed ${r.seed} ${r.mode} in ${minutes(Date.now() - t0)}`);
+    });
+  }
+
+  // The class-dependency diagnostic of every run that has none yet (the same intervention for both models).
+  const undiagnosed = planned.filter((r) => !existsSync(join(r.dir, 'dependency.json')));
+  const title = (r: PlannedRun) => `Class dependency of the ${r.mode} model, seed ${r.seed} (val)`;
+  if (jobs === 1) {
+    for (const r of undiagnosed) {
+      const latest = await new Checkpoints(join(r.dir, 'checkpoints')).latest();
       const model = await DropClassModel.load(latest!.dir);
-      const dep = await diagnoseDependency(model, val, { mean: config.mean, std: config.std, out: join(seedDir, mode), title: `Class dependency of the ${mode} model (val)` });
-      dependency[mode].push(dep.meanOffDiagonalDrop);
+      const val = await openDataset({ kind: 'folder', root: r.config.dataset.root, split: 'val' });
+      await diagnoseDependency(model, val, { mean: r.config.mean, std: r.config.std, out: r.dir, title: title(r), limit: DEPENDENCY_IMAGES });
       model.dispose();
     }
-    sections.push(`## Seed ${seed}\n\n${comparison.markdown.replace(/^# .*\n/, '').replace(/\]\((iou-[^)]+)\)/g, `](seed-${seed}/$1)`)}`);
+  } else {
+    await pool(undiagnosed, jobs, (r) =>
+      child(['diagnose', '--model', r.dir, '--split', 'val', '--limit', String(DEPENDENCY_IMAGES), '--out', r.dir, '--title', title(r), ...(options.backend ? ['--backend', options.backend] : [])], { DROPCLASS_THREADS: String(threads) }, join(r.dir, 'diagnose.log')),
+    );
   }
-  const summary = [
-    '| split | frequent mIoU delta | under-represented mIoU delta | mIoU delta |',
-    '|:---|---:|---:|---:|',
-    ...Object.entries(deltas).map(
-      ([split, d]) => `| ${split} | ${pct(nanMean(d.frequent))} ± ${pct(spread(d.frequent))} | ${pct(nanMean(d.rare))} ± ${pct(spread(d.rare))} | ${pct(nanMean(d.mIoU))} ± ${pct(spread(d.mIoU))} |`,
-    ),
-  ].join('\n');
-  const dependencyLine = `Class dependency on val (mean off-diagonal IoU drop when one class's features are suppressed, points): baseline ${pct(nanMean(dependency.baseline))}, DropClass ${pct(nanMean(dependency.dropclass))}.`;
-  const report = [
-    '# DropClass vs baseline on the synthetic long-tailed, context-biased benchmark',
-    `U-Net, ${mainJobConfig(options, 0, true).iterations} steps per run, seeds ${seeds.join(', ')}. Deltas are DropClass minus baseline in IoU points (mean ± spread over seeds). ` +
-      '`val` keeps the training context bias; `val-shifted` puts the objects on other contexts.',
-    summary,
-    dependencyLine,
-    ...sections,
-    ...seeds.map((s) => `Dependency heatmaps: [baseline](seed-${s}/baseline/dependency.png), [DropClass](seed-${s}/dropclass/dependency.png). Overlays: seed-${s}/*/overlays/.`),
-  ].join('\n\n');
-  await writeFile(join(options.out, 'report.md'), `${report}\n`);
-  log(`\nDropClass - baseline, IoU points (mean ± spread over ${seeds.length} seed(s)):\n${summary}\n${dependencyLine}\nreport: ${join(options.out, 'report.md')}`);
-  return report;
+
+  const runs: ExperimentRun[] = [];
+  for (const r of planned) {
+    const evalFile: EvalFile = await readEvalFile(r.dir);
+    const dependency = JSON.parse(await readFile(join(r.dir, 'dependency.json'), 'utf8')) as DependencyDiagnostic;
+    runs.push({ seed: r.seed, mode: r.mode, dir: r.dir, evalFile, dependency, reused: r.state === 'complete' });
+  }
+  // Per seed, the plain side-by-side comparison (tables and bar charts) as before.
+  for (const seed of seeds) {
+    const [a, b] = MODES.map((m) => runs.find((r) => r.seed === seed && r.mode === m)!.evalFile);
+    await writeComparison(a, b, join(folders.out, `seed-${seed}`));
+  }
+  const statsFile = join(planned[0].config.dataset.root, SYNTHETIC_STATS_JSON);
+  const stats = existsSync(statsFile) ? (JSON.parse(await readFile(statsFile, 'utf8')) as SyntheticStats) : undefined;
+  const page = await writeResultsPage({
+    runs,
+    out: folders.out,
+    stats,
+    iterations: planned[0].config.iterations,
+    backbone: describeBackbone(planned[0].config),
+    command: options.command ?? `dropclass main${options.quick ? ' --quick' : ''} --seeds ${options.seeds}`,
+    wallMs: Date.now() - started,
+    jobs,
+    threads: jobs === 1 ? undefined : threads,
+    resamples: options.resamples ?? 1000,
+  });
+  log(`\n${page.terminal}`);
+  log(`\nreport: ${join(folders.out, 'report.md')}`);
+  if (options.results) {
+    const pageDir = dirname(options.results);
+    const assets = join(pageDir, basename(options.results, '.md'));
+    await rm(assets, { recursive: true, force: true });
+    await mkdir(assets, { recursive: true });
+    const copied = new Map<string, string>();
+    for (const chart of page.charts) {
+      const target = join(assets, chart.replace(/[\\/]/g, '_'));
+      await copyFile(join(folders.out, chart), target);
+      copied.set(chart, target);
+    }
+    // Charts point at their copies beside the page; other links (per-seed tables) at the run folder.
+    const markdown = page.markdown.replace(/\]\(([^)]+)\)/g, (_, link: string) => `](${relative(pageDir, copied.get(link) ?? join(folders.out, link)).split('\\').join('/')})`);
+    await writeFile(options.results, markdown);
+    log(`results page: ${options.results} (charts in ${assets})`);
+  }
+  return page;
 }

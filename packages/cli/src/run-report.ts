@@ -6,12 +6,21 @@ import { type PairedDataset, type Rgb, createEvalStream } from '@dropclass/datas
 import {
   ConfusionMatrix,
   type ConfusionMatrixJSON,
+  type PerImageConfusionJSON,
   type RunComparison,
   type RunResults,
   classReport,
   compareRuns,
   formatComparison,
   formatReport,
+  groupOf,
+  bootstrapIoU,
+  pairedBootstrapIoU,
+  PerImageConfusion,
+  renderTable,
+  type Interval,
+  type IouIntervals,
+  type PairedInterval,
   renderIouBars,
   renderLineChart,
   renderOverlay,
@@ -22,7 +31,8 @@ import { EVAL_JSON, METRICS_JSONL } from './paths.js';
 
 /** What a run's evaluation saves: enough to report and compare without the model. */
 export interface EvalFile {
-  format: 'dropclass-eval/1';
+  /** Version 2 adds `perImage`; version 1 files are read without it (no intervals). */
+  format: 'dropclass-eval/1' | 'dropclass-eval/2';
   name: string;
   classNames: string[];
   palette: Rgb[];
@@ -30,6 +40,8 @@ export interface EvalFile {
   rareThreshold: number;
   step: number;
   splits: Record<string, ConfusionMatrixJSON>;
+  /** Per split, one confusion matrix per image, in the split's order: for bootstrap intervals. */
+  perImage?: Record<string, PerImageConfusionJSON>;
 }
 
 export async function readEvalFile(run: string): Promise<EvalFile> {
@@ -85,7 +97,12 @@ export async function writeOverlays(
 export async function writeRunReport(run: string, evalFile: EvalFile, evaluation: SplitEvaluation): Promise<string> {
   await writeFile(join(run, EVAL_JSON), JSON.stringify(evalFile));
   const options = { classNames: evalFile.classNames, frequencies: evalFile.frequencies, rareThreshold: evalFile.rareThreshold };
-  const sections = Object.entries(evaluation.results).map(([split, result]) => `## ${split}\n\n${formatReport(classReport(result, options), 'markdown')}`);
+  const groups = evalFile.frequencies.map((f) => groupOf(f, evalFile.rareThreshold));
+  const sections = Object.entries(evaluation.results).map(([split, result]) => {
+    const perImage = evaluation.perImage[split];
+    const ci = perImage ? intervalTable(evalFile.classNames, [['IoU', bootstrapIoU([perImage], { groups })]], perImage.length) : '';
+    return `## ${split}\n\n${formatReport(classReport(result, options), 'markdown')}${ci ? `\n\n${ci}` : ''}`;
+  });
   const curves = await renderLossCurves(run);
   if (curves) await writeFile(join(run, 'loss.png'), curves);
   const markdown = [`# ${evalFile.name}`, `Evaluated at step ${evalFile.step}.`, ...sections, ...(curves ? ['![loss terms](loss.png)'] : [])].join('\n\n');
@@ -105,13 +122,37 @@ export async function writeComparison(a: EvalFile, b: EvalFile, outDir: string):
     await writeFile(file, await renderIouBars(comparison, split));
     charts.push(file);
   }
+  const groups = a.frequencies.map((f) => groupOf(f, a.rareThreshold));
+  const intervals = Object.keys(comparison.splits)
+    .filter((split) => a.perImage?.[split] && b.perImage?.[split])
+    .map((split) => {
+      const [pa, pb] = [PerImageConfusion.fromJSON(a.perImage![split]), PerImageConfusion.fromJSON(b.perImage![split])];
+      if (pa.length !== pb.length) return `### ${split}: the runs were evaluated on different images (${pa.length} and ${pb.length}); no paired intervals`;
+      const table = intervalTable(a.classNames, [[a.name, bootstrapIoU([pa], { groups })], [b.name, bootstrapIoU([pb], { groups })], [`delta`, pairedBootstrapIoU([pa], [pb], { groups })]], pa.length);
+      return `### ${split}, with 95% intervals\n\n${table}`;
+    });
   const markdown = [
     `# ${a.name} vs ${b.name}`,
     `Classes under ${(100 * a.rareThreshold).toFixed(1)}% of the training pixels count as under-represented. IoU in percent; delta = ${b.name} - ${a.name}.`,
     formatComparison(comparison, 'markdown'),
+    ...intervals,
     ...charts.map((c) => `![${basename(c)}](${basename(c)})`),
   ].join('\n\n');
   await writeFile(join(outDir, 'comparison.md'), `${markdown}\n`);
   await writeFile(join(outDir, 'comparison.json'), formatComparison(comparison, 'json'));
   return { comparison, markdown, terminal: formatComparison(comparison, 'terminal'), charts };
+}
+
+/**
+ * A Markdown table of values with 95% bootstrap intervals over the images, one column per entry;
+ * a paired difference also says whether its interval excludes 0.
+ */
+export function intervalTable(classNames: string[], columns: [string, IouIntervals<Interval | PairedInterval>][], images: number): string {
+  const f = (v: number) => (Number.isNaN(v) ? 'n/a' : (100 * v).toFixed(1));
+  const cell = (i: Interval | PairedInterval) => `${f(i.estimate)} [${f(i.lower)}, ${f(i.upper)}]${'significant' in i ? (i.significant ? ' *' : '') : ''}`;
+  const labels = [...classNames, 'mean (frequent)', 'mean (under-represented)', 'mIoU'];
+  const pick = (x: IouIntervals<Interval | PairedInterval>) => [...x.perClass, x.groups.frequent, x.groups['under-represented'], x.mIoU];
+  const rows = labels.map((label, j) => [label, ...columns.map(([, x]) => cell(pick(x)[j]))]);
+  const paired = columns.some(([, x]) => 'significant' in x.mIoU);
+  return `${renderTable(['class', ...columns.map(([name]) => `${name} [95% CI]`)], rows, 'markdown', ['left'])}\n\nPercentile bootstrap over the ${images} images (1000 resamples)${paired ? '; the delta is paired (the same resampled images for both runs), * where its interval excludes 0' : ''}.`;
 }

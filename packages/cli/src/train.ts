@@ -1,20 +1,23 @@
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { DropClassModel, InferenceOptionsError, NonFiniteLossError, type StepLosses, checkInferenceOptions, createDropClassModel, polyLearningRate } from '@dropclass/core';
 import { openDataset } from '@dropclass/datasets';
 import * as tf from '@tensorflow/tfjs-core';
 import { createBackbone } from './backbones.js';
 import { Checkpoints } from './checkpoint.js';
-import { ConfigError, type RunConfig, resolveRunConfig } from './config.js';
+import { ConfigError, type RunConfig } from './config.js';
 import { type TrainingData, openTrainingData, trainingBatches, trainingFrequencies } from './data.js';
 import { evaluateSplits } from './evaluate.js';
 import { CONFIG_JSON, METRICS_JSONL } from './paths.js';
+import { removeRun, runState, writeRunConfig } from './run-dir.js';
 import { Progress } from './progress.js';
 import { type EvalFile, writeOverlays, writeRunReport } from './run-report.js';
 
 export interface TrainOptions {
   out: string;
   resume?: boolean;
+  /** Remove whatever `out` holds and start again. */
+  fresh?: boolean;
   /** Failure injection for tests: the batch of this step is turned into NaN (also `DROPCLASS_INJECT_NAN_AT`). */
   injectNanAt?: number;
   log?: (line: string) => void;
@@ -39,14 +42,27 @@ export class TrainingDivergedError extends Error {}
  */
 export async function train(config: RunConfig, options: TrainOptions): Promise<TrainResult> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  if (options.fresh) await removeRun(options.out);
   const checkpoints = new Checkpoints(join(options.out, 'checkpoints'));
+  const state = await runState(options.out, config, `pass --fresh to discard it and train again, remove ${options.out}, or choose another --out`);
   const latest = await checkpoints.latest();
   if (options.resume) {
-    if (!latest) throw new Error(`${options.out}: nothing to resume (no checkpoints/latest.json); start the run without --resume`);
-    config = await resolveRunConfig(JSON.parse(await readFile(join(options.out, CONFIG_JSON), 'utf8')), join(options.out, CONFIG_JSON));
-  } else if (latest) {
-    throw new Error(`${options.out} already holds a run (checkpoint at step ${latest.step}); pass --resume to continue it or choose another --out`);
+    if (state === 'new') throw new Error(`${options.out}: nothing to resume (no checkpoints/latest.json); start the run without --resume`);
+  } else if (state !== 'new') {
+    throw new Error(`${options.out} already holds a ${state} run of this config (checkpoint at step ${latest?.step ?? '?'}); pass --resume to continue it, --fresh to start again, or choose another --out`);
   }
+  if (state === 'complete' && latest) {
+    log(`${options.out} is a finished run of this config (step ${latest.step}); nothing to do`);
+    const model = await DropClassModel.load(latest.dir);
+    return { model, steps: model.step, interrupted: false };
+  }
+  await mkdir(options.out, { recursive: true });
+  if (state === 'new') {
+    // A run killed before its first checkpoint left only a log: it starts again from step 0.
+    await rm(join(options.out, METRICS_JSONL), { force: true });
+    await writeRunConfig(options.out, config);
+  }
+
   const data = await openTrainingData(config, log);
   const model = latest
     ? await DropClassModel.load(latest.dir)
@@ -70,8 +86,6 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
     }
     throw error;
   }
-  await mkdir(options.out, { recursive: true });
-  if (!options.resume) await writeFile(join(options.out, CONFIG_JSON), JSON.stringify(config, null, 2));
   if (latest) log(`resuming ${options.out} from step ${model.step}`);
   else log(`${config.dropclass ? 'DropClass' : 'baseline'} ${config.backbone.kind}: ${model.countParams().toLocaleString('en')} trainable parameters`);
 
@@ -147,7 +161,7 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
 export async function finishRun(model: DropClassModel, config: RunConfig, data: TrainingData, out: string, log: (line: string) => void): Promise<EvalFile> {
   const evaluation = await evaluateSplits(model, config, data, log);
   const evalFile: EvalFile = {
-    format: 'dropclass-eval/1',
+    format: 'dropclass-eval/2',
     name: basename(out),
     classNames: data.classNames,
     palette: data.palette,
@@ -155,6 +169,7 @@ export async function finishRun(model: DropClassModel, config: RunConfig, data: 
     rareThreshold: config.rareThreshold,
     step: model.step,
     splits: Object.fromEntries(Object.entries(evaluation.matrices).map(([s, m]) => [s, m.toJSON()])),
+    perImage: Object.fromEntries(Object.entries(evaluation.perImage).map(([s, m]) => [s, m.toJSON()])),
   };
   await writeRunReport(out, evalFile, evaluation);
   for (const split of config.dataset.evalSplits) {

@@ -1,8 +1,48 @@
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { SYNTHETIC_OBJECTS, computeClassFrequencies, formatSyntheticStats, generateSynthetic, openDataset } from './index.js';
+import {
+  SYNTHETIC_CONTEXTS,
+  SYNTHETIC_OBJECTS,
+  type SyntheticSplit,
+  computeClassFrequencies,
+  ensureSynthetic,
+  formatSyntheticStats,
+  generateSynthetic,
+  openDataset,
+  planSynthetic,
+  readLabelPng,
+} from './index.js';
+
+/** 8-connected components of each value in a label map. */
+function componentsPerValue(data: Uint8Array, size: number): Map<number, number> {
+  const seen = new Uint8Array(data.length);
+  const counts = new Map<number, number>();
+  for (let start = 0; start < data.length; start++) {
+    if (seen[start]) continue;
+    const value = data[start];
+    counts.set(value, (counts.get(value) ?? 0) + 1);
+    const stack = [start];
+    seen[start] = 1;
+    while (stack.length) {
+      const i = stack.pop()!;
+      const [x, y] = [i % size, Math.floor(i / size)];
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          const [nx, ny] = [x + dx, y + dy];
+          if (nx < 0 || ny < 0 || nx >= size || ny >= size) continue;
+          const j = ny * size + nx;
+          if (!seen[j] && data[j] === value) {
+            seen[j] = 1;
+            stack.push(j);
+          }
+        }
+      }
+    }
+  }
+  return counts;
+}
 
 const counts = { train: 120, val: 20, 'val-shifted': 20 };
 
@@ -41,5 +81,44 @@ describe('synthetic long-tailed, context-biased benchmark', () => {
     const measured = await computeClassFrequencies(ds);
     measured.fraction.forEach((f, c) => expect(f).toBeCloseTo(train.pixelFrequency[c], 10));
     expect(formatSyntheticStats(stats)).toMatch(/\| crab +\| object +\| sand/);
+  });
+
+  it('records per split the object instances it drew, as the masks show them, and its plan matches', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'synth-inst-'));
+    onTestFinished(() => rm(root, { recursive: true, force: true }));
+    const small = { seed: 3, counts: { train: 60, val: 40, 'val-shifted': 40 } };
+    const stats = await generateSynthetic({ root, ...small });
+    expect(planSynthetic(small)).toEqual(Object.fromEntries(Object.entries(stats.splits).map(([s, v]) => [s, v.instances])));
+    for (const split of ['train', 'val', 'val-shifted'] as SyntheticSplit[]) {
+      const counted = new Array<number>(SYNTHETIC_OBJECTS.length).fill(0);
+      for (let i = 0; i < small.counts[split]; i++) {
+        const mask = await readLabelPng(join(root, split, 'masks', `${split}-${String(i).padStart(5, '0')}.png`));
+        for (const [value, n] of componentsPerValue(mask.data, mask.width)) if (value >= SYNTHETIC_CONTEXTS.length) counted[value - SYNTHETIC_CONTEXTS.length] += n;
+      }
+      expect(counted.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+      expect(counted).toEqual(SYNTHETIC_OBJECTS.map((o) => stats.splits[split].instances[o]));
+    }
+    expect(stats.options).toEqual({ version: 2, seed: 3, size: 64, counts: small.counts, bias: 0.9, objectScale: 1.5 });
+  });
+
+  it('plans at least 300 instances of every object class in val and val-shifted at the default options, and keeps the tail in train', () => {
+    const plan = planSynthetic();
+    for (const split of ['val', 'val-shifted'] as const) for (const o of SYNTHETIC_OBJECTS) expect(plan[split][o]).toBeGreaterThanOrEqual(300);
+    expect(plan.train.car).toBeGreaterThan(3 * plan.train.crab);
+  });
+
+  it('reuses a folder only when it was generated with the same options', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'synth-ensure-'));
+    onTestFinished(() => rm(root, { recursive: true, force: true }));
+    const options = { root, seed: 1, size: 32, counts: { train: 4, val: 2, 'val-shifted': 2 } };
+    expect((await ensureSynthetic(options)).generated).toBe(true);
+    expect((await ensureSynthetic(options)).generated).toBe(false);
+    await expect(ensureSynthetic({ ...options, size: 64 })).rejects.toThrow(/stats\.json: the synthetic benchmark there was generated with size 32; expected size 64\. Remove .* to have it written again/);
+    await expect(ensureSynthetic({ ...options, counts: { ...options.counts, val: 3 } })).rejects.toThrow(/counts\.val 2; expected counts\.val 3/);
+    // A folder from before the options were recorded is not taken for one with the wanted options.
+    const stats = JSON.parse(await readFile(join(root, 'stats.json'), 'utf8'));
+    delete stats.options;
+    await writeFile(join(root, 'stats.json'), JSON.stringify(stats));
+    await expect(ensureSynthetic(options)).rejects.toThrow(/stats\.json: records no generator options \(written by an older version of the generator\); expected .*"size":32.* Remove/);
   });
 });

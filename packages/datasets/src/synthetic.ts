@@ -1,8 +1,10 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Rng } from '@dropclass/core';
 import { encode as encodePng } from 'fast-png';
 import sharp from 'sharp';
+import { DatasetError } from './errors.js';
 import { CLASSES_JSON } from './folder.js';
 import type { Rgb } from './types.js';
 
@@ -40,6 +42,9 @@ export interface SyntheticStats {
   seed: number;
   size: number;
   classNames: string[];
+  /** The options it was generated with (absent in folders written before they were recorded). */
+  options?: SyntheticGeneratorOptions;
+  /** Per split: images, pixel share of each class, share of each object's instances on its usual context, object instances per class. */
   splits: Record<SyntheticSplit, { images: number; pixelFrequency: number[]; onHomeContext: Record<string, number>; instances: Record<string, number> }>;
 }
 
@@ -133,11 +138,11 @@ function paintObject(c: Canvas, object: number, cx: number, cy: number, scale: n
     }
     case 'boat':
       fillTriangle(c, [cx - 6 * scale, cy], [cx + 6 * scale, cy], [cx + 3 * scale, cy + 3 * scale], [120, 70, 30], cls);
-      fillTriangle(c, [cx - 3 * scale, cy - scale], [cx, cy - 8 * scale], [cx, cy - scale], [245, 245, 240], cls);
+      fillTriangle(c, [cx - 3 * scale, cy + 0.5], [cx, cy - 8 * scale], [cx, cy + 0.5], [245, 245, 240], cls);
       break;
     default: {
       const shell: Rgb = [225, 90, 40];
-      for (const side of [-1, 1]) for (let leg = -1; leg <= 1; leg++) fillRect(c, cx + side * 3 * scale - (side < 0 ? 2 * scale : 0), cy + leg * 1.5 * scale, 2 * scale, 1, shell, cls);
+      for (const side of [-1, 1]) for (let leg = -1; leg <= 1; leg++) fillRect(c, side < 0 ? cx - 5 * scale : cx + scale, cy + leg * 1.5 * scale, 4 * scale, 1, shell, cls);
       fillEllipse(c, cx, cy, 3 * scale, 2.2 * scale, () => shell, cls);
     }
   }
@@ -157,10 +162,28 @@ function pickWeighted(rng: Rng, weights: number[]): number {
   return weights.length - 1;
 }
 
-/** Renders one sample; returns the canvas and the objects it holds with their context. */
-export function renderSynthetic(seed: number, split: SyntheticSplit, index: number, size = 64, bias = 0.9, objectScale = 1.5) {
+/** Half width and half height of each object's drawing, in units of its scale (a bounding box around the centre). */
+const OBJECT_EXTENT: [number, number][] = [
+  [7.5, 7],
+  [9.5, 4.5],
+  [6.5, 8.5],
+  [5.5, 2.8],
+];
+
+/** What one sample holds: its context, its object class (-1: none) and where each instance is drawn. */
+export interface SyntheticLayout {
+  context: number;
+  object: number;
+  placements: { cx: number; cy: number; scale: number }[];
+}
+
+/**
+ * The layout of one sample, drawn from its own random stream (textures come from another), so the
+ * instance counts of a split are known without rendering it. A second instance is placed only where
+ * its bounding box keeps 2 pixels from the first, so every instance is its own connected object.
+ */
+export function syntheticLayout(seed: number, split: SyntheticSplit, index: number, size = 64, bias = 0.9, objectScale = 1.5): SyntheticLayout {
   const rng = new Rng(seedFor(seed, split, index));
-  const canvas: Canvas = { size, rgb: new Uint8Array(size * size * 3), label: new Uint8Array(size * size) };
   const contexts = SYNTHETIC_CONTEXTS.length;
   const hasObject = rng.next() >= NO_OBJECT;
   const object = pickWeighted(rng, OBJECT_WEIGHTS);
@@ -168,27 +191,84 @@ export function renderSynthetic(seed: number, split: SyntheticSplit, index: numb
   if (!hasObject) context = pickWeighted(rng, [0.4, 0.3, 0.2, 0.1]);
   else if (split !== 'val-shifted' && rng.next() < bias) context = object;
   else context = (object + 1 + rng.int(contexts - 1)) % contexts;
-  paintContext(canvas, context, rng);
-  const instances = hasObject ? (rng.next() < 0.3 ? 2 : 1) : 0;
-  const scale = (size / 64) * objectScale;
-  for (let k = 0; k < instances; k++) {
-    const margin = Math.min(10 * scale, size / 3);
-    paintObject(canvas, object, margin + rng.next() * (size - 2 * margin), margin + rng.next() * (size - 2 * margin), scale * (0.8 + 0.4 * rng.next()), rng);
+  const wanted = hasObject ? (rng.next() < 0.3 ? 2 : 1) : 0;
+  const base = (size / 64) * objectScale;
+  const margin = Math.min(10 * base, size / 3);
+  const placements: SyntheticLayout['placements'] = [];
+  for (let attempt = 0; placements.length < wanted && attempt < 20; attempt++) {
+    const p = { cx: margin + rng.next() * (size - 2 * margin), cy: margin + rng.next() * (size - 2 * margin), scale: base * (0.8 + 0.4 * rng.next()) };
+    const [hw, hh] = OBJECT_EXTENT[object];
+    const apart = placements.every((q) => Math.abs(p.cx - q.cx) > hw * (p.scale + q.scale) + 3 || Math.abs(p.cy - q.cy) > hh * (p.scale + q.scale) + 3);
+    if (apart) placements.push(p);
   }
-  return { canvas, context, object: hasObject ? object : -1, instances };
+  return { context, object: hasObject ? object : -1, placements };
+}
+
+/** Renders one sample; returns the canvas and the objects it holds with their context. */
+export function renderSynthetic(seed: number, split: SyntheticSplit, index: number, size = 64, bias = 0.9, objectScale = 1.5) {
+  const layout = syntheticLayout(seed, split, index, size, bias, objectScale);
+  const rng = new Rng(seedFor(seed, split, index) ^ 0x5bd1e995);
+  const canvas: Canvas = { size, rgb: new Uint8Array(size * size * 3), label: new Uint8Array(size * size) };
+  paintContext(canvas, layout.context, rng);
+  for (const p of layout.placements) paintObject(canvas, layout.object, p.cx, p.cy, p.scale, rng);
+  return { canvas, context: layout.context, object: layout.object, instances: layout.placements.length };
+}
+
+/** Version of the drawing code, recorded with the options: data drawn by another version is not reused. */
+export const SYNTHETIC_GENERATOR_VERSION = 2;
+
+export const SYNTHETIC_DEFAULT_COUNTS: Record<SyntheticSplit, number> = { train: 600, val: 3200, 'val-shifted': 3200 };
+
+/** Everything that decides the generated files; written to `stats.json` as `options`. */
+export interface SyntheticGeneratorOptions {
+  version: number;
+  seed: number;
+  size: number;
+  counts: Record<SyntheticSplit, number>;
+  bias: number;
+  objectScale: number;
+}
+
+export function resolveSyntheticOptions(options: Omit<SyntheticOptions, 'root'>): SyntheticGeneratorOptions {
+  return {
+    version: SYNTHETIC_GENERATOR_VERSION,
+    seed: options.seed ?? 0,
+    size: options.size ?? 64,
+    counts: { ...SYNTHETIC_DEFAULT_COUNTS, ...options.counts },
+    bias: options.bias ?? 0.9,
+    objectScale: options.objectScale ?? 1.5,
+  };
+}
+
+/**
+ * Object instances per class and split that `generateSynthetic` would write with these options,
+ * from the layouts alone (no drawing): `{ split: { car: n, cow: n, ... } }`.
+ */
+export function planSynthetic(options: Omit<SyntheticOptions, 'root'> = {}): Record<SyntheticSplit, Record<string, number>> {
+  const o = resolveSyntheticOptions(options);
+  const plan = {} as Record<SyntheticSplit, Record<string, number>>;
+  for (const split of Object.keys(o.counts) as SyntheticSplit[]) {
+    const total = new Array<number>(SYNTHETIC_OBJECTS.length).fill(0);
+    for (let i = 0; i < o.counts[split]; i++) {
+      const layout = syntheticLayout(o.seed, split, i, o.size, o.bias, o.objectScale);
+      if (layout.object >= 0) total[layout.object] += layout.placements.length;
+    }
+    plan[split] = Object.fromEntries(SYNTHETIC_OBJECTS.map((name, k) => [name, total[k]]));
+  }
+  return plan;
 }
 
 /**
  * Writes the synthetic long-tailed, context-biased benchmark as a folder dataset under `root`
- * (`train`, `val`, `val-shifted`), with `classes.json` and `stats.json`. Same seed, same files.
+ * (`train`, `val`, `val-shifted`), with `classes.json` and `stats.json` (the generator options, and
+ * per split the pixel frequencies, the share of objects on their usual context and the instance
+ * counts). Same options, same files.
  */
 export async function generateSynthetic(options: SyntheticOptions): Promise<SyntheticStats> {
-  const seed = options.seed ?? 0;
-  const size = options.size ?? 64;
-  const bias = options.bias ?? 0.9;
-  const counts: Record<SyntheticSplit, number> = { train: 600, val: 100, 'val-shifted': 100, ...options.counts };
+  const o = resolveSyntheticOptions(options);
+  const { seed, size, bias, counts } = o;
   const numClasses = SYNTHETIC_CLASS_NAMES.length;
-  const stats: SyntheticStats = { seed, size, classNames: SYNTHETIC_CLASS_NAMES, splits: {} as SyntheticStats['splits'] };
+  const stats: SyntheticStats = { seed, size, classNames: SYNTHETIC_CLASS_NAMES, options: o, splits: {} as SyntheticStats['splits'] };
   for (const split of Object.keys(counts) as SyntheticSplit[]) {
     const imageDir = join(options.root, split, 'images');
     const maskDir = join(options.root, split, 'masks');
@@ -199,7 +279,7 @@ export async function generateSynthetic(options: SyntheticOptions): Promise<Synt
     const total = new Array(SYNTHETIC_OBJECTS.length).fill(0);
     const writes: Promise<unknown>[] = [];
     for (let i = 0; i < counts[split]; i++) {
-      const { canvas, context, object, instances } = renderSynthetic(seed, split, i, size, bias, options.objectScale ?? 1.5);
+      const { canvas, context, object, instances } = renderSynthetic(seed, split, i, size, bias, o.objectScale);
       for (const v of canvas.label) pixels[v]++;
       if (object >= 0) {
         total[object] += instances;
@@ -223,8 +303,51 @@ export async function generateSynthetic(options: SyntheticOptions): Promise<Synt
     };
   }
   await writeFile(join(options.root, CLASSES_JSON), JSON.stringify({ names: SYNTHETIC_CLASS_NAMES, palette: SYNTHETIC_PALETTE }, null, 2));
-  await writeFile(join(options.root, 'stats.json'), JSON.stringify(stats, null, 2));
+  // stats.json last: a folder that has it holds a complete dataset.
+  await writeFile(join(options.root, SYNTHETIC_STATS_JSON), JSON.stringify(stats, null, 2));
   return stats;
+}
+
+export const SYNTHETIC_STATS_JSON = 'stats.json';
+
+/**
+ * Writes the benchmark to `root` unless a complete one generated with the same options is there.
+ * A folder generated with other options (or by an older generator, which recorded none) is never
+ * reused: a DatasetError names the options that differ and how to start fresh.
+ */
+export async function ensureSynthetic(options: SyntheticOptions): Promise<{ stats: SyntheticStats; generated: boolean }> {
+  const wanted = resolveSyntheticOptions(options);
+  const file = join(options.root, SYNTHETIC_STATS_JSON);
+  if (!existsSync(file)) {
+    if (existsSync(join(options.root, CLASSES_JSON))) {
+      throw new DatasetError(file, 'missing next to classes.json (an interrupted or foreign dataset)', 'a complete synthetic benchmark', `Remove ${options.root} to have it written again, or choose another folder.`);
+    }
+    return { stats: await generateSynthetic(options), generated: true };
+  }
+  const stats = JSON.parse(await readFile(file, 'utf8')) as SyntheticStats;
+  if (!stats.options) {
+    throw new DatasetError(file, 'records no generator options (written by an older version of the generator)', `a synthetic benchmark generated with ${JSON.stringify(wanted)}`, `Remove ${options.root} to have it written again, or give another data folder.`);
+  }
+  const differing = differingKeys(stats.options, wanted);
+  if (differing.length) {
+    const found = differing.map((k) => `${k} ${JSON.stringify(pick(stats.options, k))}`).join(', ');
+    const expected = differing.map((k) => `${k} ${JSON.stringify(pick(wanted, k))}`).join(', ');
+    throw new DatasetError(file, `the synthetic benchmark there was generated with ${found}`, expected, `Remove ${options.root} to have it written again with these options, or give another data folder.`);
+  }
+  return { stats, generated: false };
+}
+
+function pick(value: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), value);
+}
+
+/** Dotted keys whose values differ between two plain JSON objects. */
+export function differingKeys(a: unknown, b: unknown, prefix = ''): string[] {
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+    return keys.flatMap((k) => differingKeys((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix || '(value)'];
 }
 
 /** The class-frequency and bias table of a generated dataset, for the terminal and the README. */

@@ -82,3 +82,41 @@ export function renderLineChart(points: { step: number; value: number; series: s
     },
   } as TopLevelSpec);
 }
+
+/** One value with its interval, for `intervalsSpec`. */
+export interface IntervalPoint {
+  /** Category on the x axis (e.g. a class or a group mean). */
+  label: string;
+  /** Series drawn side by side (e.g. the model); one colour each. */
+  series: string;
+  estimate: number;
+  lower: number;
+  upper: number;
+}
+
+/**
+ * Points with 95% interval bars, categories in the given order, series side by side; with `zeroLine`
+ * a rule at 0 (for differences).
+ */
+export function intervalsSpec(points: IntervalPoint[], options: { title: string; yTitle: string; zeroLine?: boolean }): TopLevelSpec {
+  const order = [...new Set(points.map((p) => p.label))];
+  const series = [...new Set(points.map((p) => p.series))];
+  const values = points.map((p) => ({ ...p, estimate: clean(p.estimate), lower: clean(p.lower), upper: clean(p.upper) }));
+  const x = { field: 'label', type: 'nominal', sort: order, title: null, axis: { labelAngle: -40 } };
+  const colour = { field: 'series', type: 'nominal', sort: series, title: null, scale: { range: ['#9aa5b1', '#d9480f', '#1c7ed6', '#2b8a3e'] }, legend: series.length > 1 ? {} : null };
+  return {
+    title: options.title,
+    data: { values },
+    width: { step: 44 },
+    height: 240,
+    layer: [
+      ...(options.zeroLine ? [{ mark: { type: 'rule', color: '#495057' }, encoding: { y: { datum: 0 } } }] : []),
+      { mark: { type: 'rule', strokeWidth: 2 }, encoding: { x, xOffset: { field: 'series', sort: series }, y: { field: 'lower', type: 'quantitative', title: options.yTitle }, y2: { field: 'upper' }, color: colour } },
+      { mark: { type: 'point', filled: true, size: 50 }, encoding: { x, xOffset: { field: 'series', sort: series }, y: { field: 'estimate', type: 'quantitative' }, color: colour } },
+    ],
+  } as TopLevelSpec;
+}
+
+export function renderIntervals(points: IntervalPoint[], options: { title: string; yTitle: string; zeroLine?: boolean }): Promise<Buffer> {
+  return renderChart(intervalsSpec(points, options));
+}

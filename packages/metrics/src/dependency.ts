@@ -4,8 +4,10 @@ import { percent, renderTable } from './table.js';
 
 export interface DependencyMatrix {
   classNames: string[];
-  /** Entry (c, d): IoU of class d without suppression minus its IoU with class c's features suppressed. */
+  /** Entry (c, d): IoU of class d as is minus its IoU with class c's features removed. */
   matrix: number[][];
+  /** The diagonal: each class's own IoU drop when its features are removed (how strong the intervention is). */
+  selfDrop: number[];
   /** Mean of the off-diagonal entries: how much classes lean on other classes' features. */
   meanOffDiagonalDrop: number;
   /** Per suppressed class: mean drop it causes in the other classes. */
@@ -15,8 +17,9 @@ export interface DependencyMatrix {
 }
 
 /**
- * The class-dependency matrix from an evaluation without suppression and one per suppressed class
- * (`suppressed[c]` = evaluated with class c's class-specific features suppressed).
+ * The class-dependency matrix from an evaluation as is and one per class whose features were
+ * removed (`suppressed[c]` = evaluated with class c's features removed, by the same intervention
+ * for every model compared).
  */
 export function dependencyMatrix(baseline: SegmentationResult, suppressed: SegmentationResult[], classNames: string[]): DependencyMatrix {
   const k = baseline.numClasses;
@@ -29,6 +32,7 @@ export function dependencyMatrix(baseline: SegmentationResult, suppressed: Segme
   return {
     classNames,
     matrix,
+    selfDrop: matrix.map((row, c) => row[c]),
     meanOffDiagonalDrop: nanMean(matrix.flatMap((_, c) => off(c))),
     dropCausedBy: matrix.map((_, c) => nanMean(off(c))),
     dropSufferedBy: baseline.iou.map((_, d) => nanMean(column(d))),
@@ -39,7 +43,7 @@ export function formatDependency(dep: DependencyMatrix, format: 'terminal' | 'ma
   const header = ['suppressed \\ class', ...dep.classNames, 'mean drop caused'];
   const rows = dep.matrix.map((row, c) => [dep.classNames[c], ...row.map((v) => percent(v)), percent(dep.dropCausedBy[c])]);
   rows.push(['mean drop suffered', ...dep.dropSufferedBy.map((v) => percent(v)), percent(dep.meanOffDiagonalDrop)]);
-  return `${renderTable(header, rows, format, ['left'])}\n\nmean off-diagonal IoU drop: ${percent(dep.meanOffDiagonalDrop, 2)} points`;
+  return `${renderTable(header, rows, format, ['left'])}\n\nmean off-diagonal IoU drop: ${percent(dep.meanOffDiagonalDrop, 2)} points; mean own-class drop (diagonal): ${percent(nanMean(dep.selfDrop), 2)} points`;
 }
 
 export function renderDependencyHeatmap(dep: DependencyMatrix, title = 'Class dependency: IoU drop (points) when a class is suppressed'): Promise<Buffer> {

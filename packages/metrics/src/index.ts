@@ -15,7 +15,17 @@ export {
   type RunResults,
   type SplitComparison,
 } from './report.js';
-export { heatmapSpec, iouBarsSpec, renderChart, renderIouBars, renderLineChart } from './charts.js';
+export { heatmapSpec, intervalsSpec, iouBarsSpec, renderChart, renderIntervals, renderIouBars, renderLineChart, type IntervalPoint } from './charts.js';
 export { renderOverlay, type OverlayInput, type Rgb } from './overlay.js';
 export { dependencyMatrix, formatDependency, renderDependencyHeatmap, type DependencyMatrix } from './dependency.js';
 export { renderTable } from './table.js';
+export {
+  PerImageConfusion,
+  bootstrapIoU,
+  pairedBootstrapIoU,
+  type BootstrapOptions,
+  type Interval,
+  type IouIntervals,
+  type PairedInterval,
+  type PerImageConfusionJSON,
+} from './bootstrap.js';

@@ -68,7 +68,8 @@ describe('class-dependency diagnostic', () => {
     expect(dep.matrix[2]).toEqual([0, 0, 0]);
     expect(dep.meanOffDiagonalDrop).toBeCloseTo((1 + 0 + 0.5 + 0 + 0 + 0) / 6, 12);
     expect(dep.dropSufferedBy[1]).toBeCloseTo(0.5, 12);
-    expect(formatDependency(dep, 'markdown')).toMatch(/mean off-diagonal IoU drop: 25\.00 points/);
+    expect(dep.selfDrop).toEqual([0.5, 1, 0]);
+    expect(formatDependency(dep, 'markdown')).toMatch(/mean off-diagonal IoU drop: 25\.00 points; mean own-class drop \(diagonal\): 50\.00 points/);
     const meta = await sharp(await renderDependencyHeatmap(dep)).metadata();
     expect(meta.format).toBe('png');
     expect(() => dependencyMatrix(base, [base], classNames)).toThrow(/needs 3 suppressed results/);

@@ -1,0 +1,226 @@
+import { writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import type { SyntheticStats } from '@dropclass/datasets';
+import {
+  type ClassGroup,
+  type Interval,
+  type IouIntervals,
+  type IntervalPoint,
+  type PairedInterval,
+  PerImageConfusion,
+  bootstrapIoU,
+  groupOf,
+  nanMean,
+  pairedBootstrapIoU,
+  renderIntervals,
+  renderTable,
+} from '@dropclass/metrics';
+import { getBackend } from '@tensorflow/tfjs-core';
+import type { DependencyDiagnostic } from './diagnose.js';
+import type { EvalFile } from './run-report.js';
+
+/** One finished run of the experiment, as the results page reads it. */
+export interface ExperimentRun {
+  seed: number;
+  mode: 'baseline' | 'dropclass';
+  dir: string;
+  evalFile: EvalFile;
+  dependency: DependencyDiagnostic;
+  /** Finished by an earlier invocation and reused. */
+  reused: boolean;
+}
+
+export interface SplitResults {
+  baseline: IouIntervals;
+  dropclass: IouIntervals;
+  delta: IouIntervals<PairedInterval>;
+}
+
+export interface ResultsPage {
+  markdown: string;
+  terminal: string;
+  /** Chart files, relative to the output folder. */
+  charts: string[];
+  splits: Record<string, SplitResults>;
+  classNames: string[];
+  groups: ClassGroup[];
+}
+
+/** The figure the results page asks of the baseline: every class learned at least partly (IoU above this on val). */
+export const LEARNED_IOU = 0.2;
+
+const pct = (v: number) => (Number.isNaN(v) ? 'n/a' : (100 * v).toFixed(1));
+const sgn = (v: number) => (Number.isNaN(v) ? 'n/a' : `${v >= 0 ? '+' : ''}${(100 * v).toFixed(1)}`);
+const withCi = (i: Interval, f = pct) => `${f(i.estimate)} [${f(i.lower)}, ${f(i.upper)}]`;
+const sd = (i: Interval) => (Number.isNaN(i.std) ? '–' : (100 * i.std).toFixed(1));
+const verdict = (d: PairedInterval) => (Number.isNaN(d.lower) ? 'n/a' : d.significant ? (d.estimate > 0 ? 'yes, higher' : 'yes, lower') : 'no');
+
+function sampleStd(xs: number[]): number {
+  if (xs.length < 2) return Number.NaN;
+  const m = nanMean(xs);
+  return Math.sqrt(xs.reduce((s, x) => s + (x - m) ** 2, 0) / (xs.length - 1));
+}
+
+/**
+ * The results page of a baseline-vs-DropClass experiment (one or more seeds): setup, machine,
+ * per split a per-class table with 95% bootstrap intervals per model and the paired interval of the
+ * difference, group means, charts, the dependency diagnostic, what the numbers can and cannot
+ * show, and a "Reading" section left for a person. Writes `report.md`, `results.json` and the
+ * charts into `out`.
+ */
+export async function writeResultsPage(options: {
+  runs: ExperimentRun[];
+  out: string;
+  stats?: SyntheticStats;
+  iterations: number;
+  /** The backbone in words, e.g. "U-Net (base 8, depth 3, 64 feature channels)". */
+  backbone: string;
+  command: string;
+  wallMs: number;
+  jobs: number;
+  threads?: number;
+  resamples: number;
+}): Promise<ResultsPage> {
+  const { runs, out } = options;
+  const seeds = [...new Set(runs.map((r) => r.seed))].sort((a, b) => a - b);
+  const of = (mode: ExperimentRun['mode']) => seeds.map((s) => runs.find((r) => r.seed === s && r.mode === mode)!);
+  const [baselineRuns, dropclassRuns] = [of('baseline'), of('dropclass')];
+  const first = baselineRuns[0].evalFile;
+  const classNames = first.classNames;
+  const groups = first.frequencies.map((f) => groupOf(f, first.rareThreshold));
+  const splitNames = Object.keys(first.splits);
+  const splits: Record<string, SplitResults> = {};
+  const charts: string[] = [];
+  const sections: string[] = [];
+  const terminal: string[] = [];
+  for (const [index, split] of splitNames.entries()) {
+    const perImage = (list: ExperimentRun[]) =>
+      list.map((r) => {
+        const json = r.evalFile.perImage?.[split];
+        if (!json) throw new Error(`${r.dir}/eval.json has no per-image matrices for ${split} (written by an older version); run the job again with --fresh`);
+        return PerImageConfusion.fromJSON(json);
+      });
+    const [a, b] = [perImage(baselineRuns), perImage(dropclassRuns)];
+    const bootstrap = { groups, resamples: options.resamples, seed: index };
+    const result: SplitResults = { baseline: bootstrapIoU(a, bootstrap), dropclass: bootstrapIoU(b, bootstrap), delta: pairedBootstrapIoU(a, b, bootstrap) };
+    splits[split] = result;
+    const instances = options.stats?.splits[split as keyof SyntheticStats['splits']]?.instances ?? {};
+    const model = (x: Interval) => (seeds.length > 1 ? `${withCi(x)} sd ${sd(x)}` : withCi(x));
+    const row = (label: string, group: string, train: string, count: string, x: Interval, y: Interval, d: PairedInterval) => [label, group, train, count, model(x), model(y), withCi(d, sgn), sd(d), verdict(d)];
+    const rows = classNames.map((name, c) =>
+      row(name, groups[c], `${(100 * first.frequencies[c]).toFixed(2)}%`, instances[name] === undefined ? '' : String(instances[name]), result.baseline.perClass[c], result.dropclass.perClass[c], result.delta.perClass[c]),
+    );
+    for (const g of ['frequent', 'under-represented'] as const) rows.push(row(`mean (${g})`, '', '', '', result.baseline.groups[g], result.dropclass.groups[g], result.delta.groups[g]));
+    rows.push(row('mIoU', '', '', '', result.baseline.mIoU, result.dropclass.mIoU, result.delta.mIoU));
+    const header = ['class', 'group', 'train pixels', `${split} instances`, 'baseline IoU [95% CI]', 'DropClass IoU [95% CI]', 'delta [95% CI]', 'delta sd over seeds', 'larger than its uncertainty'];
+    const labels = [...classNames, 'mean (frequent)', 'mean (under-represented)', 'mIoU'];
+    const pick = (x: IouIntervals | IouIntervals<PairedInterval>) => [...x.perClass, x.groups.frequent, x.groups['under-represented'], x.mIoU];
+    const points = (series: string, x: IouIntervals): IntervalPoint[] => pick(x).map((i, j) => ({ label: labels[j], series, estimate: i.estimate, lower: i.lower, upper: i.upper }));
+    const iouChart = `iou-ci-${split}.png`;
+    const deltaChart = `delta-ci-${split}.png`;
+    await writeFile(join(out, iouChart), await renderIntervals([...points('baseline', result.baseline), ...points('DropClass', result.dropclass)], { title: `IoU on ${split} with 95% intervals`, yTitle: 'IoU' }));
+    await writeFile(join(out, deltaChart), await renderIntervals(points('DropClass - baseline', result.delta), { title: `DropClass - baseline on ${split}, paired 95% intervals`, yTitle: 'IoU difference', zeroLine: true }));
+    charts.push(iouChart, deltaChart);
+    sections.push(`## ${split}\n\n${renderTable(header, rows, 'markdown', ['left', 'left'])}\n\n![IoU with intervals](${iouChart})\n\n![difference with intervals](${deltaChart})`);
+    const short = rows.map((r) => [r[0], r[4], r[5], r[6], r[8]]);
+    terminal.push(`${split}:\n${renderTable(['class', 'baseline IoU [95% CI]', 'DropClass IoU [95% CI]', 'delta [95% CI]', 'beyond noise'], short, 'terminal', ['left'])}`);
+  }
+
+  // Class dependency: the same intervention in both models, mean and spread over seeds.
+  const dep = (list: ExperimentRun[]) => {
+    const off = list.map((r) => r.dependency.meanOffDiagonalDrop);
+    const self = list.map((r) => nanMean(r.dependency.selfDrop));
+    return { off: nanMean(off), offSd: sampleStd(off), self: nanMean(self), selfSd: sampleStd(self) };
+  };
+  const [depA, depB] = [dep(baselineRuns), dep(dropclassRuns)];
+  const spread = (v: number) => (Number.isNaN(v) ? '' : ` ± ${(100 * v).toFixed(2)}`);
+  const depRows = [
+    ['baseline', `${(100 * depA.off).toFixed(2)}${spread(depA.offSd)}`, `${(100 * depA.self).toFixed(2)}${spread(depA.selfSd)}`],
+    ['DropClass', `${(100 * depB.off).toFixed(2)}${spread(depB.offSd)}`, `${(100 * depB.self).toFixed(2)}${spread(depB.selfSd)}`],
+  ];
+  const heatmaps = runs.map((r) => `[${r.mode}, seed ${r.seed}](${relativeTo(out, join(r.dir, 'dependency.png'))})`).join(', ');
+  for (const r of runs) charts.push(relativeTo(out, join(r.dir, 'dependency.png')));
+  const dependencySection = [
+    '## Class dependency (val)',
+    `Intervention, the same in both models: ${baselineRuns[0].dependency.intervention}. An off-diagonal entry is the IoU drop of another class; the diagonal (own-class drop) shows how strongly the intervention hits the class itself. Points; mean${seeds.length > 1 ? ' ± sd over seeds' : ''}.`,
+    renderTable(['model', 'mean off-diagonal IoU drop', 'mean own-class IoU drop'], depRows, 'markdown', ['left']),
+    `Heatmaps: ${heatmaps}.`,
+  ].join('\n\n');
+
+  // What the numbers can and cannot show, from the numbers themselves.
+  const caveats: string[] = [];
+  const val = splits.val ?? splits[splitNames[0]];
+  const valName = splits.val ? 'val' : splitNames[0];
+  const unlearned = classNames.filter((_, c) => !(val.baseline.perClass[c].estimate > LEARNED_IOU));
+  caveats.push(
+    unlearned.length
+      ? `Not learned by the baseline at this budget (IoU at most ${100 * LEARNED_IOU} on ${valName}): ${unlearned.join(', ')}. A difference on these classes says little about DropClass; train longer (\`--iterations\`).`
+      : `The baseline learns every class at least partly (IoU above ${100 * LEARNED_IOU} on ${valName} for each class).`,
+  );
+  for (const split of splitNames) {
+    const d = splits[split].delta;
+    const named = [...classNames.map((n, c) => [n, d.perClass[c]] as const), ['the under-represented mean', d.groups['under-represented']] as const, ['the frequent mean', d.groups.frequent] as const, ['mIoU', d.mIoU] as const];
+    const beyond = named.filter(([, x]) => x.significant).map(([n, x]) => `${n} (${sgn(x.estimate)})`);
+    const within = named.filter(([, x]) => !x.significant).map(([n]) => n);
+    caveats.push(
+      `${split}: ${beyond.length ? `differences larger than their 95% interval: ${beyond.join(', ')}` : 'no difference is larger than its 95% interval'}; ${within.length ? `within the noise (interval covers 0): ${within.join(', ')}` : 'none is within the noise'}.`,
+    );
+  }
+  caveats.push(
+    seeds.length === 1
+      ? 'One seed: the intervals cover the choice of evaluation images only, not the training noise (another seed can move a class by more). The powered comparison is `dropclass main --seeds 3 --iterations N --jobs J --results docs/results.md`.'
+      : `${seeds.length} seeds: the intervals resample images and seeds; with this few seeds the seed resampling understates the training noise, so read each delta beside its sd over seeds.`,
+  );
+  caveats.push('The dependency numbers are single evaluations per run, without intervals.');
+
+  const cpus = os.cpus();
+  const reused = runs.filter((r) => r.reused).length;
+  const stats = options.stats;
+  const dataLine = stats
+    ? `Data: the synthetic benchmark (generator version ${stats.options?.version ?? '?'}, seed ${stats.seed}, ${stats.size}x${stats.size}): ${Object.entries(stats.splits)
+        .map(([s, v]) => `${s} ${v.images} images (${Object.entries(v.instances).map(([o, n]) => `${o} ${n}`).join(', ')} instances)`)
+        .join('; ')}.`
+    : '';
+  const markdown = [
+    '# DropClass vs baseline on the synthetic long-tailed, context-biased benchmark',
+    [
+      `- Command: \`${options.command}\``,
+      `- Machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores; backend ${getBackend() ?? '?'}; ${options.jobs === 1 ? 'runs one after the other in one process' : `${options.jobs} runs at a time, ${options.threads} thread(s) each`}`,
+      `- Date: ${new Date().toISOString()}`,
+      `- Wall time of the command: ${(options.wallMs / 60000).toFixed(1)} min${reused ? ` (${reused} of ${runs.length} runs were finished by an earlier invocation and reused)` : ''}`,
+      `- Setup: ${options.backbone}, ${classNames.length} classes, ${options.iterations} steps per run, seeds ${seeds.join(', ')}, baseline and DropClass with the same seed and steps.`,
+      dataLine ? `- ${dataLine}` : '',
+    ]
+      .filter(Boolean)
+      .join('\n'),
+    '## How to read the tables',
+    `IoU per class over the whole split, in percent, the mean over seeds${seeds.length > 1 ? ' (with its sd over seeds)' : ''}. 95% intervals: percentile bootstrap (${options.resamples} resamples) over the evaluation images${seeds.length > 1 ? ' and the seeds' : ''}, the same resampled images for every run. The difference is DropClass - baseline with a paired bootstrap (the same resampled images${seeds.length > 1 ? ' and seeds' : ''} for both models); it is "larger than its uncertainty" when its interval excludes 0. Classes under ${(100 * first.rareThreshold).toFixed(1)}% of the training pixels are under-represented. \`val\` keeps the training context bias; \`val-shifted\` puts the objects on other contexts.`,
+    ...sections,
+    dependencySection,
+    `## What these runs can and cannot show\n\n${caveats.map((c) => `- ${c}`).join('\n')}`,
+    `Per-seed tables and bar charts: ${seeds.map((s) => `[seed ${s}](seed-${s}/comparison.md)`).join(', ')}.`,
+    '## Reading\n\nTODO(reader): the reading of these results, written by whoever ran the command: what the tables and charts show, and what they do not.',
+  ].join('\n\n');
+  await writeFile(join(out, 'report.md'), `${markdown}\n`);
+  const json = { command: options.command, seeds, iterations: options.iterations, classNames, groups, splits, dependency: { baseline: depA, dropclass: depB } };
+  await writeFile(join(out, 'results.json'), JSON.stringify(json, (_, v) => (typeof v === 'number' && Number.isNaN(v) ? null : v), 2));
+  return {
+    markdown: `${markdown}\n`,
+    terminal: [
+      `DropClass - baseline (IoU %, 95% intervals; ${seeds.length} seed(s), ${options.iterations} steps):`,
+      ...terminal,
+      `class dependency (mean off-diagonal IoU drop, points): baseline ${(100 * depA.off).toFixed(2)}, DropClass ${(100 * depB.off).toFixed(2)}`,
+      `What this run can and cannot show:\n${caveats.map((c) => `- ${c}`).join('\n')}`,
+    ].join('\n\n'),
+    charts,
+    splits,
+    classNames,
+    groups,
+  };
+}
+
+function relativeTo(root: string, file: string): string {
+  const r = file.startsWith(root) ? file.slice(root.length).replace(/^[\\/]+/, '') : file;
+  return r.split('\\').join('/');
+}
