@@ -40,7 +40,7 @@ describe('compareParity', () => {
 
   it('fails steps whose loss is off by far more than PyTorch float32 is', () => {
     const result = compareParity('dropclass', rows(6, { loss: 4e-3, update: 3e-5 }, { loss: 1e-6, update: 2e-5 }), free(6, 6));
-    expect(result.worst.loss.ratio).toBeGreaterThan(100);
+    expect(result.worst.loss.ratio).toBeGreaterThan(10);
     expect(result.passed).toBe(false);
   });
 
