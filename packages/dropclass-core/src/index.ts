@@ -34,4 +34,4 @@ export { checkImages, checkLabels, nearestValidSize } from './model/input.js';
 export { Sgd, polyLearningRate, type SgdOptions } from './train/sgd.js';
 export { fileSystemHandler, writeFileAtomic } from './io/file-system.js';
 export { Rng, layerSeed } from './rng.js';
-export { checkReferenceFile, findReferenceFiles, type FileCheck, type QuantityCheck } from './reference/check.js';
+export { BUNDLED_REFERENCE_DIR, checkReferenceFile, findReferenceFiles, type FileCheck, type QuantityCheck } from './reference/check.js';
