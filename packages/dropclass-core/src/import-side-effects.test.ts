@@ -27,7 +27,7 @@ const LAYER_FACTORIES: Record<string, () => tfl.layers.Layer> = {
 interface Snapshot {
   kernels: Map<string, tf.KernelFunc>;
   gradients: Map<string, tf.GradConfig | undefined>;
-  flags: tf.Flags;
+  flags: ReturnType<ReturnType<typeof tf.env>['getFlags']>;
   backendFactories: string[];
   classes: Map<string, unknown>;
 }
