@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { IMAGENET_MEAN, IMAGENET_STD } from '@dropclass/datasets';
 import { z } from 'zod';
 
 const positiveInt = z.number().int().positive();
@@ -55,8 +56,8 @@ export const runConfigSchema = z
     crop: z.tuple([positiveInt, positiveInt]),
     scale: z.tuple([z.number().positive(), z.number().positive()]).default([1, 1]),
     flip: z.boolean().default(true),
-    mean: z.tuple([z.number(), z.number(), z.number()]).default([0.485 * 255, 0.456 * 255, 0.406 * 255]),
-    std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]).default([0.229 * 255, 0.224 * 255, 0.225 * 255]),
+    mean: z.tuple([z.number(), z.number(), z.number()]).default((): [number, number, number] => [...IMAGENET_MEAN]),
+    std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]).default((): [number, number, number] => [...IMAGENET_STD]),
     batchSize: positiveInt,
     iterations: positiveInt,
     learningRate: z.number().positive().default(0.01),
