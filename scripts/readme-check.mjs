@@ -37,8 +37,11 @@ const PLAN = new Map([
   ['npm run dropclass -- main --seeds 3', { run: ['npm run dropclass -- main --seeds 3 --quick'], why: 'three full seeds take about 12 minutes; --quick runs the same multi-seed job on a tiny configuration' }],
   ['npm run dropclass -- --help', { run: ['npm run dropclass -- --help'] }],
   ['npm run bench', { run: ['npm run bench -- --quick'], why: 'the full benchmark times many steps of a 4x128x128 U-Net and a DeepLabV3; --quick runs the same benchmark, the PyTorch anchor included, on a tiny configuration' }],
-  ['npm run bench -- --profile', { run: ['npm run bench -- --quick --profile'], why: 'as npm run bench: --quick, the same path with the per-kernel profile' }],
-  ['npm run pack-check', { run: ['npm run pack-check'] }],
+  [
+    'npm run bench -- --profile',
+    { run: ['npm run bench -- --quick --profile --no-deeplab'], why: 'as npm run bench: --quick, the same path with the per-kernel profile; --no-deeplab, as the DeepLab part ran just before' },
+  ],
+  ['npm run pack-check', { run: ['npm run pack-check'] }], // npm test runs pack-check here only
   ['npm run docs', { run: ['npm run docs'] }],
   ['npm run readme-check', { run: [], why: 'this check itself: running it from itself would recurse' }],
   [
