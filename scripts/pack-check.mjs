@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Packs every package, installs the tarballs into a fresh project outside the monorepo (no
-// workspace links) and runs each package README's first TypeScript snippet there, as a user would.
+// workspace links) and runs each package README's first TypeScript snippet there, as a user would,
+// and the commands the packages install (dropclass, dropclass-reference on its shipped vectors).
 // It also packs a copy of one package whose `files` list drops `dist`, and fails unless that copy
 // is caught, so the check is known to catch it.
 import { execFileSync } from 'node:child_process';
@@ -65,6 +66,25 @@ try {
     const error = runSnippet(project, t.name, code);
     console.log(`  README snippet: ${error ? 'FAILED' : 'ran'}`);
     if (error) failures.push(`${t.name}: README snippet failed:\n${error}`);
+  }
+
+  // The commands the tarballs install: linked by npm, and running from the installed files.
+  for (const [command, args, expected] of [
+    ['dropclass', ['--help'], /Usage: dropclass/],
+    ['dropclass-reference', [], /5 passed, 0 failed/],
+  ]) {
+    const bin = join(project, 'node_modules/.bin', command);
+    let output;
+    try {
+      output = execFileSync(bin, args, { cwd: project, ...quiet, env: { ...process.env, DROPCLASS_BACKEND: 'wasm' } });
+    } catch (error) {
+      output = `${error.stdout ?? ''}${error.stderr || error.message}`;
+      failures.push(`${command} ${args.join(' ')} failed in the installed project:\n${output.split('\n').filter(Boolean).slice(-6).join('\n')}`);
+      continue;
+    }
+    const ok = expected.test(output);
+    console.log(`command ${[command, ...args].join(' ')}: ${ok ? 'ran' : 'FAILED'}`);
+    if (!ok) failures.push(`${command} ${args.join(' ')} printed no ${expected} in the installed project:\n${output.slice(-400)}`);
   }
 
   // The check must catch a package whose files list leaves out dist.

@@ -1,11 +1,18 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendName, type SegmentationBackbone, createDropClassModel, initBackend, wasmThreadCount } from '@dropclass/core';
 import { createDeepLabV3 } from '@dropclass/backbone-deeplab';
 import { createUNet } from '@dropclass/backbone-unet';
 import { type StepProfile, formatProfile, profileKernels } from './profile.js';
+
+/** The PyTorch anchor shipped with this package (`bench/torch_unet.py`), the bench's default. */
+export const BUNDLED_TORCH_ANCHOR = fileURLToPath(new URL('../bench/torch_unet.py', import.meta.url));
+
+/** How to get the anchor running, in every message about it. */
+const TORCH_HINT = "install Debian's python3-torch (apt-get install python3-torch) and run the anchor with --python /usr/bin/python3, or pass --no-torch";
 
 export interface BenchOptions {
   backend?: BackendName;
@@ -139,15 +146,21 @@ function benchBackbone(name: string, backbone: () => SegmentationBackbone, optio
   return result;
 }
 
-async function runTorchAnchor(options: BenchOptions): Promise<BenchReport['torch']> {
-  if (!options.torchScript || !existsSync(options.torchScript)) return { error: `PyTorch anchor script not found at ${options.torchScript}` };
+/** Runs the PyTorch anchor with the bench's configuration; what went wrong, with what to install, when it cannot. */
+export async function runTorchAnchor(options: BenchOptions): Promise<BenchReport['torch']> {
+  if (!options.torchScript || !existsSync(options.torchScript)) return { error: `PyTorch anchor script not found at ${options.torchScript}; give one with --torch SCRIPT or pass --no-torch` };
   const args = [options.torchScript, options.batch, options.size, options.base, options.depth, options.classes, options.steps].map(String);
   try {
     const { stdout } = await promisify(execFile)(options.python, args, { timeout: 30 * 60_000 });
     const parsed = JSON.parse(stdout.trim().split('\n').pop()!) as { baseline: { median_ms: number; params: number }; dropclass: { median_ms: number } };
     return { baselineMs: parsed.baseline.median_ms, dropclassMs: parsed.dropclass.median_ms, params: parsed.baseline.params, ratioDropclass: 0, ratioBaseline: 0 };
   } catch (error) {
-    return { error: `PyTorch anchor did not run (${(error as Error).message.split('\n')[0]}); install Debian's python3-torch to compare` };
+    const e = error as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === 'ENOENT') return { error: `the python interpreter ${options.python} does not exist; ${TORCH_HINT}` };
+    const said = e.stderr?.trim().split('\n').pop() || e.message.split('\n')[0];
+    // The anchor exits 3 with its own explanation (what to install) when torch cannot be imported.
+    if ((e.code as unknown) === 3) return { error: `${said} (or pass --no-torch)` };
+    return { error: `${options.python} ${options.torchScript} did not run (${said}); ${TORCH_HINT}` };
   }
 }
 

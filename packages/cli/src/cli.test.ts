@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mainJobConfig, mainJobFolders } from './main-job.js';
 
 const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/bin/dropclass.js');
+const torchImportable = existsSync('/usr/bin/python3') && spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 
 interface Run {
   code: number | null;
@@ -323,6 +324,13 @@ describe('dropclass command line', () => {
       expect(report.unet[mode].tensorsAfter).toBe(report.unet[mode].tensorsBefore);
     }
     expect(report.unet.trainableParams.dropclass - report.unet.trainableParams.baseline).toBe(4 * 4 + 4 + 2 * 4);
+    // The shipped PyTorch anchor runs by default and builds the same network.
+    if (torchImportable) {
+      expect(report.torch.params).toBe(report.unet.trainableParams.baseline);
+      expect(report.torch.ratioDropclass).toBeGreaterThan(0);
+    } else {
+      expect(report.torch.error).toMatch(/apt-get install python3-torch/);
+    }
     expect(report.peakRssMiB).toBeGreaterThan(0);
   });
 });

@@ -5,7 +5,7 @@ import { BACKEND_NAMES, type BackendName, DropClassModel, type InferenceOptions,
 import { type DatasetKind, type Rgb, computeClassFrequencies, defaultPalette, openDataset } from '@dropclass/datasets';
 import { classReport, formatReport } from '@dropclass/metrics';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { type BenchOptions, formatBench, runBench } from './bench.js';
+import { BUNDLED_TORCH_ANCHOR, type BenchOptions, formatBench, runBench } from './bench.js';
 import { resolveModelDir } from './checkpoint.js';
 import { importBackbonePackage } from './backbones.js';
 import { type RunConfig, loadRunConfig, parseRunConfig, resolveRunConfig } from './config.js';
@@ -270,13 +270,14 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON instead of a table')
     .option('--steps <n>', 'timed steps (median reported)', integer('--steps'))
     .option('--no-deeplab', 'skip DeepLabV3-ResNet18')
-    .option('--torch <script>', 'PyTorch anchor script to run side by side (needs python3 with torch)')
+    .option('--torch <script>', 'PyTorch anchor script run side by side (needs python3 with torch)', BUNDLED_TORCH_ANCHOR)
+    .option('--no-torch', 'skip the PyTorch anchor')
     .option('--python <path>', 'python interpreter for the anchor', '/usr/bin/python3')
     .option('--out <file>', 'also write the JSON report here')
     .option('--profile', 'also print the time of every kernel in a training step')
     .option('--threads <n>', 'threads for the wasm backend (default: DROPCLASS_THREADS, else the machine\'s cores)', integer('--threads'))
-    .action(async (opts: { backend?: BackendName; quick?: boolean; json?: boolean; steps?: number; deeplab: boolean; torch?: string; python: string; out?: string; profile?: boolean; threads?: number }) => {
-      const common = { backend: opts.backend, deeplab: opts.deeplab, torchScript: opts.torch, python: opts.python, profile: opts.profile, threads: opts.threads };
+    .action(async (opts: { backend?: BackendName; quick?: boolean; json?: boolean; steps?: number; deeplab: boolean; torch: string | false; python: string; out?: string; profile?: boolean; threads?: number }) => {
+      const common = { backend: opts.backend, deeplab: opts.deeplab, torchScript: opts.torch || undefined, python: opts.python, profile: opts.profile, threads: opts.threads };
       const options: BenchOptions = opts.quick
         ? { ...common, steps: opts.steps ?? 2, warmup: 1, batch: 2, size: 16, classes: 4, base: 4, depth: 2, deeplabSize: 32 }
         : { ...common, steps: opts.steps ?? 10, warmup: 2, batch: 4, size: 128, classes: 8, base: 16, depth: 4, deeplabSize: 256 };

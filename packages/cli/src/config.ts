@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { BackboneOptionsError, getBackbone } from '@dropclass/core';
 import { SYNTHETIC_DEFAULT_COUNTS } from '@dropclass/datasets';
+import { IMAGENET_MEAN, IMAGENET_STD } from '@dropclass/datasets';
 import { z } from 'zod';
 import { importBackbonePackage } from './backbones.js';
 
@@ -67,8 +68,8 @@ export const runConfigSchema = z
     crop: z.tuple([positiveInt, positiveInt]),
     scale: z.tuple([z.number().positive(), z.number().positive()]).default([1, 1]),
     flip: z.boolean().default(true),
-    mean: z.tuple([z.number(), z.number(), z.number()]).default([0.485 * 255, 0.456 * 255, 0.406 * 255]),
-    std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]).default([0.229 * 255, 0.224 * 255, 0.225 * 255]),
+    mean: z.tuple([z.number(), z.number(), z.number()]).default((): [number, number, number] => [...IMAGENET_MEAN]),
+    std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]).default((): [number, number, number] => [...IMAGENET_STD]),
     batchSize: positiveInt,
     iterations: positiveInt,
     learningRate: z.number().positive().default(0.01),

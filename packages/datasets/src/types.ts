@@ -40,4 +40,5 @@ export interface SkippedSample {
   reason: string;
 }
 
-export const IGNORE_INDEX = 255;
+/** Label of pixels without a class (the one definition is @dropclass/core's). */
+export { IGNORE_INDEX } from '@dropclass/core';

@@ -18,6 +18,7 @@ export {
   type InferenceOptions,
 } from './inference/inference.js';
 export { BACKEND_NAMES, type BackendName, type InitBackendOptions, initBackend, wasmThreadCount } from './backend/select.js';
+export { DROPCLASS_GRADIENTS, registerDropClassGradients } from './backend/gradients.js';
 export { registerWasmGradientKernels } from './backend/wasm-gradients.js';
 export { MAX_WASM_THREADS, type ThreadedWasmOptions, startThreadedWasm } from './backend/wasm-threads.js';
 export { NO_CLASS_DROPPED, averagedImportance, classImportance, classSpecificFeatures } from './dropclass/importance.js';
@@ -66,4 +67,4 @@ export { checkImages, checkLabels, nearestValidSize } from './model/input.js';
 export { Sgd, polyLearningRate, type SgdOptions } from './train/sgd.js';
 export { fileSystemHandler, writeFileAtomic } from './io/file-system.js';
 export { Rng, layerSeed } from './rng.js';
-export { checkReferenceFile, findReferenceFiles, type FileCheck, type QuantityCheck } from './reference/check.js';
+export { BUNDLED_REFERENCE_DIR, checkReferenceFile, findReferenceFiles, type FileCheck, type QuantityCheck } from './reference/check.js';

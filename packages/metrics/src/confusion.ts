@@ -1,3 +1,9 @@
+/**
+ * Label of pixels without a class, ignored by default: the value `IGNORE_INDEX` of @dropclass/core
+ * and @dropclass/datasets (this package does not depend on them; a test checks that they agree).
+ */
+export const IGNORE_INDEX = 255;
+
 /** Integer class ids: typed arrays, or a tensor-like object that can give them synchronously. */
 export type IdArray = Uint8Array | Int32Array | Uint16Array | Uint32Array | { dataSync(): ArrayLike<number> };
 
@@ -48,7 +54,7 @@ export class ConfusionMatrix {
     options: { ignoreIndex?: number } = {},
   ) {
     if (!Number.isInteger(numClasses) || numClasses < 1) throw new RangeError(`numClasses must be a positive integer, got ${numClasses}`);
-    this.ignoreIndex = options.ignoreIndex ?? 255;
+    this.ignoreIndex = options.ignoreIndex ?? IGNORE_INDEX;
     this.counts = new Float64Array(numClasses * numClasses);
   }
 

@@ -1,4 +1,4 @@
-export { ConfusionMatrix, nanMean, type ConfusionMatrixJSON, type IdArray, type SegmentationResult } from './confusion.js';
+export { ConfusionMatrix, IGNORE_INDEX, nanMean, type ConfusionMatrixJSON, type IdArray, type SegmentationResult } from './confusion.js';
 export {
   classReport,
   compareRuns,

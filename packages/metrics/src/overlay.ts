@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import type { IdArray } from './confusion.js';
+import { IGNORE_INDEX, type IdArray } from './confusion.js';
 
 export type Rgb = [number, number, number];
 
@@ -7,7 +7,7 @@ export interface OverlayInput {
   /** RGB (or grey) bytes. */
   image: { data: Uint8Array; width: number; height: number; channels: number };
   prediction: IdArray;
-  /** Ground truth; pixels with 255 show the image alone. */
+  /** Ground truth; pixels labelled `IGNORE_INDEX` (255) show the image alone. */
   label?: IdArray;
   palette: Rgb[];
   /** Weight of the class colour over the image. Default 0.55. */
@@ -24,7 +24,7 @@ function blend(input: OverlayInput, classes: ArrayLike<number> | undefined, alph
   const out = new Uint8Array(n * 3);
   for (let i = 0; i < n; i++) {
     const cls = classes?.[i];
-    const color = cls === undefined || cls === 255 ? undefined : palette[cls];
+    const color = cls === undefined || cls === IGNORE_INDEX ? undefined : palette[cls];
     for (let k = 0; k < 3; k++) {
       const v = image.data[i * image.channels + Math.min(k, image.channels - 1)];
       out[i * 3 + k] = color ? Math.round((1 - alpha) * v + alpha * color[k]) : v;

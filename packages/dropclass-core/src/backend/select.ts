@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
-import './gradients.js';
+import { registerDropClassGradients } from './gradients.js';
 import { registerWasmGradientKernels } from './wasm-gradients.js';
 import { MAX_WASM_THREADS, startThreadedWasm } from './wasm-threads.js';
 
@@ -86,6 +86,11 @@ let announced: string | undefined;
  * Picks the compute backend once per process: `tensorflow` (tfjs-node-gpu, then tfjs-node) when
  * installed, else `wasm` (the embedded default), else `cpu`. A forced choice that is not available
  * fails with what to install. Prints the choice once, on stderr.
+ *
+ * Importing `@dropclass/core` leaves tfjs as it is; this call is where the package changes tfjs
+ * globally: it registers the faster `FusedBatchNorm`, `Sum` and `Mean` gradients
+ * (`registerDropClassGradients`) and, for wasm, the gradient and training kernels
+ * (`registerWasmGradientKernels`).
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendName> {
   const fromEnv = process.env.DROPCLASS_BACKEND?.trim();
@@ -96,9 +101,14 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     );
   }
   const threads = requestedThreads(options.threads);
+  registerDropClassGradients();
   const order = forced ? [forced] : BACKEND_NAMES;
   for (const name of order) {
-    if (tf.getBackend() === name && tf.findBackend(name)) return name;
+    if (tf.getBackend() === name && tf.findBackend(name)) {
+      // A wasm backend started by the caller still needs the kernels that let it train.
+      if (name === 'wasm') registerWasmGradientKernels();
+      return name;
+    }
     if (await load(name, threads)) {
       await tf.ready();
       if (!options.quiet && announced !== name) {

@@ -1,28 +1,31 @@
 #!/usr/bin/env node
 import { initBackend } from '../backend/select.js';
-import { ABSOLUTE_TOLERANCE, RELATIVE_TOLERANCE, checkReferenceFile, findReferenceFiles } from '../reference/check.js';
+import { ABSOLUTE_TOLERANCE, BUNDLED_REFERENCE_DIR, RELATIVE_TOLERANCE, checkReferenceFile, findReferenceFiles } from '../reference/check.js';
 
-const USAGE = `usage: dropclass-reference <file-or-directory>...
+const USAGE = `usage: dropclass-reference [file-or-directory...]
 Runs the DropClass core in float32 on every dropclass-reference/1 JSON file given (directories are
-searched recursively) and prints the max absolute and relative error of each output and gradient.
-Exits 1 when any quantity is off by more than ${RELATIVE_TOLERANCE} relative and ${ABSOLUTE_TOLERANCE} absolute.
-The backend is chosen as everywhere else (DROPCLASS_BACKEND=wasm|cpu|tensorflow to force one).`;
+searched recursively; with no argument, the vectors shipped in ${BUNDLED_REFERENCE_DIR}) and prints
+the max absolute and relative error of each output and gradient.
+Exits 1 when any quantity is off by more than ${RELATIVE_TOLERANCE} relative and ${ABSOLUTE_TOLERANCE} absolute, or a file
+holds nothing to compare. The backend is chosen as everywhere else (DROPCLASS_BACKEND=wasm|cpu|tensorflow to force one).`;
 
 async function main(args: string[]): Promise<number> {
-  if (args.length === 0 || args.includes('--help') || args.includes('-h')) {
+  if (args.includes('--help') || args.includes('-h')) {
     console.log(USAGE);
-    return args.length === 0 ? 2 : 0;
+    return 0;
   }
+  const paths = args.length > 0 ? args : [BUNDLED_REFERENCE_DIR];
   await initBackend();
-  const files = (await Promise.all(args.map(findReferenceFiles))).flat();
+  const files = (await Promise.all(paths.map(findReferenceFiles))).flat();
   if (files.length === 0) {
-    console.error(`no .json files found under ${args.join(', ')}`);
+    console.error(`dropclass-reference: no .json files found under ${paths.join(', ')}; give dropclass-reference/1 files or folders of them`);
     return 2;
   }
   let failed = 0;
   for (const file of files) {
     const result = await checkReferenceFile(file);
     console.log(`${result.ok ? 'PASS' : 'FAIL'} ${file}`);
+    if (result.problem) console.log(`  ${result.problem}`);
     for (const c of result.checks) {
       const mark = c.ok ? 'ok ' : 'OFF';
       console.log(`  ${mark} ${c.quantity.padEnd(20)} max abs ${c.maxAbsError.toExponential(2)}  max rel ${c.maxRelError.toExponential(2)}`);

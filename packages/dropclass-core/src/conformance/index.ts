@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BackboneAdapter, BackboneOptionsError, type SegmentationBackbone } from '../adapter.js';
 import { type BackendName, initBackend } from '../backend/select.js';
 import { NO_CLASS_DROPPED } from '../dropclass/importance.js';
+import { IGNORE_INDEX } from '../dropclass/objective.js';
 import { resizeBilinear } from '../dropclass/upsample.js';
 import { nearestValidSize } from '../model/input.js';
 import { DropClassModel, type DropClassModelOptions, createDropClassModel } from '../model/model.js';
@@ -39,7 +40,7 @@ function makeBatch(seed: number, batch: number, [height, width]: [number, number
     const images = tf.randomNormal([batch, height, width, channels], 0, 1, 'float32', seed) as tf.Tensor4D;
     const raw = tf.randomUniform([batch, height, width], 0, numClasses + 1, 'int32', seed + 1);
     // The extra value stands for "no label": it becomes the ignore index.
-    const labels = tf.where(tf.equal(raw, numClasses), tf.fill([batch, height, width], 255, 'int32'), raw) as tf.Tensor3D;
+    const labels = tf.where(tf.equal(raw, numClasses), tf.fill([batch, height, width], IGNORE_INDEX, 'int32'), raw) as tf.Tensor3D;
     return { images, labels };
   });
 }

@@ -13,12 +13,12 @@ export function classImportance(classifierKernel: tf.Tensor2D): tf.Tensor2D {
 
 /** Class-specific features `A_c = A * S_c` of class c, broadcast over batch and space. */
 export function classSpecificFeatures(features: tf.Tensor4D, classifierKernel: tf.Tensor2D, classIndex: number): tf.Tensor4D {
+  const numClasses = classifierKernel.shape[1];
+  if (!Number.isInteger(classIndex) || classIndex < 0 || classIndex >= numClasses) {
+    throw new RangeError(`classSpecificFeatures (dropclass/importance.ts): class index ${classIndex} is not a class of this ${numClasses}-class classifier; give an integer in 0..${numClasses - 1}`);
+  }
   return tf.tidy(() => {
-    const numClasses = classifierKernel.shape[1];
     const column = tf.reshape(tf.slice(classImportance(classifierKernel), [0, classIndex], [-1, 1]), [-1]);
-    if (classIndex < 0 || classIndex >= numClasses) {
-      throw new RangeError(`class index ${classIndex} is outside 0..${numClasses - 1}`);
-    }
     return tf.mul(features, column);
   });
 }

@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import '../backend/gradients.js';
 import { batchNormInTraining } from '../ops/batch-norm.js';
 import { NO_CLASS_DROPPED, averagedImportance } from './importance.js';
 import { resizeBilinear } from './upsample.js';

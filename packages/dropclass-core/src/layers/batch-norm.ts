@@ -5,8 +5,20 @@ import { batchNormInTraining, updateMovingStatistics } from '../ops/batch-norm.j
 type LayerArgs = NonNullable<Parameters<typeof tfl.layers.batchNormalization>[0]>;
 type Kwargs = Parameters<tfl.layers.Layer['call']>[1];
 
-/** tfjs-layers' batch norm layer; its class is not exported by name. */
-const StockBatchNormalization = tfl.layers.batchNormalization().constructor as new (args?: LayerArgs) => tfl.layers.Layer;
+/**
+ * tfjs-layers' batch norm layer. Its class is not exported by name; it is looked up where
+ * tfjs-layers registers it for deserialisation, so that no layer is built (which would take one
+ * of tfjs-layers' automatic layer names) when this module loads.
+ */
+const StockBatchNormalization = stockLayerClass('BatchNormalization') as new (args?: LayerArgs) => tfl.layers.Layer;
+
+function stockLayerClass(className: string): unknown {
+  const entry = tf.serialization.SerializationMap.getMap().classNameMap[className];
+  if (!entry) {
+    throw new Error(`@dropclass/core (layers/batch-norm.ts): tfjs-layers registers no layer class "${className}"; expected @tensorflow/tfjs-layers 4.x beside @dropclass/core`);
+  }
+  return entry[0];
+}
 
 /** The stock layer's fields this layer reads (declared private there). */
 interface StockFields {

@@ -105,9 +105,12 @@ export class DropClassModel {
     const output = backbone.model.outputs[0];
     const channels = output.shape[output.shape.length - 1];
     if (backbone.model.outputs.length !== 1 || channels !== backbone.channels) {
+      const outputs = backbone.model.outputs.map((o) => `[${o.shape.map((d) => d ?? 'null').join(', ')}]`).join(', ');
       throw new Error(
-        `the ${backbone.name} backbone declares ${backbone.channels} feature channels but its model outputs ` +
-          `${backbone.model.outputs.map((o) => `[${o.shape.join(', ')}]`).join(', ')}: it must output one feature map with channels = ${channels}`,
+        backbone.model.outputs.length !== 1
+          ? `the ${backbone.name} backbone's model has ${backbone.model.outputs.length} outputs (${outputs}); it must output one feature map [B, H, W, ${backbone.channels}]`
+          : `the ${backbone.name} backbone declares channels: ${backbone.channels} but its model outputs ${outputs}, ${channels} channels; ` +
+              `declare channels: ${channels}, or make the model output ${backbone.channels} channels`,
       );
     }
     const seed = options.seed ?? 0;

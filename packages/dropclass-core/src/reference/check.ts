@@ -1,5 +1,6 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { dropClassObjective } from '../dropclass/objective.js';
 
@@ -7,6 +8,12 @@ export const REFERENCE_FORMAT = 'dropclass-reference/1';
 /** Agreement demanded of float32 against the float64 reference: |got - want| <= ABS + REL * |want|. */
 export const ABSOLUTE_TOLERANCE = 1e-5;
 export const RELATIVE_TOLERANCE = 1e-4;
+/**
+ * The reference vectors shipped with this package (`reference/` in the package): float64 PyTorch
+ * values for a dropped class, nothing dropped, logits coarser than the labels, an all-ignored batch
+ * and the end of training.
+ */
+export const BUNDLED_REFERENCE_DIR = fileURLToPath(new URL('../../reference', import.meta.url));
 
 const INPUT_NAMES = ['A', 'W', 'b', 'Ws', 'bs', 'gamma', 'beta'] as const;
 const OUTPUT_NAMES = ['logits', 'logitsDrop', 'importance', 'lossCe', 'lossDrop', 'lossSup', 'total'] as const;
@@ -31,7 +38,10 @@ export interface QuantityCheck {
 export interface FileCheck {
   file: string;
   checks: QuantityCheck[];
+  /** True when at least one quantity was compared and every one agreed. */
   ok: boolean;
+  /** Why the file failed although no quantity was off (a file with nothing to compare). */
+  problem?: string;
 }
 
 /** Compares flat arrays; relative error is taken over entries whose reference is not zero. */
@@ -105,6 +115,10 @@ export async function checkReferenceFile(file: string): Promise<FileCheck> {
     const want = ref.gradients?.[name];
     if (want !== undefined) checks.push(compareArrays(`gradients.${name}`, gradients[i], want));
   });
+  if (checks.length === 0) {
+    const problem = `${file}: nothing to compare; a ${REFERENCE_FORMAT} file carries outputs (${OUTPUT_NAMES.join(', ')}) and gradients (${INPUT_NAMES.join(', ')})`;
+    return { file, checks, ok: false, problem };
+  }
   return { file, checks, ok: checks.every((c) => c.ok) };
 }
 

@@ -1,0 +1,107 @@
+// Importing @dropclass/core must leave tfjs as it was: its kernels, gradients, flags, backends,
+// registered layer classes and tfjs-layers' automatic layer names. Only initBackend() (or the
+// explicit register functions) changes tfjs. Vitest runs this file in a worker of its own, so the
+// package is imported here for the first time.
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { describe, expect, it } from 'vitest';
+
+const BACKENDS = ['cpu', 'wasm', 'webgl', 'tensorflow'];
+const REPLACED_GRADIENTS = ['FusedBatchNorm', 'Sum', 'Mean'];
+
+/** One layer of each kind the packages build; each call takes one automatic name per kind. */
+const LAYER_FACTORIES: Record<string, () => tfl.layers.Layer> = {
+  batchNormalization: () => tfl.layers.batchNormalization(),
+  conv2d: () => tfl.layers.conv2d({ filters: 1, kernelSize: 1 }),
+  dense: () => tfl.layers.dense({ units: 1 }),
+  activation: () => tfl.layers.activation({ activation: 'relu' }),
+  reLU: () => tfl.layers.reLU(),
+  add: () => tfl.layers.add(),
+  concatenate: () => tfl.layers.concatenate(),
+  maxPooling2d: () => tfl.layers.maxPooling2d({ poolSize: 2 }),
+  upSampling2d: () => tfl.layers.upSampling2d({ size: [2, 2] }),
+};
+
+interface Snapshot {
+  kernels: Map<string, tf.KernelFunc>;
+  gradients: Map<string, tf.GradConfig | undefined>;
+  flags: ReturnType<ReturnType<typeof tf.env>['getFlags']>;
+  backendFactories: string[];
+  classes: Map<string, unknown>;
+}
+
+function snapshot(): Snapshot {
+  const kernels = new Map<string, tf.KernelFunc>();
+  for (const backend of BACKENDS) {
+    for (const config of tf.getKernelsForBackend(backend)) kernels.set(`${backend}/${config.kernelName}`, config.kernelFunc);
+  }
+  const names = new Set([...REPLACED_GRADIENTS, ...[...kernels.keys()].map((key) => key.split('/')[1])]);
+  const gradients = new Map([...names].map((name) => [name, tf.getGradient(name)]));
+  const classes = new Map(Object.entries(tf.serialization.SerializationMap.getMap().classNameMap).map(([name, [cls]]) => [name, cls]));
+  const backendFactories = Object.keys((tf.engine() as unknown as { registryFactory: Record<string, unknown> }).registryFactory).sort();
+  return { kernels, gradients, flags: { ...tf.env().getFlags() }, backendFactories, classes };
+}
+
+/** Keys whose values differ between two maps (added, removed or replaced). */
+function changed<V>(before: Map<string, V>, after: Map<string, V>): string[] {
+  const keys = new Set([...before.keys(), ...after.keys()]);
+  return [...keys].filter((key) => before.get(key) !== after.get(key)).sort();
+}
+
+/** The automatic name's number of one layer of each kind. */
+function nextNameNumbers(): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(LAYER_FACTORIES).map(([kind, make]) => {
+      const name = make().name;
+      const match = /(\d+)$/.exec(name);
+      if (!match) throw new Error(`import-side-effects.test.ts: layer name ${JSON.stringify(name)} of ${kind} has no number suffix`);
+      return [kind, Number(match[1])];
+    }),
+  );
+}
+
+describe('importing @dropclass/core', () => {
+  it('changes no tfjs kernel, gradient, flag, backend, layer class or automatic layer name; initBackend() does the registering', async () => {
+    const namesBefore = nextNameNumbers();
+    const before = snapshot();
+    // The stock gradients are there (tfjs-layers registers them), so a replacement would show.
+    for (const name of REPLACED_GRADIENTS) expect(before.gradients.get(name), name).toBeDefined();
+    expect(before.kernels.size).toBeGreaterThan(100);
+
+    const core = await import('./index.js');
+    await import('./conformance/index.js');
+    // The built entry point, which users import.
+    await import('@dropclass/core');
+
+    const after = snapshot();
+    expect(changed(before.kernels, after.kernels)).toEqual([]);
+    expect(changed(before.gradients, after.gradients)).toEqual([]);
+    expect(after.flags).toEqual(before.flags);
+    expect(after.backendFactories).toEqual(before.backendFactories);
+    // Every class tfjs registered is still the same class; the package adds its two layer classes
+    // under names of its own, so that saved models load after a plain import.
+    const classChanges = changed(before.classes, after.classes);
+    expect(classChanges.filter((name) => before.classes.has(name))).toEqual([]);
+    expect(classChanges).toEqual(['DropClassBatchNormalization', 'DropClassHead']);
+    // One more layer of each kind after the import: the next number, as if nothing had been imported.
+    const namesAfter = nextNameNumbers();
+    for (const kind of Object.keys(namesBefore)) expect(namesAfter[kind], kind).toBe(namesBefore[kind] + 1);
+    // The package's batch norm extends tfjs-layers' own class.
+    expect(Object.getPrototypeOf(core.BatchNormalization)).toBe(tfl.layers.batchNormalization().constructor);
+
+    // initBackend registers the replacement gradients and the wasm kernels, once.
+    expect(await core.initBackend({ backend: 'wasm', threads: 1, quiet: true })).toBe('wasm');
+    const registered = snapshot();
+    expect(changed(before.gradients, registered.gradients)).toEqual([...REPLACED_GRADIENTS].sort());
+    REPLACED_GRADIENTS.forEach((name, i) => expect(registered.gradients.get(name)).toBe(core.DROPCLASS_GRADIENTS[i]));
+    expect(changed(before.kernels, registered.kernels).length).toBeGreaterThan(0);
+    expect(changed(before.kernels, registered.kernels).every((key) => key.startsWith('wasm/'))).toBe(true);
+    core.registerDropClassGradients();
+    await core.initBackend({ backend: 'wasm', quiet: true });
+    const again = snapshot();
+    expect(changed(registered.gradients, again.gradients)).toEqual([]);
+    expect(changed(registered.kernels, again.kernels)).toEqual([]);
+  });
+});
