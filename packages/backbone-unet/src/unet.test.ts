@@ -43,7 +43,7 @@ describe('createUNet', () => {
     expect(out.shape).toEqual([1, 16, 16, 32]);
     expect(out.min).toBeGreaterThanOrEqual(0);
     expect(backbone.channels).toBe(32);
-    const convBn = (cin: number, cout: number) => 9 * cin * cout + cout + 2 * cout;
+    const convBn = (cin: number, cout: number) => 9 * cin * cout + 2 * cout; // conv without bias, BN gamma/beta
     expect(trainable(backbone.model)).toBe(unetParameterCount({ base: 4, depth: 2 }) + convBn(4, 32));
     expect(unetParameterCount({ base: 4, depth: 2, featureChannels: 32 })).toBe(trainable(backbone.model));
     backbone.model.dispose();

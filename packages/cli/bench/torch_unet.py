@@ -13,7 +13,7 @@ except ImportError as error:
                      "(apt-get install python3-torch) and run the anchor with /usr/bin/python3\n" % (sys.executable, error))
     sys.exit(3)
 torch.set_num_threads(2)
-def dc(i, o): return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.Conv2d(o, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU())
+def dc(i, o): return nn.Sequential(nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(), nn.Conv2d(o, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU())
 class UNet(nn.Module):
     def __init__(s, base, depth, k, dropclass):
         super().__init__()

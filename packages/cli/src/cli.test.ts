@@ -288,7 +288,7 @@ describe('dropclass command line', () => {
     expect(config.dataset.root).toBe(resolve('data/synthetic'));
     expect(mainJobFolders({ quick: false }).out).toBe('runs/main');
     expect(mainJobFolders({ quick: true })).toEqual({ out: 'runs/main-quick', data: 'data/synthetic-quick' });
-    expect(config.backbone).toEqual({ kind: 'unet', options: { base: 8, depth: 3, upsampling: 'bilinear', featureChannels: 64 } });
+    expect(config.backbone).toEqual({ kind: 'unet', package: '@dropclass/backbone-unet', options: { base: 8, depth: 3, upsampling: 'bilinear', featureChannels: 64 } });
     expect(config.dataset.generate).toEqual({ seed: 0, size: 64, train: 600, val: 3200, valShifted: 3200 });
   });
 

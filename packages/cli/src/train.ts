@@ -56,12 +56,6 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
     const model = await DropClassModel.load(latest.dir);
     return { model, steps: model.step, interrupted: false };
   }
-  await mkdir(options.out, { recursive: true });
-  if (state === 'new') {
-    // A run killed before its first checkpoint left only a log: it starts again from step 0.
-    await rm(join(options.out, METRICS_JSONL), { force: true });
-    await writeRunConfig(options.out, config);
-  }
 
   const data = await openTrainingData(config, log);
   const model = latest
@@ -85,6 +79,12 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
       throw new ConfigError(`${file}: inference: ${error.message}`);
     }
     throw error;
+  }
+  await mkdir(options.out, { recursive: true });
+  if (state === 'new') {
+    // A run killed before its first checkpoint left only a log: it starts again from step 0.
+    await rm(join(options.out, METRICS_JSONL), { force: true });
+    await writeRunConfig(options.out, config);
   }
   if (latest) log(`resuming ${options.out} from step ${model.step}`);
   else log(`${config.dropclass ? 'DropClass' : 'baseline'} ${config.backbone.kind}: ${model.countParams().toLocaleString('en')} trainable parameters`);
