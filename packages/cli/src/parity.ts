@@ -2,11 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type DropClassModel, createDropClassModel, polyLearningRate } from '@dropclass/core';
+import { type DropClassModel, polyLearningRate } from '@dropclass/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { createBackbone } from './backbones.js';
 import type { RunConfig } from './config.js';
 import { openTrainingData, trainingBatches } from './data.js';
+import { createRunModel } from './train.js';
 
 /** The PyTorch twin shipped with this package (run with a python that has torch). */
 export const TWIN_SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../python/parity_twin.py');
@@ -154,14 +154,7 @@ export async function runParity(options: ParityOptions): Promise<ParityResult> {
   await mkdir(out, { recursive: true });
 
   const data = await openTrainingData(config, log);
-  const model = createDropClassModel(createBackbone(config.backbone, config.seed), {
-    numClasses: data.numClasses,
-    dropclass: config.dropclass,
-    alpha: config.alpha,
-    seed: config.seed,
-    momentum: config.momentum,
-    weightDecay: config.weightDecay,
-  });
+  const model = createRunModel(config, data);
   const ours: { droppedClass: number; progress: number; learningRate: number; losses: Losses }[] = [];
   let entries: WeightEntry[] = [];
   let batchShape: number[] = [];

@@ -32,6 +32,19 @@ export interface TrainResult {
 }
 
 
+/** A run config's untrained model: its backbone and the DropClass (or baseline) head, seeded by the config. */
+export function createRunModel(config: RunConfig, data: TrainingData): DropClassModel {
+  return createDropClassModel(createBackbone(config.backbone, config.seed), {
+    numClasses: data.numClasses,
+    dropclass: config.dropclass,
+    alpha: config.alpha,
+    seed: config.seed,
+    momentum: config.momentum,
+    weightDecay: config.weightDecay,
+    metadata: { classNames: data.classNames, palette: data.palette, mean: config.mean, std: config.std },
+  });
+}
+
 /** Thrown when training stops because the loss stopped being finite; the last good checkpoint stays. */
 export class TrainingDivergedError extends Error {}
 
@@ -58,17 +71,7 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
   }
 
   const data = await openTrainingData(config, log);
-  const model = latest
-    ? await DropClassModel.load(latest.dir)
-    : createDropClassModel(createBackbone(config.backbone, config.seed), {
-        numClasses: data.numClasses,
-        dropclass: config.dropclass,
-        alpha: config.alpha,
-        seed: config.seed,
-        momentum: config.momentum,
-        weightDecay: config.weightDecay,
-        metadata: { classNames: data.classNames, palette: data.palette, mean: config.mean, std: config.std },
-      });
+  const model = latest ? await DropClassModel.load(latest.dir) : createRunModel(config, data);
   try {
     // Checked before the first step, so that a window the backbone cannot take does not end the run at its first evaluation.
     checkInferenceOptions(config.inference, model.info.backbone);
