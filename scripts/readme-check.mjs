@@ -27,7 +27,7 @@ const PLAN = new Map([
     'npm start',
     {
       run: ['npm start -- --quick'],
-      why: 'the full job trains for about 10 minutes on 2 cores; --quick (appended to the same `dropclass main`) runs the same steps (build, synthetic data, baseline and DropClass, evaluation on val and val-shifted, dependency diagnostic, report) on a tiny configuration',
+      why: 'the full job takes about 15 minutes on 2 cores; --quick (appended to the same `dropclass main`) runs the same steps (build, synthetic data, baseline and DropClass, evaluation on val and val-shifted, dependency diagnostic, report) on a tiny configuration',
     },
   ],
   ['npm test', { run: [], why: 'this check is part of npm test: running npm test from it would recurse' }],
