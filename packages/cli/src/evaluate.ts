@@ -1,4 +1,4 @@
-import { type DropClassModel, type InferenceOptions, NO_CLASS_DROPPED, checkInferenceOptions, inferClasses } from '@dropclass/core';
+import { type DropClassModel, type InferenceOptions, NO_CLASS_DROPPED, checkInferenceOptions, inferClasses, paddedInputSize } from '@dropclass/core';
 import { type Batch, type PairedDataset, type Rgb, createEvalStream, openDataset } from '@dropclass/datasets';
 import { type ConfusionMatrix, PerImageConfusion, type SegmentationResult } from '@dropclass/metrics';
 import * as tf from '@tensorflow/tfjs-core';
@@ -18,8 +18,7 @@ export interface EvalOptions {
 
 /** A size multiple every padded batch is valid at: the backbone's multiple, raised to cover its minimum size. */
 export function paddingMultiple(model: DropClassModel): number {
-  const { inputSizeMultiple, minInputSize } = model.info.backbone;
-  return Math.ceil(minInputSize / inputSizeMultiple) * inputSizeMultiple;
+  return paddedInputSize(1, model.info.backbone);
 }
 
 const sameSize = (a: Batch, b: Batch) => a.images.shape[1] === b.images.shape[1] && a.images.shape[2] === b.images.shape[2];

@@ -4,6 +4,7 @@ import { Float16Array } from '@petamoriken/float16';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { BatchNormalization } from '../layers/batch-norm.js';
+import { paddedInputSize } from '../inference/inference.js';
 import { BilinearUpSampling2D } from '../layers/upsampling.js';
 import { MODEL_JSON, writeFileAtomic } from '../io/file-system.js';
 import type { DropClassModel } from './model.js';
@@ -216,9 +217,9 @@ export async function exportStockModel(model: DropClassModel, dir: string, optio
   if (classNames.length !== info.numClasses) {
     throw new Error(`the model's metadata names ${classNames.length} classes but the model has ${info.numClasses}: fix metadata.classNames`);
   }
-  const { inputSizeMultiple, minInputSize } = info.backbone;
-  // The rule of `paddedInputSize`, which evaluation and prediction use.
-  const minSize = Math.ceil(minInputSize / inputSizeMultiple) * inputSizeMultiple;
+  const { inputSizeMultiple } = info.backbone;
+  // The smallest size the backbone takes, by the rule evaluation and prediction pad with.
+  const minSize = paddedInputSize(1, info.backbone);
   const metadata: ExportMetadata = {
     format: EXPORT_FORMAT,
     backbone: info.backbone.name,
