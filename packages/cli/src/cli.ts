@@ -292,7 +292,7 @@ export function buildProgram(): Command {
     .option('--quick', 'a few steps on tiny data, in their own folders (runs/main-quick, data/synthetic-quick): for tests')
     .option('--seeds <n>', 'seeds to run; the report pools them (mean, spread, intervals over images and seeds)', integer('--seeds'), 1)
     .option('--iterations <n>', `training steps per run (default ${MAIN_JOB_ITERATIONS}; 4 with --quick)`, integer('--iterations'))
-    .option('--jobs <n>', 'runs trained at once, each in its own process with floor(cores / jobs) threads', integer('--jobs'), 1)
+    .option('--jobs <n>', 'runs trained at once, each in its own process with floor(cores / jobs) threads (default: one per run, at most the cores; 1 with --quick)', integer('--jobs'))
     .option('--fresh', 'remove the runs of this job in --out and train them again')
     .option('--results <file>', 'also write the results page here (e.g. docs/results.md), with its charts in a folder beside it')
     .option('--resamples <n>', 'bootstrap resamples', integer('--resamples'), 1000)
@@ -300,7 +300,7 @@ export function buildProgram(): Command {
     .option('--data <dir>', 'where the synthetic benchmark is written (default data/synthetic, or data/synthetic-quick with --quick)')
     .addOption(backendOption())
     .action(
-      async (opts: { quick?: boolean; seeds: number; iterations?: number; jobs: number; fresh?: boolean; results?: string; resamples: number; out?: string; data?: string; backend?: BackendName }) => {
+      async (opts: { quick?: boolean; seeds: number; iterations?: number; jobs?: number; fresh?: boolean; results?: string; resamples: number; out?: string; data?: string; backend?: BackendName }) => {
         await initBackend({ backend: opts.backend });
         await runMainJob({ ...opts, quick: !!opts.quick, command: ['dropclass', ...commandLine].join(' '), log });
       },

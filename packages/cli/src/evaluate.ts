@@ -82,6 +82,7 @@ export async function evaluateSplits(model: DropClassModel, config: RunConfig, d
   for (const split of config.dataset.evalSplits) {
     const ds = await openDataset({ kind: config.dataset.kind, root: config.dataset.root, split });
     if (ds.classNames.length !== data.numClasses) throw new Error(`split ${split} has ${ds.classNames.length} classes, the training split ${data.numClasses}`);
+    log(`evaluating ${split} (${ds.length} images)`);
     const perImage = await evaluatePerImage(model, ds, { mean: config.mean, std: config.std, batchSize: config.evalBatchSize, inference: config.inference });
     const matrix = perImage.total();
     out.perImage[split] = perImage;

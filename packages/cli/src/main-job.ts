@@ -25,7 +25,10 @@ export interface MainJobOptions {
   /** Seeds to run; the report pools them (mean, spread, intervals over images and seeds). */
   seeds: number;
   iterations?: number;
-  /** Runs trained at once, each in its own process with floor(cores / jobs) threads. Default 1 (in this process). */
+  /**
+   * Runs trained at once, each in its own process with floor(cores / jobs) threads. Default: as many
+   * as there are runs to train, at most the machine's cores (1, in this process, with `quick`).
+   */
   jobs?: number;
   /** Remove the runs of this job in `out` and train them again. */
   fresh?: boolean;
@@ -72,6 +75,8 @@ export function mainJobConfig(options: Pick<MainJobOptions, 'data' | 'quick' | '
     dropclass,
     seed,
     checkpointEvery: quick ? 2 : 100,
+    // Small images: larger batches cost fewer kernel calls per image.
+    evalBatchSize: 16,
   });
 }
 
@@ -91,13 +96,26 @@ interface PlannedRun {
 
 const BIN = fileURLToPath(new URL('./bin/dropclass.js', import.meta.url));
 
-/** Runs the command line in a child process; its output goes to `logFile`. Rejects with the log's tail on failure. */
-function child(args: string[], env: Record<string, string>, logFile: string): Promise<void> {
+/**
+ * Runs the command line in a child process; its output goes to `logFile`, and each of its lines to
+ * `onLine` (for progress). Rejects with the log's tail on failure.
+ */
+function child(args: string[], env: Record<string, string>, logFile: string, onLine?: (line: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const out = createWriteStream(logFile, { flags: 'a' });
     const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout.pipe(out, { end: false });
     proc.stderr.pipe(out, { end: false });
+    if (onLine) {
+      for (const stream of [proc.stdout, proc.stderr]) {
+        let rest = '';
+        stream.on('data', (chunk: Buffer) => {
+          const lines = (rest + chunk.toString('utf8')).split(/\r?\n|\r/);
+          rest = lines.pop() ?? '';
+          for (const line of lines) if (line.trim()) onLine(line.trim());
+        });
+      }
+    }
     // Ctrl-C reaches the children from the terminal too; SIGTERM (which train also turns into
     // "save a checkpoint and stop") is what the parent adds, so a child never gets a second SIGINT.
     const forward = () => proc.kill('SIGTERM');
@@ -134,6 +152,48 @@ function describeBackbone(config: RunConfig): string {
   return `U-Net (base ${o.base}, depth ${o.depth}, ${o.featureChannels ? `a final feature map of ${o.featureChannels} channels` : `a final feature map of ${o.base} channels`}), batch ${config.batchSize}, crop ${config.crop.join('x')}`;
 }
 
+/**
+ * Runs trained at once when `--jobs` is not given. Separate single-threaded processes beat one
+ * process's threads at the main job's small tensors, so every run that needs training gets its own
+ * process, as far as the cores go; `quick` (tests) trains in this process.
+ */
+export function defaultJobs(runs: number, cores: number, quick: boolean): number {
+  return quick ? 1 : Math.max(1, Math.min(runs, cores));
+}
+
+/**
+ * Progress of runs trained in child processes: every `everyMs`, one line with the newest progress
+ * line (`train 340/800 | ... img/s`, `evaluating ...`) of each running child.
+ */
+export class ChildProgress {
+  private readonly latest = new Map<string, string>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly log: (line: string) => void,
+    everyMs = 30_000,
+  ) {
+    this.timer = setInterval(() => this.print(), everyMs);
+    this.timer.unref();
+  }
+
+  update(label: string, line: string): void {
+    if (/^(train \d+\/\d+|evaluat|dependency \d+)/.test(line)) this.latest.set(label, line.replace(/\s*\|\s*ce .*\|/, ' |'));
+  }
+
+  end(label: string): void {
+    this.latest.delete(label);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private print(): void {
+    if (this.latest.size) this.log([...this.latest].map(([label, line]) => `${label}: ${line}`).join('  ·  '));
+  }
+}
+
 const minutes = (ms: number) => `${(ms / 60000).toFixed(1)} min`;
 
 /**
@@ -147,7 +207,7 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
   const started = Date.now();
   const { log } = options;
   const folders = mainJobFolders(options);
-  const jobs = Math.max(1, options.jobs ?? 1);
+  let jobs = Math.max(1, options.jobs ?? 1);
   const seeds = Array.from({ length: options.seeds }, (_, i) => i);
   const planned: PlannedRun[] = [];
   for (const seed of seeds) {
@@ -163,6 +223,7 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
   // The data is written once, here, before any training process reads it.
   await ensureSyntheticData(planned[0].config, log);
   const pending = planned.filter((r) => r.state !== 'complete');
+  if (options.jobs === undefined) jobs = defaultJobs(pending.length, os.availableParallelism(), options.quick);
   for (const r of planned.filter((p) => p.state === 'complete')) log(`${r.dir} is a finished run of this config; reusing it`);
   const threads = Math.max(1, Math.floor(os.availableParallelism() / jobs));
   if (jobs === 1) {
@@ -175,6 +236,7 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
   } else {
     log(`training ${pending.length} run(s), ${jobs} at a time, ${threads} thread(s) each; logs in <run>/train.log`);
     await mkdir(join(folders.out, 'configs'), { recursive: true });
+    const progress = new ChildProgress(log);
     await pool(pending, jobs, async (r) => {
       const file = join(folders.out, 'configs', `seed-${r.seed}-${r.mode}.json`);
       await writeFile(file, JSON.stringify(r.config, null, 2));
@@ -182,9 +244,10 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
       const t0 = Date.now();
       log(`started seed ${r.seed} ${r.mode}${r.state === 'partial' ? ' (resuming)' : ''}`);
       const args = ['train', '--config', file, '--out', r.dir, ...(r.state === 'partial' ? ['--resume'] : []), ...(options.backend ? ['--backend', options.backend] : [])];
-      await child(args, { DROPCLASS_THREADS: String(threads) }, join(r.dir, 'train.log'));
+      const label = `seed ${r.seed} ${r.mode}`;
+      await child(args, { DROPCLASS_THREADS: String(threads) }, join(r.dir, 'train.log'), (line) => progress.update(label, line)).finally(() => progress.end(label));
       log(`finished seed ${r.seed} ${r.mode} in ${minutes(Date.now() - t0)}`);
-    });
+    }).finally(() => progress.stop());
   }
 
   // The class-dependency diagnostic of every run that has none yet (the same intervention for both models).
@@ -199,9 +262,13 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
       model.dispose();
     }
   } else {
-    await pool(undiagnosed, jobs, (r) =>
-      child(['diagnose', '--model', r.dir, '--split', 'val', '--limit', String(DEPENDENCY_IMAGES), '--out', r.dir, '--title', title(r), ...(options.backend ? ['--backend', options.backend] : [])], { DROPCLASS_THREADS: String(threads) }, join(r.dir, 'diagnose.log')),
-    );
+    log(`class-dependency diagnostic of ${undiagnosed.length} model(s), ${jobs} at a time; logs in <run>/diagnose.log`);
+    const progress = new ChildProgress(log);
+    await pool(undiagnosed, jobs, (r) => {
+      const label = `seed ${r.seed} ${r.mode}`;
+      const args = ['diagnose', '--model', r.dir, '--split', 'val', '--limit', String(DEPENDENCY_IMAGES), '--out', r.dir, '--title', title(r), ...(options.backend ? ['--backend', options.backend] : [])];
+      return child(args, { DROPCLASS_THREADS: String(threads) }, join(r.dir, 'diagnose.log'), (line) => progress.update(label, line)).finally(() => progress.end(label));
+    }).finally(() => progress.stop());
   }
 
   const runs: ExperimentRun[] = [];

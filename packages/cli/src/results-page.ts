@@ -54,7 +54,14 @@ const pct = (v: number) => (Number.isNaN(v) ? 'n/a' : (100 * v).toFixed(1));
 const sgn = (v: number) => (Number.isNaN(v) ? 'n/a' : `${v >= 0 ? '+' : ''}${(100 * v).toFixed(1)}`);
 const withCi = (i: Interval, f = pct) => `${f(i.estimate)} [${f(i.lower)}, ${f(i.upper)}]`;
 const sd = (i: Interval) => (Number.isNaN(i.std) ? '–' : (100 * i.std).toFixed(1));
-const verdict = (d: PairedInterval) => (Number.isNaN(d.lower) ? 'n/a' : d.significant ? (d.estimate > 0 ? 'yes, higher' : 'yes, lower') : 'no');
+/**
+ * A difference smaller than the tables' precision (0.1 IoU points) is negligible, even when its interval
+ * excludes 0 (a class both models predict nowhere differs by a few pixels, consistently).
+ */
+const NEGLIGIBLE = 0.0005;
+const beyondNoise = (d: PairedInterval) => d.significant && Math.abs(d.estimate) >= NEGLIGIBLE;
+export const verdict = (d: PairedInterval) =>
+  Number.isNaN(d.lower) ? 'n/a' : beyondNoise(d) ? (d.estimate > 0 ? 'yes, higher' : 'yes, lower') : d.significant ? 'no (< 0.1)' : 'no';
 
 function sampleStd(xs: number[]): number {
   if (xs.length < 2) return Number.NaN;
@@ -161,10 +168,11 @@ export async function writeResultsPage(options: {
   for (const split of splitNames) {
     const d = splits[split].delta;
     const named = [...classNames.map((n, c) => [n, d.perClass[c]] as const), ['the under-represented mean', d.groups['under-represented']] as const, ['the frequent mean', d.groups.frequent] as const, ['mIoU', d.mIoU] as const];
-    const beyond = named.filter(([, x]) => x.significant).map(([n, x]) => `${n} (${sgn(x.estimate)})`);
+    const beyond = named.filter(([, x]) => beyondNoise(x)).map(([n, x]) => `${n} (${sgn(x.estimate)})`);
     const within = named.filter(([, x]) => !x.significant).map(([n]) => n);
+    const negligible = named.filter(([, x]) => x.significant && !beyondNoise(x)).map(([n]) => n);
     caveats.push(
-      `${split}: ${beyond.length ? `differences larger than their 95% interval: ${beyond.join(', ')}` : 'no difference is larger than its 95% interval'}; ${within.length ? `within the noise (interval covers 0): ${within.join(', ')}` : 'none is within the noise'}.`,
+      `${split}: ${beyond.length ? `differences larger than their 95% interval: ${beyond.join(', ')}` : 'no difference is larger than its 95% interval'}; ${within.length ? `within the noise (interval covers 0): ${within.join(', ')}` : 'none is within the noise'}${negligible.length ? `; smaller than the tables' precision (under 0.1 points): ${negligible.join(', ')}` : ''}.`,
     );
   }
   caveats.push(

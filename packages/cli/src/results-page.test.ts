@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import type { PairedInterval } from '@dropclass/metrics';
+import { verdict } from './results-page.js';
+
+const diff = (estimate: number, lower: number, upper: number): PairedInterval => ({
+  estimate,
+  lower,
+  upper,
+  std: Number.NaN,
+  a: 0,
+  b: estimate,
+  significant: lower > 0 || upper < 0,
+});
+
+describe('verdict of a difference', () => {
+  it('names the direction of a difference whose interval excludes 0', () => {
+    expect(verdict(diff(-0.02, -0.03, -0.01))).toBe('yes, lower');
+    expect(verdict(diff(0.02, 0.01, 0.03))).toBe('yes, higher');
+  });
+
+  it('calls a difference whose interval covers 0 noise', () => {
+    expect(verdict(diff(0.02, -0.01, 0.05))).toBe('no');
+  });
+
+  it('does not call a difference below the tables\' precision beyond the noise, even with an interval off 0', () => {
+    // A class neither model predicts: a few pixels apart, consistently; the table shows -0.0 [-0.0, -0.0].
+    expect(verdict(diff(-0.00001, -0.00002, -0.000005))).toBe('no (< 0.1)');
+  });
+
+  it('says n/a for a class absent from the split', () => {
+    expect(verdict(diff(Number.NaN, Number.NaN, Number.NaN))).toBe('n/a');
+  });
+});
