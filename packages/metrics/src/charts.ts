@@ -1,11 +1,48 @@
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import * as vega from 'vega';
 import { type TopLevelSpec, compile } from 'vega-lite';
 import type { RunComparison } from './report.js';
 
-/** Renders a Vega-Lite spec to PNG without a browser: Vega draws SVG, sharp rasterises it. */
+/** The charts' font, shipped with the package (dejavu-fonts-ttf), so a machine without fonts draws letters, not boxes. */
+const CHART_FONT = 'DejaVu Sans';
+let fontReady = false;
+
+/**
+ * Points fontconfig (which sharp's SVG renderer asks for fonts) at the bundled DejaVu fonts as well
+ * as the system's: a fontconfig file in the temp folder that includes the system configuration (or
+ * the one `FONTCONFIG_FILE` named) and adds the bundled folder. Runs once, before the first chart.
+ */
+function useBundledFont(): void {
+  if (fontReady) return;
+  fontReady = true;
+  const fonts = join(dirname(createRequire(import.meta.url).resolve('dejavu-fonts-ttf/package.json')), 'ttf');
+  const system = process.env.FONTCONFIG_FILE ?? '/etc/fonts/fonts.conf';
+  const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const conf = [
+    '<?xml version="1.0"?>',
+    '<!DOCTYPE fontconfig SYSTEM "fonts.dtd">',
+    '<fontconfig>',
+    `  <include ignore_missing="yes">${escape(system)}</include>`,
+    `  <dir>${escape(fonts)}</dir>`,
+    `  <cachedir>${escape(join(tmpdir(), 'dropclass-fontconfig-cache'))}</cachedir>`,
+    '</fontconfig>',
+    '',
+  ].join('\n');
+  const file = join(tmpdir(), `dropclass-fonts-${createHash('sha1').update(conf).digest('hex').slice(0, 12)}.conf`);
+  writeFileSync(file, conf);
+  process.env.FONTCONFIG_FILE = file;
+}
+
+/** Renders a Vega-Lite spec to PNG without a browser: Vega draws SVG, sharp rasterises it, in the bundled font. */
 export async function renderChart(spec: TopLevelSpec, density = 144): Promise<Buffer> {
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  useBundledFont();
+  const withFont = { ...spec, config: { font: CHART_FONT, ...spec.config } } as TopLevelSpec;
+  const view = new vega.View(vega.parse(compile(withFont).spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();
   return sharp(Buffer.from(svg), { density }).flatten({ background: '#ffffff' }).png().toBuffer();
