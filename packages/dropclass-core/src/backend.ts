@@ -10,7 +10,8 @@ export interface StartBackendOptions {
   quiet?: boolean;
 }
 
-interface Engine {
+/** What this package uses of the engine. */
+export interface Engine {
   initBackend(options: StartBackendOptions): Promise<string>;
 }
 
@@ -32,10 +33,10 @@ async function loadEngine(): Promise<Engine | undefined> {
  * suite: through `@dropclass/tfjs-wasm-train`'s `initBackend` when it is installed, else the
  * backend named (or named by `DROPCLASS_BACKEND`), else the one tfjs has set (a tfjs backend
  * package the caller imported). Fails with what to install when there is none. Resolves to the
- * backend's name.
+ * backend's name. `load` finds the engine (tests give one of their own).
  */
-export async function startBackend(options: StartBackendOptions = {}): Promise<string> {
-  const engine = await loadEngine();
+export async function startBackend(options: StartBackendOptions = {}, load: () => Promise<Engine | undefined> = loadEngine): Promise<string> {
+  const engine = await load();
   if (engine) return engine.initBackend(options);
   const hint = `install ${ENGINE_PACKAGE} (or import a tfjs backend package such as @tensorflow/tfjs-backend-cpu before this runs)`;
   const backend = options.backend ?? (process.env.DROPCLASS_BACKEND?.trim() || undefined);
