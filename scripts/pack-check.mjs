@@ -2,6 +2,9 @@
 // Packs every package, installs the tarballs into a fresh project outside the monorepo (no
 // workspace links) and runs each package README's first TypeScript snippet there, as a user would,
 // and the commands the packages install (dropclass, dropclass-reference on its shipped vectors).
+// @dropclass/tfjs-wasm-train is also installed alone, from its tarball and the registry, in a
+// project of its own, where its shipped example trains a conv net on wasm; @dropclass/core must
+// list no tfjs backend among its runtime dependencies.
 // It also packs a copy of one package whose `files` list drops `dist`, and fails unless that copy
 // is caught, so the check is known to catch it.
 import { execFileSync } from 'node:child_process';
@@ -86,6 +89,24 @@ try {
     console.log(`command ${[command, ...args].join(' ')}: ${ok ? 'ran' : 'FAILED'}`);
     if (!ok) failures.push(`${command} ${args.join(' ')} printed no ${expected} in the installed project:\n${output.slice(-400)}`);
   }
+
+  // The engine alone: its tarball, tfjs-core and tfjs-layers from the registry, nothing else of ours.
+  const engine = tarballs.find((t) => t.name === '@dropclass/tfjs-wasm-train');
+  const engineProject = join(work, 'engine-project');
+  mkdirSync(engineProject);
+  install(engineProject, [engine]);
+  const example = join(engineProject, 'node_modules/@dropclass/tfjs-wasm-train/examples/train-conv.mjs');
+  try {
+    const output = execFileSync(process.execPath, [example], { cwd: engineProject, ...quiet, env: { ...process.env, DROPCLASS_THREADS: '2' } });
+    const ok = /^backend wasm \(2 threads\): loss /m.test(output);
+    console.log(`@dropclass/tfjs-wasm-train installed alone, examples/train-conv.mjs: ${ok ? 'trained' : 'FAILED'}`);
+    if (!ok) failures.push(`@dropclass/tfjs-wasm-train: examples/train-conv.mjs printed no training result:\n${output.slice(-400)}`);
+  } catch (error) {
+    failures.push(`@dropclass/tfjs-wasm-train: examples/train-conv.mjs failed where the package is installed alone:\n${`${error.stdout ?? ''}${error.stderr || error.message}`.split('\n').filter(Boolean).slice(-6).join('\n')}`);
+  }
+  const coreManifest = JSON.parse(readFileSync(join(packagesDir, 'dropclass-core/package.json'), 'utf8'));
+  const coreBackends = Object.keys(coreManifest.dependencies ?? {}).filter((name) => /^@tensorflow\/tfjs-(backend-|node)/.test(name));
+  if (coreBackends.length) failures.push(`@dropclass/core lists tfjs backends among its runtime dependencies: ${coreBackends.join(', ')}`);
 
   // The check must catch a package whose files list leaves out dist.
   const broken = join(work, 'broken-metrics');

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { initBackend } from '@dropclass/core';
+import { initBackend } from '@dropclass/tfjs-wasm-train';
 import { parseRunConfig, train } from '@dropclass/cli';
 import { vocPalette } from '@dropclass/datasets';
 import { writeImage, writeLabel } from '@dropclass/datasets/testing';

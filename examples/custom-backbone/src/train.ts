@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createDropClassModel, initBackend, polyLearningRate } from '@dropclass/core';
+import { createDropClassModel, polyLearningRate } from '@dropclass/core';
+import { initBackend } from '@dropclass/tfjs-wasm-train';
 import { createPlainFcn } from './plain-fcn.js';
 
 /**

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { initBackend } from '@dropclass/core';
+import { initBackend } from '@dropclass/tfjs-wasm-train';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDeepLabV3 } from './deeplab.js';
 import { AtrousConv2D } from './layers.js';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { initBackend } from '@dropclass/core';
+import { initBackend } from '@dropclass/tfjs-wasm-train';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createUNet, unetParameterCount } from './unet.js';
 

@@ -1,7 +1,8 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { BACKEND_NAMES, type BackendName, DropClassModel, type InferenceOptions, type ModelInfo, initBackend } from '@dropclass/core';
+import { DropClassModel, type InferenceOptions, type ModelInfo } from '@dropclass/core';
+import { BACKEND_NAMES, type BackendName, initBackend } from '@dropclass/tfjs-wasm-train';
 import { type DatasetKind, type Rgb, computeClassFrequencies, defaultPalette, openDataset } from '@dropclass/datasets';
 import { classReport, formatReport } from '@dropclass/metrics';
 import { Command, InvalidArgumentError, Option } from 'commander';

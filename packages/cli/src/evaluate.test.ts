@@ -1,7 +1,8 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NO_CLASS_DROPPED, createBackbone, createDropClassModel, inferClasses, initBackend } from '@dropclass/core';
+import { NO_CLASS_DROPPED, createBackbone, createDropClassModel, inferClasses } from '@dropclass/core';
+import { initBackend } from '@dropclass/tfjs-wasm-train';
 import { IMAGENET_MEAN, IMAGENET_STD, createEvalStream, openDataset, vocPalette } from '@dropclass/datasets';
 import { writeImage, writeLabel } from '@dropclass/datasets/testing';
 import { ConfusionMatrix } from '@dropclass/metrics';

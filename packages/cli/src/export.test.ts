@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createDeepLabV3 } from '@dropclass/backbone-deeplab';
 import { createUNet } from '@dropclass/backbone-unet';
-import { type DropClassModel, EXPORT_WEIGHTS, type SegmentationBackbone, createDropClassModel, exportStockModel, initBackend, toStockModel } from '@dropclass/core';
+import { type DropClassModel, EXPORT_WEIGHTS, type SegmentationBackbone, createDropClassModel, exportStockModel, toStockModel } from '@dropclass/core';
+import { initBackend } from '@dropclass/tfjs-wasm-train';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend } from '@dropclass/core';
+import { initBackend } from '@dropclass/tfjs-wasm-train';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRunConfig } from './config.js';
 import { type Losses, type ParityStep, checkTorch, compareParity, runParity } from './parity.js';

@@ -1,15 +1,16 @@
 // Importing @dropclass/core must leave tfjs as it was: its kernels, gradients, flags, backends,
-// registered layer classes and tfjs-layers' automatic layer names. Only initBackend() (or the
-// explicit register functions) changes tfjs. Vitest runs this file in a worker of its own, so the
-// package is imported here for the first time.
+// registered layer classes and tfjs-layers' automatic layer names. It registers no backend and no
+// kernel or gradient of its own (those come from the backend package the user picks, such as
+// @dropclass/tfjs-wasm-train). Vitest runs this file in a worker of its own, so the package is
+// imported here for the first time.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
 
 const BACKENDS = ['cpu', 'wasm', 'webgl', 'tensorflow'];
-const REPLACED_GRADIENTS = ['FusedBatchNorm', 'Sum', 'Mean'];
+/** Gradients a training engine may replace: importing core must not. */
+const REPLACED_GRADIENTS = [tf.FusedBatchNorm, tf.Sum, tf.Mean];
 
 /** One layer of each kind the packages build; each call takes one automatic name per kind. */
 const LAYER_FACTORIES: Record<string, () => tfl.layers.Layer> = {
@@ -63,7 +64,7 @@ function nextNameNumbers(): Record<string, number> {
 }
 
 describe('importing @dropclass/core', () => {
-  it('changes no tfjs kernel, gradient, flag, backend, layer class or automatic layer name; initBackend() does the registering', async () => {
+  it('changes no tfjs kernel, gradient, flag, backend, layer class or automatic layer name, and loads no backend package', async () => {
     const namesBefore = nextNameNumbers();
     const before = snapshot();
     // The stock gradients are there (tfjs-layers registers them), so a replacement would show.
@@ -91,17 +92,9 @@ describe('importing @dropclass/core', () => {
     // The package's batch norm extends tfjs-layers' own class.
     expect(Object.getPrototypeOf(core.BatchNormalization)).toBe(tfl.layers.batchNormalization().constructor);
 
-    // initBackend registers the replacement gradients and the wasm kernels, once.
-    expect(await core.initBackend({ backend: 'wasm', threads: 1, quiet: true })).toBe('wasm');
-    const registered = snapshot();
-    expect(changed(before.gradients, registered.gradients)).toEqual([...REPLACED_GRADIENTS].sort());
-    REPLACED_GRADIENTS.forEach((name, i) => expect(registered.gradients.get(name)).toBe(core.DROPCLASS_GRADIENTS[i]));
-    expect(changed(before.kernels, registered.kernels).length).toBeGreaterThan(0);
-    expect(changed(before.kernels, registered.kernels).every((key) => key.startsWith('wasm/'))).toBe(true);
-    core.registerDropClassGradients();
-    await core.initBackend({ backend: 'wasm', quiet: true });
-    const again = snapshot();
-    expect(changed(registered.gradients, again.gradients)).toEqual([]);
-    expect(changed(registered.kernels, again.kernels)).toEqual([]);
+    // The compute engine lives in @dropclass/tfjs-wasm-train now.
+    for (const name of ['initBackend', 'registerWasmGradientKernels', 'startThreadedWasm', 'registerDropClassGradients']) expect(core, name).not.toHaveProperty(name);
+    // No backend package came with it: the wasm backend (which core used to bring) is not registered.
+    expect(tf.findBackendFactory('wasm')).toBeNull();
   });
 });

@@ -17,10 +17,6 @@ export {
   type InferenceModel,
   type InferenceOptions,
 } from './inference/inference.js';
-export { BACKEND_NAMES, type BackendName, type InitBackendOptions, initBackend, wasmThreadCount } from './backend/select.js';
-export { DROPCLASS_GRADIENTS, registerDropClassGradients } from './backend/gradients.js';
-export { registerWasmGradientKernels } from './backend/wasm-gradients.js';
-export { MAX_WASM_THREADS, type ThreadedWasmOptions, startThreadedWasm } from './backend/wasm-threads.js';
 export { NO_CLASS_DROPPED, averagedImportance, classImportance, classSpecificFeatures } from './dropclass/importance.js';
 export {
   DEFAULT_ALPHA,

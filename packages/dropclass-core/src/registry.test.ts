@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type BackboneAdapter, BackboneOptionsError } from './adapter.js';
-import { initBackend } from './backend/select.js';
 import { DropClassModel, MissingBackboneError, createDropClassModel } from './model/model.js';
 import { UnknownBackboneError, createBackbone, getBackbone, registerBackbone, registeredBackbones } from './registry.js';
+import { useCpuBackend } from './testing.js';
 
 interface DenseOptions {
   filters: number;
@@ -34,7 +34,7 @@ const dense: BackboneAdapter<DenseOptions> = {
 };
 
 describe('backbone registry', () => {
-  beforeAll(() => initBackend({ backend: 'wasm', quiet: true }));
+  beforeAll(() => useCpuBackend());
   it('registers an adapter, finds it by name and builds backbones from raw options with its defaults', () => {
     registerBackbone(dense);
     expect(getBackbone('test-dense')).toBe(dense);
@@ -76,7 +76,7 @@ describe('backbone registry', () => {
   });
 
   it('saves where the backbone came from, and a load that meets an unknown layer names the package to install', async () => {
-    await initBackend({ backend: 'wasm', quiet: true });
+    await useCpuBackend();
     registerBackbone(dense);
     const dir = await mkdtemp(join(tmpdir(), 'dropclass-registry-'));
     onTestFinished(() => rm(dir, { recursive: true, force: true }));

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { initBackend } from '../backend/select.js';
+import { ENGINE_PACKAGE, startBackend } from '../backend.js';
 import { ABSOLUTE_TOLERANCE, BUNDLED_REFERENCE_DIR, RELATIVE_TOLERANCE, checkReferenceFile, findReferenceFiles } from '../reference/check.js';
 
 const USAGE = `usage: dropclass-reference [file-or-directory...]
@@ -7,7 +7,8 @@ Runs the DropClass core in float32 on every dropclass-reference/1 JSON file give
 searched recursively; with no argument, the vectors shipped in ${BUNDLED_REFERENCE_DIR}) and prints
 the max absolute and relative error of each output and gradient.
 Exits 1 when any quantity is off by more than ${RELATIVE_TOLERANCE} relative and ${ABSOLUTE_TOLERANCE} absolute, or a file
-holds nothing to compare. The backend is chosen as everywhere else (DROPCLASS_BACKEND=wasm|cpu|tensorflow to force one).`;
+holds nothing to compare. The backend is started by ${ENGINE_PACKAGE} when it is installed, and
+chosen as everywhere else (DROPCLASS_BACKEND=wasm|cpu|tensorflow to force one).`;
 
 async function main(args: string[]): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
@@ -15,7 +16,7 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   const paths = args.length > 0 ? args : [BUNDLED_REFERENCE_DIR];
-  await initBackend();
+  await startBackend();
   const files = (await Promise.all(paths.map(findReferenceFiles))).flat();
   if (files.length === 0) {
     console.error(`dropclass-reference: no .json files found under ${paths.join(', ')}; give dropclass-reference/1 files or folders of them`);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BackboneAdapter, BackboneOptionsError, type SegmentationBackbone } from '../adapter.js';
-import { type BackendName, initBackend } from '../backend/select.js';
+import { startBackend } from '../backend.js';
 import { NO_CLASS_DROPPED } from '../dropclass/importance.js';
 import { IGNORE_INDEX } from '../dropclass/objective.js';
 import { resizeBilinear } from '../dropclass/upsample.js';
@@ -21,8 +21,12 @@ export interface ConformanceOptions {
   inputSize: [number, number];
   numClasses?: number;
   batchSize?: number;
-  /** Default: the embedded default, wasm. */
-  backend?: BackendName;
+  /**
+   * The backend to run on (default `wasm`), started by `@dropclass/tfjs-wasm-train` when it is
+   * installed (the adapter's devDependency, as a rule: wasm needs its gradient kernels to train),
+   * else set by name among the tfjs backend packages the test file imported.
+   */
+  backend?: 'tensorflow' | 'wasm' | 'cpu';
   /**
    * The package's adapter, when it has one: the suite then also checks that importing the package
    * registered it, that `parseOptions` fills in `defaults` and refuses unknown options, and that a
@@ -63,7 +67,7 @@ export function runConformanceSuite(options: ConformanceOptions): void {
 
   describe(`DropClass conformance: ${options.name}`, () => {
     beforeAll(async () => {
-      await initBackend({ backend: options.backend ?? 'wasm', quiet: true });
+      await startBackend({ backend: options.backend ?? 'wasm', quiet: true });
       probe = options.createBackbone(1);
       ({ images, labels } = makeBatch(7, batchSize, options.inputSize, probe.inputChannels, numClasses));
     });

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../backend/select.js';
 import { classSpecificFeatures } from './importance.js';
+import { useCpuBackend } from '../testing.js';
 
 describe('classSpecificFeatures', () => {
-  beforeAll(() => initBackend({ backend: 'cpu', quiet: true }));
+  beforeAll(() => useCpuBackend());
 
   it('scales the features by relu of the class column of the classifier kernel', () => {
     const features = tf.tensor4d([1, 2, 3, 4, 5, 6], [1, 1, 2, 3]);

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../backend/select.js';
 import { NO_CLASS_DROPPED, averagedImportance, classSpecificFeatures } from './importance.js';
 import { maskedCrossEntropy, withoutClass } from './objective.js';
+import { useCpuBackend } from '../testing.js';
 
 describe('DropClass objective pieces', () => {
-  beforeAll(() => initBackend({ backend: 'wasm', quiet: true }));
+  beforeAll(() => useCpuBackend());
 
   it('cross-entropy over no valid pixel is 0 with a finite gradient', () => {
     const logits = tf.randomNormal([1, 2, 2, 3]) as tf.Tensor4D;

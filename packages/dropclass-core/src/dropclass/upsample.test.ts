@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../backend/select.js';
 import { bilinearMatrix, resizeBilinear } from './upsample.js';
+import { useCpuBackend } from '../testing.js';
 
 describe('resizeBilinear', () => {
-  beforeAll(() => initBackend({ backend: 'wasm', quiet: true }));
+  beforeAll(() => useCpuBackend());
 
   it('matches tfjs resizeBilinear with half-pixel centres in the forward pass', () => {
     const x = tf.randomNormal([2, 3, 5, 4], 0, 1, 'float32', 3) as tf.Tensor4D;

@@ -2,8 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SegmentationBackbone } from '../adapter.js';
-import { initBackend } from '../backend/select.js';
-import { expectClose, randomValues } from '../backend/testing.js';
+import { expectClose, randomValues, useCpuBackend } from '../testing.js';
 import { resizeBilinear } from '../dropclass/upsample.js';
 import { type DropClassModel, createDropClassModel } from '../model/model.js';
 import { layerSeed } from '../rng.js';
@@ -24,7 +23,7 @@ describe('inference on whole images', () => {
   let model: DropClassModel;
   let image: tf.Tensor4D;
   beforeAll(async () => {
-    await initBackend({ backend: 'wasm', quiet: true });
+    await useCpuBackend();
     model = createDropClassModel(tinyBackbone(3), { numClasses: 3, seed: 1 });
     image = tf.tensor4d(randomValues([1, 10, 14, 3], 5), [1, 10, 14, 3]);
   });

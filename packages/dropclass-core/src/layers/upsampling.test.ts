@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../backend/select.js';
 import { BilinearUpSampling2D } from './upsampling.js';
+import { useCpuBackend } from '../testing.js';
 
 describe('BilinearUpSampling2D', () => {
-  beforeAll(() => initBackend({ backend: 'cpu', quiet: true }));
+  beforeAll(() => useCpuBackend());
 
   it('samples at half-pixel centres (PyTorch align_corners=False), where the stock bilinear layer does not', () => {
     // One row [0, 4]: x2 with half-pixel centres gives [0, 1, 3, 4]; the stock layer gives [0, 2, 4, 4].

@@ -1,7 +1,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../backend/select.js';
 import { createDropClassModel } from './model.js';
+import { useCpuBackend } from '../testing.js';
 
 function backboneWith(outputChannels: number, declared: number) {
   const input = tfl.input({ shape: [null, null, 3] });
@@ -18,7 +18,7 @@ function backboneWith(outputChannels: number, declared: number) {
 }
 
 describe('createDropClassModel', () => {
-  beforeAll(() => initBackend({ backend: 'cpu', quiet: true }));
+  beforeAll(() => useCpuBackend());
 
   it('refuses a backbone whose feature map has other channels than it declares, saying which is which and what to change', () => {
     const backbone = backboneWith(5, 4);

@@ -6,8 +6,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { initBackend } from '../backend/select.js';
 import { BUNDLED_REFERENCE_DIR, checkReferenceFile, compareArrays, findReferenceFiles } from './check.js';
+import { useCpuBackend } from '../testing.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const packageRoot = resolve(here, '../..');
@@ -33,7 +33,7 @@ async function runBin(...args: string[]): Promise<{ code: number; stdout: string
 
 describe('reference vectors', () => {
   beforeAll(async () => {
-    await initBackend({ backend: 'wasm', quiet: true });
+    await useCpuBackend();
   });
 
   it('matches every output and gradient of every reference file within 1e-4 relative / 1e-5 absolute', async () => {

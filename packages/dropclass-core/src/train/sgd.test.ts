@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../backend/select.js';
 import { Sgd, polyLearningRate } from './sgd.js';
+import { useCpuBackend } from '../testing.js';
 
 describe('Sgd', () => {
-  beforeAll(() => initBackend({ backend: 'wasm', quiet: true }));
+  beforeAll(() => useCpuBackend());
 
   it('follows torch.optim.SGD: g = grad + wd w; v = m v + g; w -= lr v; a restored state steps as the original', () => {
     const w = tf.variable(tf.tensor1d([1, -2]));

@@ -3,15 +3,17 @@ import { conv2dFilterGradient, conv2dInputGradient, depthwiseFilterGradient, dep
 import { fastMatMul, fastReduction, matMulApplies, maxPoolGrad, maxPoolGradApplies, pair, reductionApplies } from './wasm-fast-ops.js';
 
 type Pair = [number, number];
-type Attrs = {
-  strides: number | Pair;
-  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-  dilations?: number | Pair;
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  dataFormat?: 'NHWC' | 'NCHW';
-  filterShape?: number[];
-  inputShape?: number[];
-};
+/**
+ * The attributes of the four convolution gradient kernels. tfjs's typings of the conv2d ones omit
+ * `dilations`, which `runKernel` callers may pass (the depthwise ones declare it); the data format
+ * is only declared for conv2d.
+ */
+type ConvGradientAttrs = (
+  | tf.Conv2DBackpropFilterAttrs
+  | tf.Conv2DBackpropInputAttrs
+  | tf.DepthwiseConv2dNativeBackpropFilterAttrs
+  | tf.DepthwiseConv2dNativeBackpropInputAttrs
+) & { dilations?: number | Pair; dataFormat?: 'NHWC' | 'NCHW'; filterShape?: number[]; inputShape?: number[] };
 type ConvInfo = { strides: Pair; dilations: Pair; pad: { top: number; left: number } };
 /** A composite of tfjs ops over a kernel's inputs. */
 type Compute = (inputs: Record<string, tf.Tensor>, attrs: tf.NamedAttrMap) => tf.Tensor;
@@ -45,9 +47,9 @@ function kernel(kernelName: string, compute: Compute): tf.KernelConfig {
 }
 
 /** A convolution gradient as a composite, given the convolution's geometry. */
-function convCompute(kernelName: string, depthwise: boolean, compute: (inputs: Record<string, tf.Tensor4D>, attrs: Attrs, info: ConvInfo) => tf.Tensor4D): Compute {
+function convCompute(kernelName: string, depthwise: boolean, compute: (inputs: Record<string, tf.Tensor4D>, attrs: ConvGradientAttrs, info: ConvInfo) => tf.Tensor4D): Compute {
   return (inputs, attrMap) => {
-    const a = attrMap as unknown as Attrs;
+    const a = attrMap as unknown as ConvGradientAttrs;
     if (a.dataFormat === 'NCHW') throw new Error(`${kernelName} on wasm supports NHWC only`);
     const tensors = inputs as Record<string, tf.Tensor4D>;
     const inShape = (a.inputShape ?? tensors.x.shape) as [number, number, number, number];
@@ -59,14 +61,14 @@ function convCompute(kernelName: string, depthwise: boolean, compute: (inputs: R
 
 /** Kernels stock tfjs-backend-wasm lacks for training conv nets, as composites of kernels it has. */
 export const WASM_GRADIENT_KERNELS: tf.KernelConfig[] = [
-  kernel('Conv2DBackpropFilter', convCompute('Conv2DBackpropFilter', false, ({ x, dy }, a, c) => conv2dFilterGradient(x, dy, a.filterShape!, c.strides, c.dilations, c.pad))),
+  kernel(tf.Conv2DBackpropFilter, convCompute(tf.Conv2DBackpropFilter, false, ({ x, dy }, a, c) => conv2dFilterGradient(x, dy, a.filterShape!, c.strides, c.dilations, c.pad))),
   kernel(
-    'DepthwiseConv2dNativeBackpropFilter',
-    convCompute('DepthwiseConv2dNativeBackpropFilter', true, ({ x, dy }, a, c) => depthwiseFilterGradient(x, dy, a.filterShape!, c.strides, c.dilations, c.pad)),
+    tf.DepthwiseConv2dNativeBackpropFilter,
+    convCompute(tf.DepthwiseConv2dNativeBackpropFilter, true, ({ x, dy }, a, c) => depthwiseFilterGradient(x, dy, a.filterShape!, c.strides, c.dilations, c.pad)),
   ),
   kernel(
-    'DepthwiseConv2dNativeBackpropInput',
-    convCompute('DepthwiseConv2dNativeBackpropInput', true, ({ dy, filter }, a, c) => depthwiseInputGradient(dy, filter, a.inputShape!, c.strides, c.dilations, c.pad)),
+    tf.DepthwiseConv2dNativeBackpropInput,
+    convCompute(tf.DepthwiseConv2dNativeBackpropInput, true, ({ dy, filter }, a, c) => depthwiseInputGradient(dy, filter, a.inputShape!, c.strides, c.dilations, c.pad)),
   ),
 ];
 
@@ -83,24 +85,24 @@ const composite = (kernelName: string, compute: Compute) => kernel(kernelName, c
 const FASTER_KERNELS: Replacement[] = [
   // wasm's Conv2DBackpropInput is a plain loop; as a forward conv it runs through XNNPACK.
   {
-    kernelName: 'Conv2DBackpropInput',
+    kernelName: tf.Conv2DBackpropInput,
     kernelFunc: composite(
-      'Conv2DBackpropInput',
-      convCompute('Conv2DBackpropInput', false, ({ dy, filter }, a, c) => conv2dInputGradient(dy, filter, a.inputShape!, c.strides, c.dilations, c.pad)),
+      tf.Conv2DBackpropInput,
+      convCompute(tf.Conv2DBackpropInput, false, ({ dy, filter }, a, c) => conv2dInputGradient(dy, filter, a.inputShape!, c.strides, c.dilations, c.pad)),
     ),
   },
-  { kernelName: 'BatchMatMul', applies: ({ a, b }, attrs) => matMulApplies(a!, b!, attrs), kernelFunc: composite('BatchMatMul', ({ a, b }, attrs) => fastMatMul(a, b, attrs)) },
-  { kernelName: 'Sum', applies: ({ x }, attrs) => reductionApplies(x!, attrs), kernelFunc: composite('Sum', ({ x }, attrs) => fastReduction(x, attrs, 'sum')) },
-  { kernelName: 'Mean', applies: ({ x }, attrs) => reductionApplies(x!, attrs), kernelFunc: composite('Mean', ({ x }, attrs) => fastReduction(x, attrs, 'mean')) },
+  { kernelName: tf.BatchMatMul, applies: ({ a, b }, attrs) => matMulApplies(a!, b!, attrs), kernelFunc: composite(tf.BatchMatMul, ({ a, b }, attrs) => fastMatMul(a, b, attrs)) },
+  { kernelName: tf.Sum, applies: ({ x }, attrs) => reductionApplies(x!, attrs), kernelFunc: composite(tf.Sum, ({ x }, attrs) => fastReduction(x, attrs, 'sum')) },
+  { kernelName: tf.Mean, applies: ({ x }, attrs) => reductionApplies(x!, attrs), kernelFunc: composite(tf.Mean, ({ x }, attrs) => fastReduction(x, attrs, 'mean')) },
   {
-    kernelName: 'MaxPoolGrad',
+    kernelName: tf.MaxPoolGrad,
     applies: ({ input }, attrs) => maxPoolGradApplies(input!, attrs),
-    kernelFunc: composite('MaxPoolGrad', ({ dy, input, output }, attrs) => maxPoolGrad(dy, input, output, attrs)),
+    kernelFunc: composite(tf.MaxPoolGrad, ({ dy, input, output }, attrs) => maxPoolGrad(dy, input, output, attrs)),
   },
   // wasm's Identity copies the data, and the engine clones every tensor a gradient needs. No kernel
   // writes into an existing tensor, so the clone can share the data, as on the cpu backend.
   {
-    kernelName: 'Identity',
+    kernelName: tf.Identity,
     applies: ({ x }) => x!.dtype !== 'string',
     kernelFunc: ({ inputs, backend }) => {
       const x = inputs.x as tf.TensorInfo;

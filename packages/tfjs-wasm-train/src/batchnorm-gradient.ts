@@ -5,10 +5,10 @@ import * as tf from '@tensorflow/tfjs-core';
  * per-channel scale to the input's full size first: the same values, without a `[B,H,W,C]` Tile.
  */
 export const batchNormGradient: tf.GradConfig = {
-  kernelName: 'FusedBatchNorm',
+  kernelName: tf.FusedBatchNorm,
   inputsToSave: ['x', 'mean', 'variance', 'scale'],
   gradFunc: (dy, saved, attrs) => {
-    const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
+    const { varianceEpsilon } = attrs as unknown as tf.FusedBatchNormAttrs;
     const [x, mean, variance, scale] = saved;
     const gradient = dy as tf.Tensor;
     const scaleValue = scale ?? tf.scalar(1);

@@ -5,8 +5,6 @@ import * as tf from '@tensorflow/tfjs-core';
  * matrix product (no transposed operand) and its pooling.
  */
 
-type MatMulAttrs = { transposeA: boolean; transposeB: boolean };
-
 const size = tf.util.sizeFromShape;
 
 /** A pooling or convolution attribute given as one number or a pair. */
@@ -14,7 +12,7 @@ export const pair = (v: number | [number, number] | undefined): [number, number]
 
 /** Products with a transposed operand and no batch: wasm computes those with a plain loop. */
 export function matMulApplies(a: tf.TensorInfo, b: tf.TensorInfo, attrs: tf.NamedAttrMap): boolean {
-  const { transposeA, transposeB } = attrs as unknown as MatMulAttrs;
+  const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
   const noBatch = (t: tf.TensorInfo) => size(t.shape.slice(0, -2)) === 1;
   return (transposeA || transposeB) && a.dtype === 'float32' && b.dtype === 'float32' && noBatch(a) && noBatch(b);
 }
@@ -24,7 +22,7 @@ export function matMulApplies(a: tf.TensorInfo, b: tf.TensorInfo, attrs: tf.Name
  * `a^T b = (b^T a)^T`), so that the product itself has no transposed operand.
  */
 export function fastMatMul(a: tf.Tensor, b: tf.Tensor, attrs: tf.NamedAttrMap): tf.Tensor {
-  const { transposeA, transposeB } = attrs as unknown as MatMulAttrs;
+  const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
   return tf.tidy(() => {
     const matrix = (t: tf.Tensor): tf.Tensor2D => tf.reshape(t, t.shape.slice(-2) as [number, number]);
     const a2 = matrix(a);
@@ -44,7 +42,8 @@ export function fastMatMul(a: tf.Tensor, b: tf.Tensor, attrs: tf.NamedAttrMap): 
   });
 }
 
-type ReductionAttrs = { axis: number | number[]; keepDims: boolean };
+/** Sum and Mean take the same attributes. */
+type ReductionAttrs = tf.SumAttrs & tf.MeanAttrs;
 
 /** The axes a reduction runs over, when they are the leading ones (`[0..k-1]`), else undefined. */
 function leadingAxes(shape: number[], attrs: tf.NamedAttrMap): number | undefined {
@@ -80,11 +79,9 @@ export function fastReduction(x: tf.Tensor, attrs: tf.NamedAttrMap, kind: 'sum' 
   });
 }
 
-type PoolAttrs = { filterSize: number | [number, number]; strides: number | [number, number]; pad: unknown };
-
 /** Max pooling whose windows do not overlap and are not padded: `kh x kw` windows, the same strides. */
 export function maxPoolGradApplies(input: tf.TensorInfo, attrs: tf.NamedAttrMap): boolean {
-  const { filterSize, strides, pad } = attrs as unknown as PoolAttrs;
+  const { filterSize, strides, pad } = attrs as unknown as tf.MaxPoolGradAttrs;
   const [fh, fw] = pair(filterSize);
   const [sh, sw] = pair(strides);
   return input.dtype === 'float32' && pad === 'valid' && fh === sh && fw === sw;
@@ -97,7 +94,7 @@ export function maxPoolGradApplies(input: tf.TensorInfo, attrs: tf.NamedAttrMap)
  * columns that no window covers get zero.
  */
 export function maxPoolGrad(dy: tf.Tensor, input: tf.Tensor, output: tf.Tensor, attrs: tf.NamedAttrMap): tf.Tensor {
-  const { filterSize } = attrs as unknown as PoolAttrs;
+  const { filterSize } = attrs as unknown as tf.MaxPoolGradAttrs;
   const [kh, kw] = pair(filterSize);
   const [b, h, w, c] = input.shape;
   const [, oh, ow] = output.shape;

@@ -4,6 +4,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
+import { threadedWasmSupport } from './version-guard.js';
 
 /** tfjs-backend-wasm pre-creates this many workers; XNNPACK's thread pool takes at most that many. */
 export const MAX_WASM_THREADS = 8;
@@ -47,12 +48,19 @@ function bundleRequires(): string {
  * bundle's own module variables (they are declared in front of it); and the thread pool is capped
  * at half the logical cores (the core count is reported as twice `threads`).
  * Resolves to the threads the backend runs with, or 0, leaving no backend set, when anything fails,
- * so that the caller can start the single-threaded build.
+ * so that the caller can start the single-threaded build. Only runs with the versions of
+ * tfjs-backend-wasm in `THREADED_WASM_VERSIONS`: with any other it prints why on stderr and
+ * resolves to 0 without touching the package.
  */
 export async function startThreadedWasm(options: ThreadedWasmOptions): Promise<number> {
+  const support = threadedWasmSupport();
+  if (!support.supported) {
+    console.error(support.message);
+    return 0;
+  }
   const threads = Math.min(Math.max(2, Math.floor(options.threads)), MAX_WASM_THREADS);
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
-  const dir = options.scriptDir ?? join(os.tmpdir(), `dropclass-wasm-threads-${process.pid}`);
+  const dir = options.scriptDir ?? join(os.tmpdir(), `tfjs-wasm-train-threads-${process.pid}`);
   const mainScript = join(dir, 'main.js');
   const workerScript = join(dir, 'worker.js');
   const texts = new WeakMap<Blob, string>();

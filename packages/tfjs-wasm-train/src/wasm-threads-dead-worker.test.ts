@@ -9,7 +9,7 @@ import { startThreadedWasm } from './wasm-threads.js';
 // A file of its own: the start-up under test must be the process's first start of wasm.
 describe('the multi-threaded wasm start-up', () => {
   it('gives the start-up up when a worker dies while loading, and the next start works', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dropclass-threads-test-'));
+    const dir = mkdtempSync(join(tmpdir(), 'tfjs-wasm-train-threads-test-'));
     // An empty script: the worker ends at once and never reports that it has loaded.
     const started = await startThreadedWasm({ threads: 2, scriptDir: dir, startTimeoutMs: 2000, workerScript: () => '' });
     expect(started).toBe(0);

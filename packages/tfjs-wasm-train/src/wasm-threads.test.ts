@@ -9,7 +9,7 @@ import { startThreadedWasm } from './wasm-threads.js';
 
 describe('the multi-threaded wasm build in Node', () => {
   it('reports failure and leaves no backend when its scripts cannot be written, then starts with 2 threads and computes what cpu computes', async () => {
-    const scratch = mkdtempSync(join(tmpdir(), 'dropclass-threads-test-'));
+    const scratch = mkdtempSync(join(tmpdir(), 'tfjs-wasm-train-threads-test-'));
     const file = join(scratch, 'not-a-folder');
     writeFileSync(file, '');
     expect(await startThreadedWasm({ threads: 2, scriptDir: join(file, 'scripts') })).toBe(0);
@@ -19,7 +19,7 @@ describe('the multi-threaded wasm build in Node', () => {
     expect(await initBackend({ backend: 'wasm', threads: 2, quiet: true })).toBe('wasm');
     expect(wasmThreadCount()).toBe(2);
     // The workers have read their scripts by the end of the start-up: nothing is left behind.
-    expect(existsSync(join(tmpdir(), `dropclass-wasm-threads-${process.pid}`))).toBe(false);
+    expect(existsSync(join(tmpdir(), `tfjs-wasm-train-threads-${process.pid}`))).toBe(false);
     const x = tf.randomNormal([2, 32, 32, 8], 0, 1, 'float32', 1) as tf.Tensor4D;
     const w = tf.randomNormal([3, 3, 8, 16], 0, 1, 'float32', 2) as tf.Tensor4D;
     const onWasm = tf.conv2d(x, w, 1, 'same').dataSync();

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
-import { registerDropClassGradients } from './gradients.js';
+import { registerFasterGradients } from './gradients.js';
+import { threadedWasmSupport } from './version-guard.js';
 import { registerWasmGradientKernels } from './wasm-gradients.js';
 import { MAX_WASM_THREADS, startThreadedWasm } from './wasm-threads.js';
 
@@ -20,7 +21,7 @@ export interface InitBackendOptions {
 }
 
 const INSTALL_HINT: Record<BackendName, string> = {
-  tensorflow: 'install @tensorflow/tfjs-node-gpu (CUDA) or @tensorflow/tfjs-node (CPU) next to @dropclass/core',
+  tensorflow: 'install @tensorflow/tfjs-node-gpu (CUDA) or @tensorflow/tfjs-node (CPU) next to @dropclass/tfjs-wasm-train',
   wasm: 'install @tensorflow/tfjs-backend-wasm (it ships its .wasm binaries inside the package)',
   cpu: 'install @tensorflow/tfjs-backend-cpu',
 };
@@ -49,12 +50,15 @@ async function startWasm(threads: number): Promise<boolean> {
   registerWasmGradientKernels();
   // Started earlier in this process: its thread pool is fixed, so it is only switched back to.
   if ('wasm' in tf.engine().registry) return tf.setBackend('wasm');
-  const started = threads > 1 ? await startThreadedWasm({ threads }) : 0;
+  // The multi-threaded start-up relies on the package's internals: other versions run on 1 thread.
+  const support = threads > 1 ? threadedWasmSupport() : undefined;
+  if (support && !support.supported) console.error(support.message);
+  const started = support?.supported ? await startThreadedWasm({ threads }) : 0;
   if (started > 0) {
     wasmThreads = started;
     return true;
   }
-  if (threads > 1) console.error(`dropclass: the multi-threaded wasm build did not start; running wasm on 1 thread`);
+  if (support?.supported) console.error(`tfjs-wasm-train: the multi-threaded wasm build did not start; running wasm on 1 thread`);
   if (!(await tf.setBackend('wasm'))) return false;
   wasmThreads = wasm.getThreadsCount();
   return true;
@@ -83,14 +87,26 @@ async function load(name: BackendName, threads: number): Promise<boolean> {
 let announced: string | undefined;
 
 /**
+ * tfjs-layers registers tfjs's stock gradients when it is loaded; loaded later, it would put back
+ * the three that `registerFasterGradients` replaces. Loaded here first when it is installed.
+ */
+async function loadStockGradients(): Promise<void> {
+  try {
+    await import('@tensorflow/tfjs-layers');
+  } catch {
+    // not installed: tfjs-core alone has no stock gradients to put back
+  }
+}
+
+/**
  * Picks the compute backend once per process: `tensorflow` (tfjs-node-gpu, then tfjs-node) when
  * installed, else `wasm` (the embedded default), else `cpu`. A forced choice that is not available
  * fails with what to install. Prints the choice once, on stderr.
  *
- * Importing `@dropclass/core` leaves tfjs as it is; this call is where the package changes tfjs
- * globally: it registers the faster `FusedBatchNorm`, `Sum` and `Mean` gradients
- * (`registerDropClassGradients`) and, for wasm, the gradient and training kernels
- * (`registerWasmGradientKernels`).
+ * Importing `@dropclass/tfjs-wasm-train` leaves tfjs as it is; this call is where the package
+ * changes tfjs globally: it loads tfjs-layers when installed (it registers tfjs's stock gradients),
+ * registers the faster `FusedBatchNorm`, `Sum` and `Mean` gradients (`registerFasterGradients`)
+ * and, for wasm, the gradient and training kernels (`registerWasmGradientKernels`).
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendName> {
   const fromEnv = process.env.DROPCLASS_BACKEND?.trim();
@@ -101,7 +117,8 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     );
   }
   const threads = requestedThreads(options.threads);
-  registerDropClassGradients();
+  await loadStockGradients();
+  registerFasterGradients();
   const order = forced ? [forced] : BACKEND_NAMES;
   for (const name of order) {
     if (tf.getBackend() === name && tf.findBackend(name)) {
@@ -112,7 +129,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     if (await load(name, threads)) {
       await tf.ready();
       if (!options.quiet && announced !== name) {
-        console.error(`dropclass: backend ${name}${name === 'wasm' ? ` (${wasmThreads} thread${wasmThreads === 1 ? '' : 's'})` : ''}`);
+        console.error(`tfjs-wasm-train: backend ${name}${name === 'wasm' ? ` (${wasmThreads} thread${wasmThreads === 1 ? '' : 's'})` : ''}`);
         announced = name;
       }
       return name;
