@@ -73,7 +73,6 @@ export function createPlainFcn(options: PlainFcnOptions = {}): SegmentationBackb
   return {
     name: 'plain-fcn',
     model: tfl.model({ inputs: input, outputs: x }),
-    channels: width,
     outputStride: 2,
     inputChannels,
     // the stride-2 stem halves the size: odd sizes would not map back onto the labels

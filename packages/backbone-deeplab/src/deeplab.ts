@@ -96,7 +96,6 @@ export function createDeepLabV3(options: DeepLabOptions = {}): SegmentationBackb
   return {
     name: `deeplabv3-${layout}`,
     model: tfl.model({ inputs: input, outputs: features, name: `deeplabv3_${layout}_os${outputStride}` }),
-    channels: aspp,
     outputStride,
     inputChannels,
     inputSizeMultiple: outputStride,

@@ -88,7 +88,6 @@ export function createUNet(options: UNetOptions = {}): SegmentationBackbone {
   return {
     name: 'unet',
     model: tfl.model({ inputs: input, outputs: x, name: `unet_b${base}_d${depth}${featureChannels === undefined ? '' : `_f${featureChannels}`}` }),
-    channels: featureChannels ?? base,
     outputStride: 1,
     inputChannels,
     inputSizeMultiple: size,

@@ -17,7 +17,7 @@ function tinyBackbone(seed: number): SegmentationBackbone {
     x = tfl.layers.conv2d({ filters: 5, kernelSize: 3, strides, padding: 'same', kernelInitializer: tfl.initializers.heNormal({ seed: layerSeed(seed, i) }) }).apply(x) as tfl.SymbolicTensor;
     x = tfl.layers.reLU().apply(x) as tfl.SymbolicTensor;
   }
-  return { name: 'tiny', model: tfl.model({ inputs: input, outputs: x }), channels: 5, outputStride: 2, inputChannels: 3, inputSizeMultiple: 2, minInputSize: 4 };
+  return { name: 'tiny', model: tfl.model({ inputs: input, outputs: x }), outputStride: 2, inputChannels: 3, inputSizeMultiple: 2, minInputSize: 4 };
 }
 
 describe('inference on whole images', () => {

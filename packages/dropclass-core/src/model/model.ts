@@ -34,7 +34,9 @@ export interface DropClassModelOptions extends SgdOptions {
 /** What a saved model records besides its weights. */
 export interface ModelInfo {
   format: typeof MODEL_FORMAT;
-  backbone: Pick<SegmentationBackbone, 'name' | 'channels' | 'outputStride' | 'inputChannels' | 'inputSizeMultiple' | 'minInputSize'> & {
+  backbone: Pick<SegmentationBackbone, 'name' | 'outputStride' | 'inputChannels' | 'inputSizeMultiple' | 'minInputSize'> & {
+    /** Channels `C` of the feature map, read from the backbone model's output shape. */
+    channels: number;
     /** The adapter, package and options that built the backbone (when built by `createBackbone`). */
     source?: BackboneSource;
   };
@@ -102,17 +104,7 @@ export class DropClassModel {
   }
 
   static create(backbone: SegmentationBackbone, options: DropClassModelOptions): DropClassModel {
-    const output = backbone.model.outputs[0];
-    const channels = output.shape[output.shape.length - 1];
-    if (backbone.model.outputs.length !== 1 || channels !== backbone.channels) {
-      const outputs = backbone.model.outputs.map((o) => `[${o.shape.map((d) => d ?? 'null').join(', ')}]`).join(', ');
-      throw new Error(
-        backbone.model.outputs.length !== 1
-          ? `the ${backbone.name} backbone's model has ${backbone.model.outputs.length} outputs (${outputs}); it must output one feature map [B, H, W, ${backbone.channels}]`
-          : `the ${backbone.name} backbone declares channels: ${backbone.channels} but its model outputs ${outputs}, ${channels} channels; ` +
-              `declare channels: ${channels}, or make the model output ${backbone.channels} channels`,
-      );
-    }
+    const { output, channels } = featureMapOf(backbone);
     const seed = options.seed ?? 0;
     const dropclass = options.dropclass ?? true;
     const head = new DropClassHead({ numClasses: options.numClasses, dropclass, seed, name: HEAD_NAME });
@@ -123,7 +115,7 @@ export class DropClassModel {
       format: MODEL_FORMAT,
       backbone: {
         name: backbone.name,
-        channels: backbone.channels,
+        channels,
         outputStride: backbone.outputStride,
         inputChannels: backbone.inputChannels,
         inputSizeMultiple: backbone.inputSizeMultiple,
@@ -319,6 +311,27 @@ export class DropClassModel {
     this.optimizer.dispose();
     this.network.dispose();
   }
+}
+
+/**
+ * The backbone model's one output and its channel count `C`, read from the output shape; a clear
+ * error when the model has several outputs, or one that is not `[B, H, W, C]` with a known `C`.
+ */
+function featureMapOf(backbone: SegmentationBackbone): { output: tfl.SymbolicTensor; channels: number } {
+  const outputs = backbone.model.outputs;
+  const shapes = outputs.map((o) => `[${o.shape.map((d) => d ?? 'null').join(', ')}]`).join(', ');
+  if (outputs.length !== 1) {
+    throw new Error(`the ${backbone.name} backbone's model has ${outputs.length} outputs (${shapes}); it must output one feature map [B, H, W, C]`);
+  }
+  const shape = outputs[0].shape;
+  const channels = shape[shape.length - 1];
+  if (shape.length !== 4 || channels == null || !(channels > 0)) {
+    throw new Error(
+      `the ${backbone.name} backbone's model outputs ${shapes}; it must output a feature map [B, H, W, C] whose channel count C is known ` +
+        'when the model is built (end it with a layer of fixed width, e.g. a conv with a set number of filters)',
+    );
+  }
+  return { output: outputs[0], channels };
 }
 
 /** Thrown by `DropClassModel.load` when the backbone's layers are not registered: names the package to install. */
