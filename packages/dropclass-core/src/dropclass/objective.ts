@@ -101,6 +101,26 @@ export function featureSelection(
 }
 
 /**
+ * The feature-selection layer of the inference path (`statistics` the moving ones) as one 1x1 conv
+ * `C->C` followed by a ReLU: `relu(A kernel + bias)` equals `featureSelection(A, importance, weights,
+ * bnEpsilon, statistics).selected`. The importance scaling goes onto the kernel's rows and the batch
+ * norm onto its columns and the bias (SPEC section 4).
+ */
+export function foldFeatureSelection(
+  importance: tf.Tensor1D,
+  weights: FeatureSelectionWeights,
+  bnEpsilon: number,
+  statistics: NormStatistics,
+): { kernel: tf.Tensor2D; bias: tf.Tensor1D } {
+  return tf.tidy(() => {
+    const scale = tf.div(weights.gamma, tf.sqrt(tf.add(statistics.variance, bnEpsilon)));
+    const kernel = tf.mul(tf.mul(weights.kernel, tf.reshape(importance, [-1, 1])), tf.reshape(scale, [1, -1])) as tf.Tensor2D;
+    const bias = tf.add(tf.mul(tf.sub(weights.bias, statistics.mean), scale), weights.beta) as tf.Tensor1D;
+    return { kernel, bias };
+  });
+}
+
+/**
  * Channel `c` of `[B,H,W,K]` values as `[B,H,W,1]`: a product with the one-hot column `e_c`, which
  * wasm runs far faster than a strided slice. Exact for finite values (one term times 1, the rest 0).
  */

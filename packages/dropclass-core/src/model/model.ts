@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { BackboneSource, SegmentationBackbone } from '../adapter.js';
 import { DropClassHead } from '../dropclass/head.js';
-import { NO_CLASS_DROPPED, averagedImportance } from '../dropclass/importance.js';
+import { NO_CLASS_DROPPED } from '../dropclass/importance.js';
 import { DEFAULT_ALPHA, IGNORE_INDEX } from '../dropclass/objective.js';
 import { resizeBilinear } from '../dropclass/upsample.js';
 import { decodeTensors, encodeTensors, fileSystemHandler, writeFileAtomic } from '../io/file-system.js';
@@ -228,31 +228,8 @@ export class DropClassModel {
    * batch norm folded into one 1x1 conv + ReLU before the classifier (SPEC section 4).
    */
   toFoldedModel(): tfl.LayersModel {
-    const features = this.head.input as tfl.SymbolicTensor;
-    const { numClasses } = this.info;
-    const channels = this.info.backbone.channels;
-    const classifier = tfl.layers.conv2d({ filters: numClasses, kernelSize: 1, name: 'classifier' });
-    let x = features;
-    let selection: tfl.layers.Layer | undefined;
-    if (this.info.dropclass) {
-      selection = tfl.layers.conv2d({ filters: channels, kernelSize: 1, activation: 'relu', name: 'feature_selection' });
-      x = selection.apply(x) as tfl.SymbolicTensor;
-    }
-    const output = classifier.apply(x) as tfl.SymbolicTensor;
-    const folded = tfl.model({ inputs: this.network.inputs, outputs: output, name: `${this.network.name}_folded` });
-    tf.tidy(() => {
-      classifier.setWeights([tf.reshape(this.head.kernel, [1, 1, channels, numClasses]), this.head.bias]);
-      if (selection) {
-        const s = averagedImportance(this.head.kernel, NO_CLASS_DROPPED);
-        const { kernel, bias, gamma, beta } = this.head.selection;
-        const { mean, variance } = this.head.movingStatistics;
-        const scale = tf.div(gamma, tf.sqrt(tf.add(variance, this.head.bnEpsilon)));
-        const foldedKernel = tf.mul(tf.mul(kernel, tf.reshape(s, [channels, 1])), tf.reshape(scale, [1, channels]));
-        const foldedBias = tf.add(tf.mul(tf.sub(bias, mean), scale), beta);
-        selection.setWeights([tf.reshape(foldedKernel, [1, 1, channels, channels]), foldedBias]);
-      }
-    });
-    return folded;
+    const logits = this.head.applyFolded(this.head.input as tfl.SymbolicTensor);
+    return tfl.model({ inputs: this.network.inputs, outputs: logits, name: `${this.network.name}_folded` });
   }
 
   /**
