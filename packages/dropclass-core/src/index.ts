@@ -37,6 +37,7 @@ export {
 } from './dropclass/objective.js';
 export { DropClassHead, type DropClassHeadConfig } from './dropclass/head.js';
 export { BatchNormalization, batchNormalization } from './layers/batch-norm.js';
+export { type ConvBnReluOptions, type ConvLayerConfig, convBnRelu } from './layers/conv-bn-relu.js';
 export { BilinearUpSampling2D, type BilinearUpSampling2DConfig } from './layers/upsampling.js';
 export { type BatchNormResult, batchNormInTraining } from './ops/batch-norm.js';
 export { resizeBilinear } from './dropclass/upsample.js';
