@@ -46,7 +46,6 @@ export {
   MODEL_FORMAT,
   MissingBackboneError,
   NonFiniteLossError,
-  createDropClassModel,
   type DropClassModelOptions,
   type ModelInfo,
   type StepLosses,

@@ -5,7 +5,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type BackboneAdapter, BackboneOptionsError } from './adapter.js';
 import { initBackend } from './backend/select.js';
-import { DropClassModel, MissingBackboneError, createDropClassModel } from './model/model.js';
+import { DropClassModel, MissingBackboneError } from './model/model.js';
 import { UnknownBackboneError, createBackbone, getBackbone, registerBackbone, registeredBackbones } from './registry.js';
 
 interface DenseOptions {
@@ -80,7 +80,7 @@ describe('backbone registry', () => {
     registerBackbone(dense);
     const dir = await mkdtemp(join(tmpdir(), 'dropclass-registry-'));
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
-    const model = createDropClassModel(createBackbone('test-dense', { filters: 3 }), { numClasses: 2 });
+    const model = DropClassModel.create(createBackbone('test-dense', { filters: 3 }), { numClasses: 2 });
     await model.save(dir);
     model.dispose();
     const info = JSON.parse(await readFile(join(dir, 'dropclass.json'), 'utf8'));

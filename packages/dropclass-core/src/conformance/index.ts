@@ -9,7 +9,7 @@ import { NO_CLASS_DROPPED } from '../dropclass/importance.js';
 import { IGNORE_INDEX } from '../dropclass/objective.js';
 import { resizeBilinear } from '../dropclass/upsample.js';
 import { nearestValidSize } from '../model/input.js';
-import { DropClassModel, type DropClassModelOptions, createDropClassModel } from '../model/model.js';
+import { DropClassModel, type DropClassModelOptions } from '../model/model.js';
 import { createBackbone, getBackbone } from '../registry.js';
 
 export interface ConformanceOptions {
@@ -65,7 +65,7 @@ export function runConformanceSuite(options: ConformanceOptions): void {
   let probe: SegmentationBackbone;
 
   const build = (seed: number, extra: Partial<DropClassModelOptions> = {}) =>
-    createDropClassModel(options.createBackbone(seed), { numClasses, seed, ...extra });
+    DropClassModel.create(options.createBackbone(seed), { numClasses, seed, ...extra });
 
   describe(`DropClass conformance: ${options.name}`, () => {
     beforeAll(async () => {
@@ -242,7 +242,7 @@ export function runConformanceSuite(options: ConformanceOptions): void {
         const raw = options.adapterOptions ?? {};
         const backbone = createBackbone(adapter.name, raw, { seed: 1 });
         expect(backbone.source).toEqual({ kind: adapter.name, ...(adapter.package ? { package: adapter.package } : {}), options: adapter.parseOptions(raw) });
-        const model = createDropClassModel(backbone, { numClasses, seed: 1 });
+        const model = DropClassModel.create(backbone, { numClasses, seed: 1 });
         const dir = await mkdtemp(join(tmpdir(), 'dropclass-conformance-'));
         try {
           await model.save(dir);

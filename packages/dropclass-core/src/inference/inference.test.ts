@@ -5,7 +5,7 @@ import type { SegmentationBackbone } from '../adapter.js';
 import { initBackend } from '../backend/select.js';
 import { expectClose, randomValues } from '../backend/testing.js';
 import { resizeBilinear } from '../dropclass/upsample.js';
-import { type DropClassModel, createDropClassModel } from '../model/model.js';
+import { DropClassModel } from '../model/model.js';
 import { layerSeed } from '../rng.js';
 import { InferenceOptionsError, inferClasses, inferLogits } from './inference.js';
 
@@ -25,7 +25,7 @@ describe('inference on whole images', () => {
   let image: tf.Tensor4D;
   beforeAll(async () => {
     await initBackend({ backend: 'wasm', quiet: true });
-    model = createDropClassModel(tinyBackbone(3), { numClasses: 3, seed: 1 });
+    model = DropClassModel.create(tinyBackbone(3), { numClasses: 3, seed: 1 });
     image = tf.tensor4d(randomValues([1, 10, 14, 3], 5), [1, 10, 14, 3]);
   });
   afterAll(() => {

@@ -103,6 +103,11 @@ export class DropClassModel {
     this.rng.setState(info.rngState);
   }
 
+  /**
+   * Builds a DropClass model (or, with `dropclass: false`, the baseline) on a backbone: the
+   * backbone's model followed by a {@link DropClassHead} sized from its feature map's channels.
+   * The backbone's layers become the model's; do not dispose them separately.
+   */
   static create(backbone: SegmentationBackbone, options: DropClassModelOptions): DropClassModel {
     const { output, channels } = featureMapOf(backbone);
     const seed = options.seed ?? 0;
@@ -345,9 +350,4 @@ function missingBackboneError(dir: string, info: ModelInfo, error: Error): Error
     undefined,
     layer,
   );
-}
-
-/** Builds a DropClass (or, with `dropclass: false`, baseline) model on a backbone. */
-export function createDropClassModel(backbone: SegmentationBackbone, options: DropClassModelOptions): DropClassModel {
-  return DropClassModel.create(backbone, options);
 }
