@@ -89,7 +89,7 @@ describe('importing @dropclass/core', () => {
     const namesAfter = nextNameNumbers();
     for (const kind of Object.keys(namesBefore)) expect(namesAfter[kind], kind).toBe(namesBefore[kind] + 1);
     // The package's batch norm extends tfjs-layers' own class.
-    expect(Object.getPrototypeOf(core.BatchNormalization)).toBe(tfl.layers.batchNormalization().constructor);
+    expect(Object.getPrototypeOf(core.batchNormalization().constructor)).toBe(tfl.layers.batchNormalization().constructor);
 
     // initBackend registers the replacement gradients and the wasm kernels, once.
     expect(await core.initBackend({ backend: 'wasm', threads: 1, quiet: true })).toBe('wasm');

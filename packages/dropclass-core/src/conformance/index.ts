@@ -12,6 +12,7 @@ import { nearestValidSize } from '../model/input.js';
 import { DropClassModel, type DropClassModelOptions } from '../model/model.js';
 import { createBackbone, getBackbone } from '../registry.js';
 
+/** Options of {@link runConformanceSuite}. */
 export interface ConformanceOptions {
   /** Shown in the suite's title. */
   name: string;

@@ -5,6 +5,7 @@ import { resizeBilinear } from './upsample.js';
 
 export const DEFAULT_ALPHA = 10;
 export const DEFAULT_BN_EPSILON = 1e-5;
+/** Label of pixels without a class: ignored by the losses (the default `ignoreIndex`). */
 export const IGNORE_INDEX = 255;
 
 /** A 1x1 convolution over NHWC written as one matrix product: `[B,H,W,Cin] x [Cin,Cout] + [Cout]`. */

@@ -18,7 +18,9 @@ const OPTIMIZER_JSON = 'optimizer.json';
 const OPTIMIZER_BIN = 'optimizer.bin';
 const HEAD_NAME = 'dropclass_head';
 
+/** Options of {@link DropClassModel.create}: the head, the objective and the optimizer. */
 export interface DropClassModelOptions extends SgdOptions {
+  /** Classes `K` the head predicts (at least 2). */
   numClasses: number;
   /** Default true; false trains the same network as a plain baseline (cross-entropy only). */
   dropclass?: boolean;
@@ -26,6 +28,7 @@ export interface DropClassModelOptions extends SgdOptions {
   alpha?: number;
   /** Seeds the head's initial weights and the draw of the class to drop. */
   seed?: number;
+  /** Label of pixels without a class, left out of the losses; default {@link IGNORE_INDEX}, 255. */
   ignoreIndex?: number;
   /** Anything the application wants saved with the model (class names, palette, normalisation). */
   metadata?: Record<string, unknown>;
@@ -54,6 +57,7 @@ export interface ModelInfo {
   metadata: Record<string, unknown>;
 }
 
+/** Options of one {@link DropClassModel.trainStep}. */
 export interface TrainStepOptions {
   /** Training progress `t` in [0,1]: drop probability and loss weight. */
   progress: number;
@@ -62,10 +66,15 @@ export interface TrainStepOptions {
   droppedClass?: number;
 }
 
+/** The loss terms of one training step, as numbers. */
 export interface StepLosses {
+  /** Cross-entropy of the logits, `CE`. */
   lossCe: number;
+  /** Cross-entropy of the logits with the class suppressed, against labels without it, `CE_drop`. */
   lossDrop: number;
+  /** Mean probability of the suppressed class after its suppression (0 when none is). */
   lossSup: number;
+  /** `(1 - t) CE + t CE_drop + alpha * lossSup`, what the step minimised. */
   total: number;
   /** The class suppressed this step, or -1. */
   droppedClass: number;
