@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { type BackboneAdapter, BackboneOptionsError, type CommonBackboneOptions, type SegmentationBackbone, layerSeed } from '@dropclass/core';
+import { type BackboneAdapter, BackboneOptionsError, type CommonBackboneOptions, type SegmentationBackbone, convBnRelu, layerSeed } from '@dropclass/core';
 import { z } from 'zod';
 
 /** The options a run config may give this backbone (`backbone.options`), with their defaults. */
@@ -62,18 +62,14 @@ export function createPlainFcn(options: PlainFcnOptions = {}): SegmentationBackb
   const { width, layers } = plainFcn.parseOptions({ width: options.width, layers: options.layers });
   const inputChannels = options.inputChannels ?? 3;
   let index = 0;
-  const block = (x: tfl.SymbolicTensor, strides: number) => {
-    const conv = tfl.layers.conv2d({ filters: width, kernelSize: 3, strides, padding: 'same', kernelInitializer: tfl.initializers.heNormal({ seed: layerSeed(options.seed ?? 0, index++) }) });
-    const normed = tfl.layers.batchNormalization().apply(conv.apply(x)) as tfl.SymbolicTensor;
-    return tfl.layers.reLU().apply(normed) as tfl.SymbolicTensor;
-  };
+  // conv 3x3 (no bias: the batch norm cancels it) + batch norm + ReLU, each conv seeded on its own
+  const block = (x: tfl.SymbolicTensor, strides: number) => convBnRelu(x, { filters: width, kernelSize: 3, strides, seed: layerSeed(options.seed ?? 0, index++) });
   const input = tfl.input({ shape: [null, null, inputChannels] });
   let x = block(input, 2);
   for (let i = 0; i < layers; i++) x = tfl.layers.add().apply([x, new LayerScale().apply(block(x, 1)) as tfl.SymbolicTensor]) as tfl.SymbolicTensor;
   return {
     name: 'plain-fcn',
     model: tfl.model({ inputs: input, outputs: x }),
-    channels: width,
     outputStride: 2,
     inputChannels,
     // the stride-2 stem halves the size: odd sizes would not map back onto the labels

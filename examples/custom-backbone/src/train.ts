@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createDropClassModel, polyLearningRate } from '@dropclass/core';
+import { DropClassModel, polyLearningRate } from '@dropclass/core';
 import { initBackend } from '@dropclass/tfjs-wasm-train';
 import { createPlainFcn } from './plain-fcn.js';
 
@@ -10,7 +10,7 @@ import { createPlainFcn } from './plain-fcn.js';
 await initBackend();
 const numClasses = 5;
 const steps = Number(process.env.STEPS ?? 30);
-const model = createDropClassModel(createPlainFcn({ seed: 0 }), { numClasses, seed: 0 });
+const model = DropClassModel.create(createPlainFcn({ seed: 0 }), { numClasses, seed: 0 });
 console.log(`plain FCN + DropClass head: ${model.countParams().toLocaleString('en')} trainable parameters`);
 
 function batch(step: number): { images: tf.Tensor4D; labels: tf.Tensor3D } {

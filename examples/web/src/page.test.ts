@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { createDeepLabV3 } from '@dropclass/backbone-deeplab';
 import { exportLogits, loadExport, predictFiles } from '@dropclass/cli';
-import { type DropClassModel, createDropClassModel, exportStockModel } from '@dropclass/core';
+import { DropClassModel, exportStockModel } from '@dropclass/core';
 import { initBackend } from '@dropclass/tfjs-wasm-train';
 import { generateSynthetic } from '@dropclass/datasets';
 import * as tf from '@tensorflow/tfjs-core';
@@ -64,7 +64,7 @@ describe.skipIf(!hasBrowser)('the web demo in headless Chromium', () => {
     await run(process.execPath, [join(here, 'scripts/build.mjs'), site]);
     await initBackend({ backend: 'wasm' });
     // A DeepLabV3 (stride 16: the page pads, upsamples and crops) a few steps into training.
-    model = createDropClassModel(createDeepLabV3({ width: 0.125, outputStride: 16, seed: 1 }), {
+    model = DropClassModel.create(createDeepLabV3({ width: 0.125, outputStride: 16, seed: 1 }), {
       numClasses: 4,
       seed: 3,
       metadata: { classNames: ['road', 'grass', 'water', 'sand'], palette: PALETTE, mean: [124, 116, 104], std: [58, 57, 57] },

@@ -14,7 +14,8 @@ describe('createDeepLabV3', () => {
     for (const [layout, outputStride] of [['resnet18', 16], ['resnet18', 8], ['resnet34', 16]] as const) {
       const backbone = createDeepLabV3({ layout, width: 0.125, outputStride, seed: 1 });
       const shape = tf.tidy(() => (backbone.model.predict(tf.zeros([1, 64, 64, 3])) as tf.Tensor).shape);
-      expect(shape).toEqual([1, 64 / outputStride, 64 / outputStride, backbone.channels]);
+      expect(shape).toEqual([1, 64 / outputStride, 64 / outputStride, Math.round(256 * 0.125)]);
+      expect(backbone.model.outputs[0].shape).toEqual([null, null, null, Math.round(256 * 0.125)]);
       expect(backbone).toMatchObject({ outputStride, inputSizeMultiple: outputStride, name: `deeplabv3-${layout}` });
       backbone.model.dispose();
     }

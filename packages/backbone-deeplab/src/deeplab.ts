@@ -1,5 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
-import { type BackboneAdapter, BackboneOptionsError, type SegmentationBackbone, batchNormalization, layerSeed } from '@dropclass/core';
+import { type BackboneAdapter, BackboneOptionsError, type ConvLayerConfig, type SegmentationBackbone, convBnRelu, layerSeed } from '@dropclass/core';
 import { z } from 'zod';
 import { AtrousConv2D, SpatialBroadcast } from './layers.js';
 
@@ -22,25 +22,27 @@ const BLOCKS: Record<ResNetLayout, number[]> = { resnet18: [2, 2, 2, 2], resnet3
 
 type Tensor = tfl.SymbolicTensor;
 
+const atrousConv = (config: ConvLayerConfig) => new AtrousConv2D(config);
+
 class Builder {
   private index = 0;
   constructor(private readonly seed: number) {}
 
-  conv(x: Tensor, filters: number, kernelSize: number, strides = 1, dilation = 1): Tensor {
-    return new AtrousConv2D({ filters, kernelSize, strides, dilationRate: dilation, seed: layerSeed(this.seed, this.index++) }).apply(x) as Tensor;
-  }
-
-  bn(x: Tensor, relu = true): Tensor {
-    const y = batchNormalization({ momentum: 0.9, epsilon: 1e-5 }).apply(x) as Tensor;
-    return relu ? (tfl.layers.reLU().apply(y) as Tensor) : y;
+  /**
+   * Conv (no bias) + batch norm (+ ReLU). Every conv is an `AtrousConv2D`: padded by
+   * `dilation * (kernelSize - 1) / 2` on every side, symmetrically for a stride (as torchvision's
+   * ResNet), and dilated with a gradient.
+   */
+  convBn(x: Tensor, filters: number, kernelSize: number, { strides = 1, dilation = 1, relu = true } = {}): Tensor {
+    return convBnRelu(x, { filters, kernelSize, strides, dilationRate: dilation, relu, seed: layerSeed(this.seed, this.index++), conv: atrousConv });
   }
 
   /** ResNet basic block: two 3x3 conv + BN, identity or 1x1 projection shortcut, ReLU after the sum. */
   basicBlock(x: Tensor, filters: number, strides: number, firstDilation: number, dilation: number): Tensor {
     const inChannels = x.shape[3];
-    let y = this.bn(this.conv(x, filters, 3, strides, firstDilation));
-    y = this.bn(this.conv(y, filters, 3, 1, dilation), false);
-    const shortcut = strides !== 1 || inChannels !== filters ? this.bn(this.conv(x, filters, 1, strides), false) : x;
+    let y = this.convBn(x, filters, 3, { strides, dilation: firstDilation });
+    y = this.convBn(y, filters, 3, { dilation, relu: false });
+    const shortcut = strides !== 1 || inChannels !== filters ? this.convBn(x, filters, 1, { strides, relu: false }) : x;
     return tfl.layers.reLU().apply(tfl.layers.add().apply([y, shortcut]) as Tensor) as Tensor;
   }
 }
@@ -63,7 +65,7 @@ export function createDeepLabV3(options: DeepLabOptions = {}): SegmentationBackb
   const b = new Builder(options.seed ?? 0);
 
   const input = tfl.input({ shape: [null, null, inputChannels], name: 'image' });
-  let x = b.bn(b.conv(input, ch(64), 7, 2));
+  let x = b.convBn(input, ch(64), 7, { strides: 2 });
   // 3x3/2 max pooling padded by 1 on every side, as torchvision's (zeros equal its -inf after a ReLU).
   x = tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'valid' }).apply(tfl.layers.zeroPadding2d({ padding: 1 }).apply(x) as Tensor) as Tensor;
   // Stages 3 and 4 trade their stride for dilation as the output stride asks.
@@ -87,16 +89,15 @@ export function createDeepLabV3(options: DeepLabOptions = {}): SegmentationBackb
   });
 
   const rates = outputStride === 16 ? [6, 12, 18] : [12, 24, 36];
-  const branches = [b.bn(b.conv(x, aspp, 1)), ...rates.map((r) => b.bn(b.conv(x, aspp, 3, 1, r)))];
+  const branches = [b.convBn(x, aspp, 1), ...rates.map((r) => b.convBn(x, aspp, 3, { dilation: r }))];
   const pooled = tfl.layers.reshape({ targetShape: [1, 1, x.shape[3] as number] }).apply(tfl.layers.globalAveragePooling2d({}).apply(x) as Tensor) as Tensor;
-  const imagePool = new SpatialBroadcast({}).apply([b.bn(b.conv(pooled, aspp, 1)), x]) as Tensor;
+  const imagePool = new SpatialBroadcast({}).apply([b.convBn(pooled, aspp, 1), x]) as Tensor;
   const merged = tfl.layers.concatenate().apply([...branches, imagePool]) as Tensor;
-  const features = b.bn(b.conv(merged, aspp, 1));
+  const features = b.convBn(merged, aspp, 1);
 
   return {
     name: `deeplabv3-${layout}`,
     model: tfl.model({ inputs: input, outputs: features, name: `deeplabv3_${layout}_os${outputStride}` }),
-    channels: aspp,
     outputStride,
     inputChannels,
     inputSizeMultiple: outputStride,

@@ -1,5 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
-import { type BackboneAdapter, BackboneOptionsError, BilinearUpSampling2D, type SegmentationBackbone, batchNormalization, layerSeed } from '@dropclass/core';
+import { type BackboneAdapter, BackboneOptionsError, BilinearUpSampling2D, type SegmentationBackbone, convBnRelu, layerSeed } from '@dropclass/core';
 import { z } from 'zod';
 
 export interface UNetOptions {
@@ -27,15 +27,13 @@ class LayerFactory {
   private index = 0;
   constructor(private readonly seed: number) {}
 
-  private initializer() {
-    return tfl.initializers.heNormal({ seed: layerSeed(this.seed, this.index++) });
+  private nextSeed(): number {
+    return layerSeed(this.seed, this.index++);
   }
 
   /** 3x3 conv + batch norm + ReLU; the conv has no bias, which the batch norm would cancel. */
   convBnRelu(x: Tensor, filters: number): Tensor {
-    x = tfl.layers.conv2d({ filters, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: this.initializer() }).apply(x) as Tensor;
-    x = batchNormalization({ momentum: 0.9, epsilon: 1e-5 }).apply(x) as Tensor;
-    return tfl.layers.reLU().apply(x) as Tensor;
+    return convBnRelu(x, { filters, kernelSize: 3, seed: this.nextSeed() });
   }
 
   /** 3x3 conv + batch norm + ReLU, twice. */
@@ -46,7 +44,7 @@ class LayerFactory {
   up(x: Tensor, mode: 'bilinear' | 'transposed'): Tensor {
     if (mode === 'bilinear') return new BilinearUpSampling2D({ factor: 2 }).apply(x) as Tensor;
     const filters = x.shape[3] as number;
-    return tfl.layers.conv2dTranspose({ filters, kernelSize: 2, strides: 2, kernelInitializer: this.initializer() }).apply(x) as Tensor;
+    return tfl.layers.conv2dTranspose({ filters, kernelSize: 2, strides: 2, kernelInitializer: tfl.initializers.heNormal({ seed: this.nextSeed() }) }).apply(x) as Tensor;
   }
 }
 
@@ -88,7 +86,6 @@ export function createUNet(options: UNetOptions = {}): SegmentationBackbone {
   return {
     name: 'unet',
     model: tfl.model({ inputs: input, outputs: x, name: `unet_b${base}_d${depth}${featureChannels === undefined ? '' : `_f${featureChannels}`}` }),
-    channels: featureChannels ?? base,
     outputStride: 1,
     inputChannels,
     inputSizeMultiple: size,

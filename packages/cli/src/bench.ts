@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { type SegmentationBackbone, createDropClassModel } from '@dropclass/core';
+import { type SegmentationBackbone, DropClassModel } from '@dropclass/core';
 import { type BackendName, initBackend, wasmThreadCount } from '@dropclass/tfjs-wasm-train';
 import { createDeepLabV3 } from '@dropclass/backbone-deeplab';
 import { createUNet } from '@dropclass/backbone-unet';
@@ -72,7 +72,7 @@ function median(values: number[]): number {
 
 /** A model of each mode on the same data, and one training step of it. */
 function trainer(backbone: () => SegmentationBackbone, dropclass: boolean, options: BenchOptions, size: number) {
-  const model = createDropClassModel(backbone(), { numClasses: options.classes, dropclass, seed: 0 });
+  const model = DropClassModel.create(backbone(), { numClasses: options.classes, dropclass, seed: 0 });
   const images = tf.randomNormal([options.batch, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
   const labels = tf.randomUniform([options.batch, size, size], 0, options.classes, 'int32', 2) as tf.Tensor3D;
   const step = (i: number) => model.trainStep(images, labels, { progress: 0.5, learningRate: 0.01, droppedClass: dropclass ? i % options.classes : undefined });

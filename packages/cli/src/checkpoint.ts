@@ -1,10 +1,17 @@
 import { existsSync } from 'node:fs';
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DropClassModel, writeFileAtomic } from '@dropclass/core';
+import { DropClassModel } from '@dropclass/core';
 
 const LATEST = 'latest.json';
 const KEEP = 2;
+
+/** Writes a file through a temporary name and a rename, so a reader never sees half of it. */
+async function writeFileAtomic(path: string, data: string): Promise<void> {
+  const temporary = `${path}.tmp-${process.pid}`;
+  await writeFile(temporary, data);
+  await rename(temporary, path);
+}
 
 function stepDir(root: string, step: number): string {
   return join(root, `step-${String(step).padStart(7, '0')}`);

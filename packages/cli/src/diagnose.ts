@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type DropClassModel, resizeBilinear } from '@dropclass/core';
+import type { DropClassModel } from '@dropclass/core';
 import { type PairedDataset, type Rgb, createEvalStream } from '@dropclass/datasets';
 import { ConfusionMatrix, type DependencyMatrix, dependencyMatrix, formatDependency, renderDependencyHeatmap } from '@dropclass/metrics';
 import * as tf from '@tensorflow/tfjs-core';
@@ -76,7 +76,8 @@ export async function diagnoseDependency(
       const predict = (mask?: tf.Tensor1D) =>
         tf.tidy(() => {
           const logits = model.head.inferenceLogits(mask ? tf.mul(features, mask) : features);
-          return tf.argMax(resizeBilinear(logits, height, width), -1).dataSync() as Int32Array;
+          // bilinear with half-pixel centres, as the model's predictions (no gradient needed here)
+          return tf.argMax(tf.image.resizeBilinear(logits, [height, width], false, true), -1).dataSync() as Int32Array;
         });
       base.update(predict(), labels);
       masks.forEach((mask, z) => suppressed[z].update(predict(mask), labels));

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NO_CLASS_DROPPED, createBackbone, createDropClassModel, inferClasses } from '@dropclass/core';
+import { NO_CLASS_DROPPED, createBackbone, DropClassModel, inferClasses } from '@dropclass/core';
 import { initBackend } from '@dropclass/tfjs-wasm-train';
 import { IMAGENET_MEAN, IMAGENET_STD, createEvalStream, openDataset, vocPalette } from '@dropclass/datasets';
 import { writeImage, writeLabel } from '@dropclass/datasets/testing';
@@ -35,7 +35,7 @@ describe('evaluation of whole images of mixed sizes (VOC layout)', () => {
 
   it('counts every labelled pixel once, the same whether images are grouped by size or not, with no tensor left', async () => {
     const ds = await openDataset({ kind: 'voc', root, split: 'val' });
-    const model = createDropClassModel(createBackbone('unet', { base: 2, depth: 2 }, { seed: 0 }), { numClasses: 21, seed: 0 });
+    const model = DropClassModel.create(createBackbone('unet', { base: 2, depth: 2 }, { seed: 0 }), { numClasses: 21, seed: 0 });
     const before = tf.memory().numTensors;
     const grouped = await evaluateDataset(model, ds, { mean: IMAGENET_MEAN, std: IMAGENET_STD, batchSize: 4 });
     const single = await evaluateDataset(model, ds, { mean: IMAGENET_MEAN, std: IMAGENET_STD, batchSize: 1 });
@@ -61,7 +61,7 @@ describe('evaluation of whole images of mixed sizes (VOC layout)', () => {
 
   it('evaluates window by window, and refuses a window the backbone cannot take before predicting', async () => {
     const ds = await openDataset({ kind: 'voc', root, split: 'val' });
-    const model = createDropClassModel(createBackbone('unet', { base: 2, depth: 2 }, { seed: 0 }), { numClasses: 21, seed: 0 });
+    const model = DropClassModel.create(createBackbone('unet', { base: 2, depth: 2 }, { seed: 0 }), { numClasses: 21, seed: 0 });
     const before = tf.memory().numTensors;
     const windowed = await evaluateDataset(model, ds, { mean: IMAGENET_MEAN, std: IMAGENET_STD, inference: { window: [256, 256], stride: [192, 256] } });
     expect(tf.memory().numTensors).toBe(before);

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createDeepLabV3 } from '@dropclass/backbone-deeplab';
 import { createUNet } from '@dropclass/backbone-unet';
-import { type DropClassModel, EXPORT_WEIGHTS, type SegmentationBackbone, createDropClassModel, exportStockModel, toStockModel } from '@dropclass/core';
+import { DropClassModel, EXPORT_WEIGHTS, type SegmentationBackbone, exportStockModel, toStockModel } from '@dropclass/core';
 import { initBackend } from '@dropclass/tfjs-wasm-train';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,7 +29,7 @@ afterAll(async () => {
 
 /** A model a few steps into training, so its batch-norm statistics and head are not at their initial values. */
 function trainedModel(backbone: SegmentationBackbone, size: [number, number], dropclass: boolean): DropClassModel {
-  const model = createDropClassModel(backbone, { numClasses: 4, seed: 3, dropclass, metadata: { classNames: ['a', 'b', 'c', 'd'], mean: [120, 110, 100], std: [60, 60, 60] } });
+  const model = DropClassModel.create(backbone, { numClasses: 4, seed: 3, dropclass, metadata: { classNames: ['a', 'b', 'c', 'd'], mean: [120, 110, 100], std: [60, 60, 60] } });
   for (let step = 0; step < 3; step++) {
     const images = tf.randomNormal([2, ...size, 3], 0, 1, 'float32', 10 + step) as tf.Tensor4D;
     const labels = tf.tidy(() => tf.cast(tf.floor(tf.randomUniform([2, ...size], 0, 4, 'float32', 20 + step)), 'int32')) as tf.Tensor3D;
@@ -114,7 +114,7 @@ describe.each(cases)('dropclass export of a $name model', ({ name, size, dropcla
 });
 
 it('refuses a layer that has no stock equivalent, naming it', () => {
-  const model = createDropClassModel(createUNet({ base: 2, depth: 1 }), { numClasses: 3 });
+  const model = DropClassModel.create(createUNet({ base: 2, depth: 1 }), { numClasses: 3 });
   expect(() => toStockModel(model.network)).toThrow(/dropclass_head is a DropClassHead, which plain tfjs-layers cannot load: register/);
   model.dispose();
 });

@@ -1,6 +1,6 @@
 import { appendFile, mkdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { DropClassModel, InferenceOptionsError, NonFiniteLossError, type StepLosses, checkInferenceOptions, createDropClassModel, polyLearningRate } from '@dropclass/core';
+import { DropClassModel, InferenceOptionsError, NonFiniteLossError, type StepLosses, checkInferenceOptions, polyLearningRate } from '@dropclass/core';
 import { openDataset } from '@dropclass/datasets';
 import * as tf from '@tensorflow/tfjs-core';
 import { createBackbone } from './backbones.js';
@@ -34,7 +34,7 @@ export interface TrainResult {
 
 /** A run config's untrained model: its backbone and the DropClass (or baseline) head, seeded by the config. */
 export function createRunModel(config: RunConfig, data: TrainingData): DropClassModel {
-  return createDropClassModel(createBackbone(config.backbone, config.seed), {
+  return DropClassModel.create(createBackbone(config.backbone, config.seed), {
     numClasses: data.numClasses,
     dropclass: config.dropclass,
     alpha: config.alpha,

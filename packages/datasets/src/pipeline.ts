@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '@dropclass/core';
+import { Rng } from '@dropclass/core/rng';
 import sharp from 'sharp';
 import { IGNORE_INDEX, type Rgb, type Sample, type SegmentationDataset } from './types.js';
 

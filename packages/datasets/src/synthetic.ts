@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Rng } from '@dropclass/core';
+import { Rng } from '@dropclass/core/rng';
 import { encode as encodePng } from 'fast-png';
 import sharp from 'sharp';
 import { DatasetError } from './errors.js';

@@ -17,15 +17,17 @@ export interface BackboneSource {
 
 /**
  * What a backbone gives DropClass: a tfjs-layers model from an image batch `[B,H,W,inputChannels]`
- * to the feature map `A` `[B,H/outputStride,W/outputStride,channels]` that enters the classifier.
+ * to the feature map `A` `[B,H/outputStride,W/outputStride,C]` that enters the classifier. The
+ * channel count `C` is not declared: it is read from the model's output shape.
  */
 export interface SegmentationBackbone {
   /** Short name used in messages and saved metadata, e.g. `unet` or `deeplabv3-resnet18`. */
   readonly name: string;
-  /** Functional model: image batch in, feature map `A` out. Its layers are trained with the head. */
+  /**
+   * Functional model: image batch in, one feature map `A` out, with a known channel count (its last
+   * dimension). Its layers are trained with the head.
+   */
   readonly model: tfl.LayersModel;
-  /** Channels `C` of the feature map `A`. */
-  readonly channels: number;
   /** Input size / feature-map size (1 for a decoder that returns full resolution). */
   readonly outputStride: number;
   /** Channels of the input image (3 for RGB). */

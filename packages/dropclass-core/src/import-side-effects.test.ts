@@ -90,7 +90,7 @@ describe('importing @dropclass/core', () => {
     const namesAfter = nextNameNumbers();
     for (const kind of Object.keys(namesBefore)) expect(namesAfter[kind], kind).toBe(namesBefore[kind] + 1);
     // The package's batch norm extends tfjs-layers' own class.
-    expect(Object.getPrototypeOf(core.BatchNormalization)).toBe(tfl.layers.batchNormalization().constructor);
+    expect(Object.getPrototypeOf(core.batchNormalization().constructor)).toBe(tfl.layers.batchNormalization().constructor);
 
     // The compute engine lives in @dropclass/tfjs-wasm-train now.
     for (const name of ['initBackend', 'registerWasmGradientKernels', 'startThreadedWasm', 'registerDropClassGradients']) expect(core, name).not.toHaveProperty(name);

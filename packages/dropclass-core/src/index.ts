@@ -1,3 +1,73 @@
+/**
+ * `@dropclass/core`: DropClass for any segmentation backbone. A model is a backbone (any
+ * tfjs-layers model from images to a feature map `A`) followed by the {@link DropClassHead}.
+ *
+ * Training step (`DropClassModel.trainStep`, called per batch of the dataset's stream, e.g.
+ * `createBatchStream` of `@dropclass/datasets`):
+ *
+ *   images [B,H,W,3], labels [B,H,W]
+ *     -> checkImages, checkLabels
+ *     -> drawDroppedClass                     the class z to suppress, with probability `progress`
+ *     -> features.apply (the backbone)        feature map A [B,h,w,C]
+ *     -> DropClassHead.trainingLosses
+ *        -> dropClassObjective
+ *           -> averagedImportance             class importance S = classImportance(W) = relu(W),
+ *                                             averaged over the classes kept (z suppressed): the
+ *                                             scale s of the class-specific features A * S_c
+ *           -> featureSelection               relu(BN(conv1x1(A * s))), batch statistics
+ *                                             (batchNormInTraining)
+ *           -> pointwise                      logits = A W + b, logitsDrop = selected W + b
+ *           -> maskedCrossEntropy, withoutClass
+ *                                             (1 - t) CE + t CE_drop + alpha * mean p_drop(z)
+ *        -> updateMovingStatistics            the feature-selection batch norm's moving statistics
+ *     -> tf.variableGrads -> Sgd.step         SGD with momentum and weight decay
+ *
+ * Prediction (`inferClasses`, or `DropClassModel.predict` on sizes the backbone takes):
+ *
+ *   image [B,H,W,3]
+ *     -> inferLogits -> checkInferenceOptions
+ *     -> wholeImageLogits / slidingWindowLogits
+ *                                             padding to paddedInputSize (or windows)
+ *     -> DropClassModel.predictLogits -> checkImages
+ *     -> features.apply (the backbone)        feature map A
+ *     -> DropClassHead.inferenceLogits        averagedImportance over every class (none dropped),
+ *                                             featureSelection with the moving statistics, pointwise
+ *     -> resizeBilinear                       logits at the input size, then cropped back
+ *     -> inferClasses: tf.argMax              classes [B,H,W]
+ *
+ * `DropClassModel.toFoldedModel` (and `exportStockModel`) give the prediction path with the head
+ * folded into stock layers by `DropClassHead.applyFolded` (`foldFeatureSelection`).
+ *
+ * @packageDocumentation
+ */
+
+// Models: build, train, predict, save and load.
+export {
+  DropClassModel,
+  MissingBackboneError,
+  NonFiniteLossError,
+  type DropClassModelOptions,
+  type ModelInfo,
+  type StepLosses,
+  type TrainStepOptions,
+} from './model/model.js';
+export { DropClassHead } from './dropclass/head.js';
+export { polyLearningRate, type SgdOptions } from './train/sgd.js';
+export { NO_CLASS_DROPPED } from './dropclass/importance.js';
+export { IGNORE_INDEX } from './dropclass/objective.js';
+
+// Whole-image inference.
+export {
+  InferenceOptionsError,
+  checkInferenceOptions,
+  inferClasses,
+  inferLogits,
+  paddedInputSize,
+  type InferenceModel,
+  type InferenceOptions,
+} from './inference/inference.js';
+
+// Backbones: the interface, the registry, and building blocks for plugin authors.
 export {
   BackboneOptionsError,
   type BackboneAdapter,
@@ -8,45 +78,12 @@ export {
   type SegmentationBackbone,
 } from './adapter.js';
 export { UnknownBackboneError, createBackbone, getBackbone, registerBackbone, registeredBackbones } from './registry.js';
-export {
-  InferenceOptionsError,
-  checkInferenceOptions,
-  inferClasses,
-  inferLogits,
-  paddedInputSize,
-  type InferenceModel,
-  type InferenceOptions,
-} from './inference/inference.js';
-export { NO_CLASS_DROPPED, averagedImportance, classImportance, classSpecificFeatures } from './dropclass/importance.js';
-export {
-  DEFAULT_ALPHA,
-  DEFAULT_BN_EPSILON,
-  IGNORE_INDEX,
-  type DropClassInputs,
-  type DropClassTerms,
-  type FeatureSelectionWeights,
-  dropClassObjective,
-  featureSelection,
-  maskedCrossEntropy,
-  pointwise,
-  withoutClass,
-} from './dropclass/objective.js';
-export { DropClassHead, type DropClassHeadConfig } from './dropclass/head.js';
-export { BatchNormalization, batchNormalization } from './layers/batch-norm.js';
+export { layerSeed } from './rng.js';
+export { type ConvBnReluOptions, type ConvLayerConfig, convBnRelu } from './layers/conv-bn-relu.js';
+export { batchNormalization } from './layers/batch-norm.js';
 export { BilinearUpSampling2D, type BilinearUpSampling2DConfig } from './layers/upsampling.js';
-export { type BatchNormResult, batchNormInTraining } from './ops/batch-norm.js';
-export { resizeBilinear } from './dropclass/upsample.js';
-export {
-  DropClassModel,
-  MODEL_FORMAT,
-  MissingBackboneError,
-  NonFiniteLossError,
-  createDropClassModel,
-  type DropClassModelOptions,
-  type ModelInfo,
-  type StepLosses,
-  type TrainStepOptions,
-} from './model/model.js';
+
+// Export to a stock tfjs-layers model.
 export {
   EXPORT_FORMAT,
   EXPORT_WEIGHTS,
@@ -59,8 +96,4 @@ export {
   registerStockConversion,
   toStockModel,
 } from './model/export.js';
-export { checkImages, checkLabels, nearestValidSize } from './model/input.js';
-export { Sgd, polyLearningRate, type SgdOptions } from './train/sgd.js';
-export { fileSystemHandler, writeFileAtomic } from './io/file-system.js';
-export { Rng, layerSeed } from './rng.js';
-export { BUNDLED_REFERENCE_DIR, checkReferenceFile, findReferenceFiles, type FileCheck, type QuantityCheck } from './reference/check.js';
+export { fileSystemHandler } from './io/file-system.js';

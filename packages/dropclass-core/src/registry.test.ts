@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type BackboneAdapter, BackboneOptionsError } from './adapter.js';
-import { DropClassModel, MissingBackboneError, createDropClassModel } from './model/model.js';
+import { DropClassModel, MissingBackboneError } from './model/model.js';
 import { UnknownBackboneError, createBackbone, getBackbone, registerBackbone, registeredBackbones } from './registry.js';
 import { useCpuBackend } from './testing.js';
 
@@ -29,7 +29,7 @@ const dense: BackboneAdapter<DenseOptions> = {
   create({ filters, inputChannels = 3 }) {
     const input = tfl.input({ shape: [null, null, inputChannels] });
     const output = tfl.layers.conv2d({ filters, kernelSize: 1, kernelInitializer: 'ones' }).apply(input) as tfl.SymbolicTensor;
-    return { name: 'test-dense', model: tfl.model({ inputs: input, outputs: output }), channels: filters, outputStride: 1, inputChannels, inputSizeMultiple: 1, minInputSize: 1 };
+    return { name: 'test-dense', model: tfl.model({ inputs: input, outputs: output }), outputStride: 1, inputChannels, inputSizeMultiple: 1, minInputSize: 1 };
   },
 };
 
@@ -40,11 +40,11 @@ describe('backbone registry', () => {
     expect(getBackbone('test-dense')).toBe(dense);
     expect(registeredBackbones()).toContain('test-dense');
     const backbone = createBackbone('test-dense', {}, { seed: 3 });
-    expect(backbone.channels).toBe(4);
+    expect(backbone.model.outputs[0].shape).toEqual([null, null, null, 4]);
     expect(backbone.source).toEqual({ kind: 'test-dense', package: '@acme/backbone-dense', options: { filters: 4 } });
     backbone.model.dispose();
     const wider = createBackbone('test-dense', { filters: 6 });
-    expect(wider.channels).toBe(6);
+    expect(wider.model.outputs[0].shape).toEqual([null, null, null, 6]);
     wider.model.dispose();
   });
 
@@ -80,7 +80,7 @@ describe('backbone registry', () => {
     registerBackbone(dense);
     const dir = await mkdtemp(join(tmpdir(), 'dropclass-registry-'));
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
-    const model = createDropClassModel(createBackbone('test-dense', { filters: 3 }), { numClasses: 2 });
+    const model = DropClassModel.create(createBackbone('test-dense', { filters: 3 }), { numClasses: 2 });
     await model.save(dir);
     model.dispose();
     const info = JSON.parse(await readFile(join(dir, 'dropclass.json'), 'utf8'));

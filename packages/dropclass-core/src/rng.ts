@@ -1,10 +1,19 @@
 /**
+ * `@dropclass/core/rng`: the seeded generator the model draws the class to drop with, for packages
+ * whose draws must be reproducible in the same way (the datasets' shuffling and augmentation).
+ * Backbones need only {@link layerSeed}, which the main entry exports too.
+ *
+ * @module
+ */
+
+/**
  * A small seeded generator (mulberry32) whose whole state is one integer, so a checkpoint can store
  * it and a resumed run draws the same classes to drop as an uninterrupted one.
  */
 export class Rng {
   private state: number;
 
+  /** A generator seeded with `seed` (read as an unsigned 32-bit integer). */
   constructor(seed: number) {
     this.state = seed >>> 0;
   }
@@ -23,10 +32,12 @@ export class Rng {
     return Math.floor(this.next() * n);
   }
 
+  /** The whole state: one unsigned 32-bit integer, for a checkpoint. */
   getState(): number {
     return this.state;
   }
 
+  /** Restores a state from `getState`: the draws continue as they would have. */
   setState(state: number): void {
     this.state = state >>> 0;
   }

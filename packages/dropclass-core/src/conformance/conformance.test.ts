@@ -15,7 +15,6 @@ function tinyBackbone(seed: number): SegmentationBackbone {
   return {
     name: 'tiny',
     model: tfl.model({ inputs: input, outputs: x }),
-    channels: 6,
     outputStride: 2,
     inputChannels: 3,
     inputSizeMultiple: 2,

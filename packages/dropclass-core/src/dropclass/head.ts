@@ -11,6 +11,7 @@ import {
   type FeatureSelectionWeights,
   dropClassObjective,
   featureSelection,
+  foldFeatureSelection,
   maskedCrossEntropy,
   pointwise,
 } from './objective.js';
@@ -162,6 +163,28 @@ export class DropClassHead extends tfl.layers.Layer {
       const { selected } = featureSelection(features, importance, this.selection, this.bnEpsilon, this.movingStatistics);
       return pointwise(selected, this.kernel, this.bias);
     });
+  }
+
+  /**
+   * The inference path (no class dropped, moving statistics) on a symbolic feature map, built from
+   * stock tfjs-layers layers: for a DropClass head, the feature-selection layer with the importance
+   * scaling and the batch norm folded into one 1x1 conv + ReLU (`feature_selection`), then the 1x1
+   * classifier (`classifier`). Returns the logits; the new layers hold this head's current weights.
+   */
+  applyFolded(features: tfl.SymbolicTensor): tfl.SymbolicTensor {
+    const channels = features.shape[features.shape.length - 1] as number;
+    const classifier = tfl.layers.conv2d({ filters: this.numClasses, kernelSize: 1, name: 'classifier' });
+    const selection = this.dropclass ? tfl.layers.conv2d({ filters: channels, kernelSize: 1, activation: 'relu', name: 'feature_selection' }) : undefined;
+    const selected = selection ? (selection.apply(features) as tfl.SymbolicTensor) : features;
+    const logits = classifier.apply(selected) as tfl.SymbolicTensor;
+    tf.tidy(() => {
+      classifier.setWeights([tf.reshape(this.kernel, [1, 1, channels, this.numClasses]), this.bias]);
+      if (selection) {
+        const { kernel, bias } = foldFeatureSelection(averagedImportance(this.kernel, NO_CLASS_DROPPED), this.selection, this.bnEpsilon, this.movingStatistics);
+        selection.setWeights([tf.reshape(kernel, [1, 1, channels, channels]), bias]);
+      }
+    });
+    return logits;
   }
 
   /**

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NO_CLASS_DROPPED, averagedImportance, classSpecificFeatures } from './importance.js';
-import { maskedCrossEntropy, withoutClass } from './objective.js';
+import { featureSelection, foldFeatureSelection, maskedCrossEntropy, withoutClass } from './objective.js';
 import { useCpuBackend } from '../testing.js';
 
 describe('DropClass objective pieces', () => {
@@ -51,5 +51,27 @@ describe('DropClass objective pieces', () => {
     const A = tf.ones([1, 1, 1, 2]) as tf.Tensor4D;
     expect(Array.from(classSpecificFeatures(A, W, 1).dataSync())).toEqual([0, 0.5]);
     tf.dispose([W, A]);
+  });
+
+  it('the folded feature selection, relu(A kernel + bias), equals the layer at inference', () => {
+    const c = 3;
+    const [gap, scale] = tf.tidy(() => {
+      const features = tf.randomNormal([2, 3, 4, c], 0, 1, 'float32', 1) as tf.Tensor4D;
+      const importance = tf.tensor1d([0.5, 1.5, 0.25]);
+      const weights = {
+        kernel: tf.randomNormal([c, c], 0, 1, 'float32', 2) as tf.Tensor2D,
+        bias: tf.tensor1d([0.1, -0.2, 0.3]),
+        gamma: tf.tensor1d([1.2, 0.7, -0.4]),
+        beta: tf.tensor1d([0.05, 0.4, -0.1]),
+      };
+      const statistics = { mean: tf.tensor1d([0.2, -0.3, 0.1]), variance: tf.tensor1d([0.5, 2, 1.3]) };
+      const { selected } = featureSelection(features, importance, weights, 1e-5, statistics);
+      const { kernel, bias } = foldFeatureSelection(importance, weights, 1e-5, statistics);
+      expect(kernel.shape).toEqual([c, c]);
+      const folded = tf.relu(tf.add(tf.reshape(tf.matMul(tf.reshape(features, [-1, c]), kernel), features.shape), bias));
+      return [tf.max(tf.abs(tf.sub(folded, selected))).dataSync()[0], tf.max(selected).dataSync()[0]];
+    });
+    expect(scale).toBeGreaterThan(0);
+    expect(gap).toBeLessThan(1e-5 * Math.max(1, scale));
   });
 });

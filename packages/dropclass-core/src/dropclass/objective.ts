@@ -5,6 +5,7 @@ import { resizeBilinear } from './upsample.js';
 
 export const DEFAULT_ALPHA = 10;
 export const DEFAULT_BN_EPSILON = 1e-5;
+/** Label of pixels without a class: ignored by the losses (the default `ignoreIndex`). */
 export const IGNORE_INDEX = 255;
 
 /** A 1x1 convolution over NHWC written as one matrix product: `[B,H,W,Cin] x [Cin,Cout] + [Cout]`. */
@@ -98,6 +99,26 @@ export function featureSelection(
   }
   const { y, mean, variance } = batchNormInTraining(conv, weights.gamma, weights.beta, bnEpsilon);
   return { selected: tf.relu(y) as tf.Tensor4D, batchStatistics: { mean, variance } };
+}
+
+/**
+ * The feature-selection layer of the inference path (`statistics` the moving ones) as one 1x1 conv
+ * `C->C` followed by a ReLU: `relu(A kernel + bias)` equals `featureSelection(A, importance, weights,
+ * bnEpsilon, statistics).selected`. The importance scaling goes onto the kernel's rows and the batch
+ * norm onto its columns and the bias (SPEC section 4).
+ */
+export function foldFeatureSelection(
+  importance: tf.Tensor1D,
+  weights: FeatureSelectionWeights,
+  bnEpsilon: number,
+  statistics: NormStatistics,
+): { kernel: tf.Tensor2D; bias: tf.Tensor1D } {
+  return tf.tidy(() => {
+    const scale = tf.div(weights.gamma, tf.sqrt(tf.add(statistics.variance, bnEpsilon)));
+    const kernel = tf.mul(tf.mul(weights.kernel, tf.reshape(importance, [-1, 1])), tf.reshape(scale, [1, -1])) as tf.Tensor2D;
+    const bias = tf.add(tf.mul(tf.sub(weights.bias, statistics.mean), scale), weights.beta) as tf.Tensor1D;
+    return { kernel, bias };
+  });
 }
 
 /**

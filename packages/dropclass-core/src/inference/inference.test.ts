@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SegmentationBackbone } from '../adapter.js';
 import { expectClose, randomValues, useCpuBackend } from '../testing.js';
 import { resizeBilinear } from '../dropclass/upsample.js';
-import { type DropClassModel, createDropClassModel } from '../model/model.js';
+import { DropClassModel } from '../model/model.js';
 import { layerSeed } from '../rng.js';
 import { InferenceOptionsError, inferClasses, inferLogits } from './inference.js';
 
@@ -16,7 +16,7 @@ function tinyBackbone(seed: number): SegmentationBackbone {
     x = tfl.layers.conv2d({ filters: 5, kernelSize: 3, strides, padding: 'same', kernelInitializer: tfl.initializers.heNormal({ seed: layerSeed(seed, i) }) }).apply(x) as tfl.SymbolicTensor;
     x = tfl.layers.reLU().apply(x) as tfl.SymbolicTensor;
   }
-  return { name: 'tiny', model: tfl.model({ inputs: input, outputs: x }), channels: 5, outputStride: 2, inputChannels: 3, inputSizeMultiple: 2, minInputSize: 4 };
+  return { name: 'tiny', model: tfl.model({ inputs: input, outputs: x }), outputStride: 2, inputChannels: 3, inputSizeMultiple: 2, minInputSize: 4 };
 }
 
 describe('inference on whole images', () => {
@@ -24,7 +24,7 @@ describe('inference on whole images', () => {
   let image: tf.Tensor4D;
   beforeAll(async () => {
     await useCpuBackend();
-    model = createDropClassModel(tinyBackbone(3), { numClasses: 3, seed: 1 });
+    model = DropClassModel.create(tinyBackbone(3), { numClasses: 3, seed: 1 });
     image = tf.tensor4d(randomValues([1, 10, 14, 3], 5), [1, 10, 14, 3]);
   });
   afterAll(() => {

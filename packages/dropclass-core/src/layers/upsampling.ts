@@ -4,6 +4,7 @@ import { resizeBilinear } from '../dropclass/upsample.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 
+/** Configuration of {@link BilinearUpSampling2D}: a tfjs-layers layer's, plus the factor. */
 export interface BilinearUpSampling2DConfig extends LayerArgs {
   /** Integer factor for height and width. Default 2. */
   factor?: number;

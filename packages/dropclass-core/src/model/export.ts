@@ -9,6 +9,7 @@ import { BilinearUpSampling2D } from '../layers/upsampling.js';
 import { MODEL_JSON, writeFileAtomic } from '../io/file-system.js';
 import type { DropClassModel } from './model.js';
 
+/** The format of an export's metadata (`userDefinedMetadata.dropclass.format` in its `model.json`). */
 export const EXPORT_FORMAT = 'dropclass-export/1';
 /** The weight file of an export (one shard; `model.json` names it in its weights manifest). */
 export const EXPORT_WEIGHTS = 'group1-shard1of1.bin';
@@ -163,11 +164,13 @@ export interface ExportMetadata {
   quantization: 'none' | 'float16';
 }
 
+/** Options of {@link exportStockModel}. */
 export interface ExportOptions {
   /** Weight quantisation: 'float16' halves the weight file. Default 'none'. */
   quantize?: 'none' | 'float16';
 }
 
+/** What {@link exportStockModel} wrote. */
 export interface ExportResult {
   metadata: ExportMetadata;
   /** Bytes of the weight file. */

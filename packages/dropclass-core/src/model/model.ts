@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { BackboneSource, SegmentationBackbone } from '../adapter.js';
 import { DropClassHead } from '../dropclass/head.js';
-import { NO_CLASS_DROPPED, averagedImportance } from '../dropclass/importance.js';
+import { NO_CLASS_DROPPED } from '../dropclass/importance.js';
 import { DEFAULT_ALPHA, IGNORE_INDEX } from '../dropclass/objective.js';
 import { resizeBilinear } from '../dropclass/upsample.js';
 import { decodeTensors, encodeTensors, fileSystemHandler, writeFileAtomic } from '../io/file-system.js';
@@ -18,7 +18,9 @@ const OPTIMIZER_JSON = 'optimizer.json';
 const OPTIMIZER_BIN = 'optimizer.bin';
 const HEAD_NAME = 'dropclass_head';
 
+/** Options of {@link DropClassModel.create}: the head, the objective and the optimizer. */
 export interface DropClassModelOptions extends SgdOptions {
+  /** Classes `K` the head predicts (at least 2). */
   numClasses: number;
   /** Default true; false trains the same network as a plain baseline (cross-entropy only). */
   dropclass?: boolean;
@@ -26,6 +28,7 @@ export interface DropClassModelOptions extends SgdOptions {
   alpha?: number;
   /** Seeds the head's initial weights and the draw of the class to drop. */
   seed?: number;
+  /** Label of pixels without a class, left out of the losses; default {@link IGNORE_INDEX}, 255. */
   ignoreIndex?: number;
   /** Anything the application wants saved with the model (class names, palette, normalisation). */
   metadata?: Record<string, unknown>;
@@ -34,7 +37,9 @@ export interface DropClassModelOptions extends SgdOptions {
 /** What a saved model records besides its weights. */
 export interface ModelInfo {
   format: typeof MODEL_FORMAT;
-  backbone: Pick<SegmentationBackbone, 'name' | 'channels' | 'outputStride' | 'inputChannels' | 'inputSizeMultiple' | 'minInputSize'> & {
+  backbone: Pick<SegmentationBackbone, 'name' | 'outputStride' | 'inputChannels' | 'inputSizeMultiple' | 'minInputSize'> & {
+    /** Channels `C` of the feature map, read from the backbone model's output shape. */
+    channels: number;
     /** The adapter, package and options that built the backbone (when built by `createBackbone`). */
     source?: BackboneSource;
   };
@@ -52,6 +57,7 @@ export interface ModelInfo {
   metadata: Record<string, unknown>;
 }
 
+/** Options of one {@link DropClassModel.trainStep}. */
 export interface TrainStepOptions {
   /** Training progress `t` in [0,1]: drop probability and loss weight. */
   progress: number;
@@ -60,10 +66,15 @@ export interface TrainStepOptions {
   droppedClass?: number;
 }
 
+/** The loss terms of one training step, as numbers. */
 export interface StepLosses {
+  /** Cross-entropy of the logits, `CE`. */
   lossCe: number;
+  /** Cross-entropy of the logits with the class suppressed, against labels without it, `CE_drop`. */
   lossDrop: number;
+  /** Mean probability of the suppressed class after its suppression (0 when none is). */
   lossSup: number;
+  /** `(1 - t) CE + t CE_drop + alpha * lossSup`, what the step minimised. */
   total: number;
   /** The class suppressed this step, or -1. */
   droppedClass: number;
@@ -101,18 +112,13 @@ export class DropClassModel {
     this.rng.setState(info.rngState);
   }
 
+  /**
+   * Builds a DropClass model (or, with `dropclass: false`, the baseline) on a backbone: the
+   * backbone's model followed by a {@link DropClassHead} sized from its feature map's channels.
+   * The backbone's layers become the model's; do not dispose them separately.
+   */
   static create(backbone: SegmentationBackbone, options: DropClassModelOptions): DropClassModel {
-    const output = backbone.model.outputs[0];
-    const channels = output.shape[output.shape.length - 1];
-    if (backbone.model.outputs.length !== 1 || channels !== backbone.channels) {
-      const outputs = backbone.model.outputs.map((o) => `[${o.shape.map((d) => d ?? 'null').join(', ')}]`).join(', ');
-      throw new Error(
-        backbone.model.outputs.length !== 1
-          ? `the ${backbone.name} backbone's model has ${backbone.model.outputs.length} outputs (${outputs}); it must output one feature map [B, H, W, ${backbone.channels}]`
-          : `the ${backbone.name} backbone declares channels: ${backbone.channels} but its model outputs ${outputs}, ${channels} channels; ` +
-              `declare channels: ${channels}, or make the model output ${backbone.channels} channels`,
-      );
-    }
+    const { output, channels } = featureMapOf(backbone);
     const seed = options.seed ?? 0;
     const dropclass = options.dropclass ?? true;
     const head = new DropClassHead({ numClasses: options.numClasses, dropclass, seed, name: HEAD_NAME });
@@ -123,7 +129,7 @@ export class DropClassModel {
       format: MODEL_FORMAT,
       backbone: {
         name: backbone.name,
-        channels: backbone.channels,
+        channels,
         outputStride: backbone.outputStride,
         inputChannels: backbone.inputChannels,
         inputSizeMultiple: backbone.inputSizeMultiple,
@@ -236,31 +242,8 @@ export class DropClassModel {
    * batch norm folded into one 1x1 conv + ReLU before the classifier (SPEC section 4).
    */
   toFoldedModel(): tfl.LayersModel {
-    const features = this.head.input as tfl.SymbolicTensor;
-    const { numClasses } = this.info;
-    const channels = this.info.backbone.channels;
-    const classifier = tfl.layers.conv2d({ filters: numClasses, kernelSize: 1, name: 'classifier' });
-    let x = features;
-    let selection: tfl.layers.Layer | undefined;
-    if (this.info.dropclass) {
-      selection = tfl.layers.conv2d({ filters: channels, kernelSize: 1, activation: 'relu', name: 'feature_selection' });
-      x = selection.apply(x) as tfl.SymbolicTensor;
-    }
-    const output = classifier.apply(x) as tfl.SymbolicTensor;
-    const folded = tfl.model({ inputs: this.network.inputs, outputs: output, name: `${this.network.name}_folded` });
-    tf.tidy(() => {
-      classifier.setWeights([tf.reshape(this.head.kernel, [1, 1, channels, numClasses]), this.head.bias]);
-      if (selection) {
-        const s = averagedImportance(this.head.kernel, NO_CLASS_DROPPED);
-        const { kernel, bias, gamma, beta } = this.head.selection;
-        const { mean, variance } = this.head.movingStatistics;
-        const scale = tf.div(gamma, tf.sqrt(tf.add(variance, this.head.bnEpsilon)));
-        const foldedKernel = tf.mul(tf.mul(kernel, tf.reshape(s, [channels, 1])), tf.reshape(scale, [1, channels]));
-        const foldedBias = tf.add(tf.mul(tf.sub(bias, mean), scale), beta);
-        selection.setWeights([tf.reshape(foldedKernel, [1, 1, channels, channels]), foldedBias]);
-      }
-    });
-    return folded;
+    const logits = this.head.applyFolded(this.head.input as tfl.SymbolicTensor);
+    return tfl.model({ inputs: this.network.inputs, outputs: logits, name: `${this.network.name}_folded` });
   }
 
   /**
@@ -321,6 +304,27 @@ export class DropClassModel {
   }
 }
 
+/**
+ * The backbone model's one output and its channel count `C`, read from the output shape; a clear
+ * error when the model has several outputs, or one that is not `[B, H, W, C]` with a known `C`.
+ */
+function featureMapOf(backbone: SegmentationBackbone): { output: tfl.SymbolicTensor; channels: number } {
+  const outputs = backbone.model.outputs;
+  const shapes = outputs.map((o) => `[${o.shape.map((d) => d ?? 'null').join(', ')}]`).join(', ');
+  if (outputs.length !== 1) {
+    throw new Error(`the ${backbone.name} backbone's model has ${outputs.length} outputs (${shapes}); it must output one feature map [B, H, W, C]`);
+  }
+  const shape = outputs[0].shape;
+  const channels = shape[shape.length - 1];
+  if (shape.length !== 4 || channels == null || !(channels > 0)) {
+    throw new Error(
+      `the ${backbone.name} backbone's model outputs ${shapes}; it must output a feature map [B, H, W, C] whose channel count C is known ` +
+        'when the model is built (end it with a layer of fixed width, e.g. a conv with a set number of filters)',
+    );
+  }
+  return { output: outputs[0], channels };
+}
+
 /** Thrown by `DropClassModel.load` when the backbone's layers are not registered: names the package to install. */
 export class MissingBackboneError extends Error {
   constructor(
@@ -355,9 +359,4 @@ function missingBackboneError(dir: string, info: ModelInfo, error: Error): Error
     undefined,
     layer,
   );
-}
-
-/** Builds a DropClass (or, with `dropclass: false`, baseline) model on a backbone. */
-export function createDropClassModel(backbone: SegmentationBackbone, options: DropClassModelOptions): DropClassModel {
-  return DropClassModel.create(backbone, options);
 }

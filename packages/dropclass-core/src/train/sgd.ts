@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 
+/** Options of the optimizer: SGD with momentum and weight decay, as PyTorch's `torch.optim.SGD`. */
 export interface SgdOptions {
   /** Default 0.9 (SPEC section 5). */
   momentum?: number;
