@@ -1,4 +1,4 @@
-import { ConfusionMatrix, type IdArray, nanMean } from './confusion.js';
+import { ConfusionMatrix, IGNORE_INDEX, type IdArray, nanMean } from './confusion.js';
 import type { ClassGroup } from './report.js';
 
 export interface PerImageConfusionJSON {
@@ -21,7 +21,7 @@ export class PerImageConfusion {
 
   constructor(
     readonly numClasses: number,
-    readonly ignoreIndex = 255,
+    readonly ignoreIndex = IGNORE_INDEX,
   ) {
     if (!Number.isInteger(numClasses) || numClasses < 1) throw new RangeError(`numClasses must be a positive integer, got ${numClasses}`);
   }
