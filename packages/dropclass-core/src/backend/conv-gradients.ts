@@ -55,16 +55,16 @@ function explicitPadding([top, bottom, left, right]: number[]): tf.backend_util.
 }
 
 /**
- * The kernel turned by 180 degrees (both spatial axes reversed): its taps in reverse order, as one
- * product with a permutation matrix, which wasm runs about ten times faster than its Reverse. Exact:
- * every output is one input times 1 plus zeros.
+ * The kernel turned by 180 degrees (both spatial axes reversed): its taps in reverse order, as a
+ * gather of its `[taps, a*b]` rows (a copy of each row), where wasm's Reverse runs about ten times
+ * slower and a product with a permutation matrix packs that matrix's operand anew at every call.
  */
 function rotated(filter: tf.Tensor4D): tf.Tensor4D {
   const [kh, kw, a, b] = filter.shape;
   const taps = kh * kw;
   if (taps === 1) return filter;
-  const reversal = tf.tensor2d(Array.from({ length: taps * taps }, (_, k) => (Math.floor(k / taps) + (k % taps) === taps - 1 ? 1 : 0)), [taps, taps]);
-  return tf.reshape(tf.matMul(reversal, tf.reshape(filter, [taps, a * b])), filter.shape);
+  const reversed = tf.tensor1d(Array.from({ length: taps }, (_, k) => taps - 1 - k), 'int32');
+  return tf.reshape(tf.gather(tf.reshape(filter, [taps, a * b]), reversed), filter.shape);
 }
 
 /**
