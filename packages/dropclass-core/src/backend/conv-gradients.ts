@@ -132,7 +132,18 @@ function im2col(x: tf.Tensor4D, filterSize: Pair, outSize: Pair, strides: Pair, 
 export function conv2dFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], strides: Pair, dilations: Pair, pad: PadInfo): tf.Tensor4D {
   return tf.tidy(() => {
     const [kh, kw] = filterShape;
+    const [, h, w] = x.shape;
     const [, oh, ow] = dy.shape;
+    // XNNPACK packs a convolution's filter anew at every call, which costs more than the product
+    // when the filter is a large activation. With stride and dilation 1 the roles can swap: the
+    // output gradient, channels first `[Cout,oh,ow,B]`, convolved with the input as a `[H,W,B,Cin]`
+    // filter gives the taps reversed, `[Cout,kh,kw,Cin]`. That way the smaller of the two is packed.
+    const unit = strides[0] === 1 && strides[1] === 1 && dilations[0] === 1 && dilations[1] === 1;
+    const swapped = unit && x.size < dy.size ? explicitPadding([kh - 1 - pad.top, h - oh + pad.top, kw - 1 - pad.left, w - ow + pad.left]) : undefined;
+    if (swapped) {
+      const turned = tf.conv2d(tf.transpose(dy, [3, 1, 2, 0]) as tf.Tensor4D, tf.transpose(x, [1, 2, 0, 3]) as tf.Tensor4D, 1, swapped, 'NHWC');
+      return rotated(tf.transpose(turned, [1, 2, 3, 0]) as tf.Tensor4D);
+    }
     const filter = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D;
     // A frame of padding only: the convolution pads the transposed input itself, without a padded copy.
     const padding = explicitPadding(inputFrame(x, [kh, kw], [oh, ow], strides, dilations, pad));

@@ -22,6 +22,8 @@ for (const [x, k] of [
   [[1, 8, 8, 4], [1, 1]],
   [[2, 9, 7, 2], [5, 5]],
   [[1, 6, 5, 3], [3, 2]],
+  // fewer input than output channels, also with valid padding: the filter gradient convolves the output gradient with the input
+  [[1, 6, 6, 2], [3, 3]],
 ] as [Case['x'], Case['k']][]) {
   for (const pad of ['same', 'valid'] as Pad[]) {
     for (const [strides, dilation] of [[1, 1], [2, 1], [1, 2]]) {
