@@ -20,10 +20,8 @@ export function matMulApplies(a: tf.TensorInfo, b: tf.TensorInfo, attrs: tf.Name
 }
 
 /**
- * `op(a) op(b)` with the transposition done first (or through `a^T b = (b^T a)^T`), so that the
- * product itself has no transposed operand. XNNPACK packs the right operand of a product anew at
- * every call (a gradient's operands are new tensors each step), which costs about twice a
- * transposition of it: of `a^T b` the narrower operand is made the right one.
+ * `op(a) op(b)` with the transposition done first (or on the smaller side, through
+ * `a^T b = (b^T a)^T`), so that the product itself has no transposed operand.
  */
 export function fastMatMul(a: tf.Tensor, b: tf.Tensor, attrs: tf.NamedAttrMap): tf.Tensor {
   const { transposeA, transposeB } = attrs as unknown as MatMulAttrs;
@@ -36,7 +34,7 @@ export function fastMatMul(a: tf.Tensor, b: tf.Tensor, attrs: tf.NamedAttrMap): 
       product = tf.transpose(tf.matMul(b2, a2)) as tf.Tensor2D;
     } else if (transposeB) {
       product = tf.matMul(a2, tf.transpose(b2));
-    } else if (a2.shape[1] < b2.shape[1]) {
+    } else if (b2.shape[1] <= a2.shape[1]) {
       product = tf.transpose(tf.matMul(tf.transpose(b2), a2)) as tf.Tensor2D;
     } else {
       product = tf.matMul(tf.transpose(a2), b2);
