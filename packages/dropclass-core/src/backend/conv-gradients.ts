@@ -54,17 +54,26 @@ function explicitPadding([top, bottom, left, right]: number[]): tf.backend_util.
   return Math.min(top, bottom, left, right) < 0 ? undefined : [[0, 0], [top, bottom], [left, right], [0, 0]];
 }
 
+/** Below this many values per tap, the taps are reversed by a gather; from it on, by a product. */
+export const GATHER_TAPS_BELOW = 4096;
+
 /**
- * The kernel turned by 180 degrees (both spatial axes reversed): its taps in reverse order, as a
- * gather of its `[taps, a*b]` rows (a copy of each row), where wasm's Reverse runs about ten times
- * slower and a product with a permutation matrix packs that matrix's operand anew at every call.
+ * The kernel turned by 180 degrees (both spatial axes reversed): its taps in reverse order. Small
+ * kernels: a gather of its `[taps, a*b]` rows; large ones: one product with a permutation matrix
+ * (exact: every output is one input times 1 plus zeros). On wasm, the product's fixed cost (XNNPACK
+ * packs its operand at every call) is several times the gather's for small kernels, and wasm's
+ * gather (like its Reverse) copies value by value, several times slower than the product for large ones.
  */
 function rotated(filter: tf.Tensor4D): tf.Tensor4D {
   const [kh, kw, a, b] = filter.shape;
   const taps = kh * kw;
   if (taps === 1) return filter;
-  const reversed = tf.tensor1d(Array.from({ length: taps }, (_, k) => taps - 1 - k), 'int32');
-  return tf.reshape(tf.gather(tf.reshape(filter, [taps, a * b]), reversed), filter.shape);
+  if (a * b < GATHER_TAPS_BELOW) {
+    const reversed = tf.tensor1d(Array.from({ length: taps }, (_, k) => taps - 1 - k), 'int32');
+    return tf.reshape(tf.gather(tf.reshape(filter, [taps, a * b]), reversed), filter.shape);
+  }
+  const reversal = tf.tensor2d(Array.from({ length: taps * taps }, (_, k) => (Math.floor(k / taps) + (k % taps) === taps - 1 ? 1 : 0)), [taps, taps]);
+  return tf.reshape(tf.matMul(reversal, tf.reshape(filter, [taps, a * b])), filter.shape);
 }
 
 /**

@@ -55,6 +55,17 @@ describe('wasm gradient kernels agree with the cpu backend', () => {
     }
   });
 
+  it('conv2d gradients of a kernel with 4096 values per tap or more (its taps reversed by a product, not a gather), on small integers: exact', async () => {
+    const ints = (shape: number[], seed: number) => tf.tidy(() => tf.randomUniform(shape, -3, 4, 'int32', seed).dataSync() as Int32Array);
+    const shapes = [[2, 5, 6, 64], [3, 3, 64, 64], [2, 5, 6, 64]];
+    const values = shapes.map((shape, i) => Float32Array.from(ints(shape, i + 1)));
+    const grads = (x: tf.Tensor, w: tf.Tensor, r: tf.Tensor) =>
+      tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'), r)))([x, w]);
+    const [wasm, cpu] = [await on('wasm', values, shapes, grads), await on('cpu', values, shapes, grads)];
+    expect(Array.from(wasm[0]), 'dx').toEqual(Array.from(cpu[0]));
+    expect(Array.from(wasm[1]), 'dW').toEqual(Array.from(cpu[1]));
+  });
+
   for (const c of conv2dCases) {
     it(`conv2d gradients (input and filter): ${c.name}`, async () => {
       const filterShape = [c.k[0], c.k[1], c.x[3], c.out];
