@@ -25,6 +25,8 @@ export interface BenchOptions {
   classes: number;
   base: number;
   depth: number;
+  /** Width of the U-Net's final feature map (one more 3x3 conv + BN + ReLU), as the main job's; none when absent. */
+  featureChannels?: number;
   /** Also time DeepLabV3-ResNet18 at batch x deeplabSize x deeplabSize. */
   deeplab: boolean;
   deeplabSize: number;
@@ -59,6 +61,8 @@ export interface BackboneBench {
 export interface BenchReport {
   backend: string;
   threads: number;
+  /** The configuration's name: `default` (U-Net 4x128x128) or `main-job`. */
+  config: string;
   unet: BackboneBench;
   deeplab?: BackboneBench;
   torch?: { baselineMs: number; dropclassMs: number; params: number; ratioDropclass: number; ratioBaseline: number } | { error: string };
@@ -150,7 +154,7 @@ function benchBackbone(name: string, backbone: () => SegmentationBackbone, optio
 /** Runs the PyTorch anchor with the bench's configuration; what went wrong, with what to install, when it cannot. */
 export async function runTorchAnchor(options: BenchOptions): Promise<BenchReport['torch']> {
   if (!options.torchScript || !existsSync(options.torchScript)) return { error: `PyTorch anchor script not found at ${options.torchScript}; give one with --torch SCRIPT or pass --no-torch` };
-  const args = [options.torchScript, options.batch, options.size, options.base, options.depth, options.classes, options.steps].map(String);
+  const args = [options.torchScript, options.batch, options.size, options.base, options.depth, options.classes, options.steps, options.featureChannels ?? 0].map(String);
   try {
     const { stdout } = await promisify(execFile)(options.python, args, { timeout: 30 * 60_000 });
     const parsed = JSON.parse(stdout.trim().split('\n').pop()!) as { baseline: { median_ms: number; params: number }; dropclass: { median_ms: number } };
@@ -166,10 +170,12 @@ export async function runTorchAnchor(options: BenchOptions): Promise<BenchReport
 }
 
 /** The training-step and inference benchmark: U-Net (and DeepLabV3) with DropClass off and on. */
-export async function runBench(options: BenchOptions, log: (line: string) => void = () => {}, sizes: { deeplabWidth?: number } = {}): Promise<BenchReport> {
+export async function runBench(options: BenchOptions, log: (line: string) => void = () => {}, sizes: { deeplabWidth?: number; config?: string } = {}): Promise<BenchReport> {
   const backend = await initBackend({ backend: options.backend, threads: options.threads });
-  log(`U-Net base ${options.base} depth ${options.depth}, ${options.batch}x${options.size}x${options.size}x3, ${options.classes} classes: ${options.warmup} warm-up + ${options.steps} timed steps`);
-  const unet = benchBackbone('unet', () => createUNet({ base: options.base, depth: options.depth, seed: 0 }), options, options.size);
+  const { featureChannels } = options;
+  const widened = featureChannels === undefined ? '' : `, ${featureChannels} feature channels`;
+  log(`U-Net base ${options.base} depth ${options.depth}${widened}, ${options.batch}x${options.size}x${options.size}x3, ${options.classes} classes: ${options.warmup} warm-up + ${options.steps} timed steps`);
+  const unet = benchBackbone('unet', () => createUNet({ base: options.base, depth: options.depth, featureChannels, seed: 0 }), options, options.size);
   const deeplab = options.deeplab
     ? (log(`DeepLabV3-ResNet18 ${options.batch}x${options.deeplabSize}x${options.deeplabSize}x3`),
       benchBackbone('deeplabv3-resnet18', () => createDeepLabV3({ layout: 'resnet18', width: sizes.deeplabWidth ?? 1, outputStride: 16, seed: 0 }), options, options.deeplabSize))
@@ -178,7 +184,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   if (torch && !('error' in torch)) {
     torch = { ...torch, ratioDropclass: unet.dropclass.medianMs / torch.dropclassMs, ratioBaseline: unet.baseline.medianMs / torch.baselineMs };
   }
-  return { backend, threads: backend === 'wasm' ? wasmThreadCount() : 0, unet, deeplab, torch, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
+  return { backend, threads: backend === 'wasm' ? wasmThreadCount() : 0, config: sizes.config ?? 'default', unet, deeplab, torch, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
 }
 
 export function formatBench(report: BenchReport): string {
@@ -192,7 +198,7 @@ export function formatBench(report: BenchReport): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const lines = rows.map((r) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
-  lines.unshift(`backend ${report.backend}, threads ${report.threads}`);
+  lines.unshift(`configuration ${report.config}; backend ${report.backend}, threads ${report.threads}`);
   for (const b of [report.unet, report.deeplab].filter((x): x is BackboneBench => !!x)) {
     lines.push(`${b.name}: DropClass overhead ${b.dropclassOverheadPercent.toFixed(1)}% per training step; folded inference ${b.inference.foldedMs.toFixed(1)} ms vs baseline ${b.inference.baselineMs.toFixed(1)} ms (${b.inference.foldedOverheadPercent.toFixed(1)}%)`);
   }
@@ -208,7 +214,7 @@ export function formatBench(report: BenchReport): string {
   for (const b of [report.unet, report.deeplab].filter((x): x is BackboneBench => !!x)) {
     for (const mode of ['baseline', 'dropclass'] as const) {
       const profile = b[mode].profile;
-      if (profile) lines.push('', formatProfile(`per-kernel profile, ${b.name} ${mode} (ms per step, kernels' own time)`, profile));
+      if (profile) lines.push('', formatProfile(`per-kernel profile, ${b.name} ${mode} (per step: calls, kernels' own ms, share of the step, MiB of new tensor data)`, profile, 25));
     }
   }
   return lines.join('\n');

@@ -333,4 +333,21 @@ describe('dropclass command line', () => {
     }
     expect(report.peakRssMiB).toBeGreaterThan(0);
   });
+
+  it('the benchmark of the main job\'s network: a widened feature map, its PyTorch twin as wide, the profile\'s calls, bytes and reads', async () => {
+    const run = await dropclass(['bench', '--quick', '--json', '--config', 'main-job', '--profile', '--threads', '2'], { cwd: dir });
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout);
+    expect(report.config).toBe('main-job');
+    expect(report.deeplab).toBeUndefined();
+    // The quick main-job configuration widens base 4 to 16 feature channels: the head's selection layer is 16x16.
+    expect(report.unet.trainableParams.dropclass - report.unet.trainableParams.baseline).toBe(16 * 16 + 16 + 2 * 16);
+    const profile = report.unet.dropclass.profile;
+    expect(profile.kernelCalls).toBe(profile.kernels.reduce((n: number, k: { calls: number }) => n + k.calls, 0));
+    expect(profile.bytesAllocated).toBeGreaterThan(0);
+    // At least the one read of the loss terms per step.
+    expect(profile.reads).toBeGreaterThanOrEqual(1);
+    for (const mode of ['baseline', 'dropclass']) expect(report.unet[mode].tensorsAfter).toBe(report.unet[mode].tensorsBefore);
+    if (torchImportable) expect(report.torch.params).toBe(report.unet.trainableParams.baseline);
+  });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { DropClassModel, type InferenceOptions, type ModelInfo } from '@dropclass/core';
 import { BACKEND_NAMES, type BackendName, initBackend } from '@dropclass/tfjs-wasm-train';
-import { type DatasetKind, type Rgb, computeClassFrequencies, defaultPalette, openDataset } from '@dropclass/datasets';
+import { type DatasetKind, type Rgb, SYNTHETIC_CLASS_NAMES, computeClassFrequencies, defaultPalette, openDataset } from '@dropclass/datasets';
 import { classReport, formatReport } from '@dropclass/metrics';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BUNDLED_TORCH_ANCHOR, type BenchOptions, formatBench, runBench } from './bench.js';
@@ -70,6 +70,13 @@ function inferenceFrom(flags: InferenceFlags, config?: RunConfig): InferenceOpti
     flip: flags.flip ?? base.flip,
     scales: flags.scales ?? base.scales,
   };
+}
+
+/** The main job's network, batch and crop (from its run config) as bench options; 8 classes, as its synthetic benchmark. */
+function mainJobBenchOptions(): Pick<BenchOptions, 'batch' | 'size' | 'classes' | 'base' | 'depth' | 'featureChannels'> {
+  const config = mainJobConfig({ quick: false }, 0, true);
+  const unet = config.backbone.options as { base: number; depth: number; featureChannels?: number };
+  return { batch: config.batchSize, size: config.crop[0], classes: SYNTHETIC_CLASS_NAMES.length, base: unet.base, depth: unet.depth, featureChannels: unet.featureChannels };
 }
 
 const backendOption = () => new Option('--backend <name>', 'compute backend (default: tensorflow if installed, else wasm, else cpu; or DROPCLASS_BACKEND)').choices([...BACKEND_NAMES]);
@@ -277,12 +284,16 @@ export function buildProgram(): Command {
     .option('--out <file>', 'also write the JSON report here')
     .option('--profile', 'also print the time of every kernel in a training step')
     .option('--threads <n>', 'threads for the wasm backend (default: DROPCLASS_THREADS, else the machine\'s cores)', integer('--threads'))
-    .action(async (opts: { backend?: BackendName; quick?: boolean; json?: boolean; steps?: number; deeplab: boolean; torch: string | false; python: string; out?: string; profile?: boolean; threads?: number }) => {
+    .addOption(new Option('--config <name>', 'default: U-Net 4x128x128 (and DeepLabV3); main-job: the main job\'s network, batch and crop (no DeepLabV3)').choices(['default', 'main-job']).default('default'))
+    .action(async (opts: { backend?: BackendName; quick?: boolean; json?: boolean; steps?: number; deeplab: boolean; torch: string | false; python: string; out?: string; profile?: boolean; threads?: number; config: 'default' | 'main-job' }) => {
       const common = { backend: opts.backend, deeplab: opts.deeplab, torchScript: opts.torch || undefined, python: opts.python, profile: opts.profile, threads: opts.threads };
+      const mainJob = opts.config === 'main-job';
       const options: BenchOptions = opts.quick
-        ? { ...common, steps: opts.steps ?? 2, warmup: 1, batch: 2, size: 16, classes: 4, base: 4, depth: 2, deeplabSize: 32 }
-        : { ...common, steps: opts.steps ?? 10, warmup: 2, batch: 4, size: 128, classes: 8, base: 16, depth: 4, deeplabSize: 256 };
-      const report = await runBench(options, log, opts.quick ? { deeplabWidth: 0.125 } : {});
+        ? { ...common, steps: opts.steps ?? 2, warmup: 1, batch: 2, size: 16, classes: 4, base: 4, depth: 2, deeplabSize: 32, ...(mainJob ? { featureChannels: 16, deeplab: false } : {}) }
+        : mainJob
+          ? { ...common, ...mainJobBenchOptions(), deeplab: false, steps: opts.steps ?? 10, warmup: 2, deeplabSize: 256 }
+          : { ...common, steps: opts.steps ?? 10, warmup: 2, batch: 4, size: 128, classes: 8, base: 16, depth: 4, deeplabSize: 256 };
+      const report = await runBench(options, log, { config: opts.config, ...(opts.quick ? { deeplabWidth: 0.125 } : {}) });
       if (opts.out) await writeFile(opts.out, JSON.stringify(report, null, 2));
       process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : formatBench(report)}\n`);
     });

@@ -29,29 +29,49 @@ function upsampleWithZeros(dy: tf.Tensor4D, [sh, sw]: Pair): tf.Tensor4D {
   return tf.slice(tf.reshape(spread, [b, h * sh, w * sw, c]) as tf.Tensor4D, [0, 0, 0, 0], [b, (h - 1) * sh + 1, (w - 1) * sw + 1, c]);
 }
 
+/** Rows and columns (top, bottom, left, right) that frame the strided-up output gradient in the input's frame. */
+function frame(upShape: number[], inputShape: number[], filterSize: Pair, dilations: Pair, pad: PadInfo): [number, number, number, number] {
+  const [kh, kw] = filterSize;
+  const top = (kh - 1) * dilations[0] - pad.top;
+  const left = (kw - 1) * dilations[1] - pad.left;
+  const bottom = inputShape[1] + (kh - 1) * dilations[0] - top - upShape[1];
+  const right = inputShape[2] + (kw - 1) * dilations[1] - left - upShape[2];
+  return [top, bottom, left, right];
+}
+
 /**
  * Brings the output gradient into the input's frame for a stride-1 correlation with the flipped
  * kernel: zeros between strided pixels, then padding so the result has the input's size.
  */
 function framedOutputGradient(dy: tf.Tensor4D, inputShape: number[], filterSize: Pair, strides: Pair, dilations: Pair, pad: PadInfo): tf.Tensor4D {
   const up = upsampleWithZeros(dy, strides);
-  const [kh, kw] = filterSize;
-  const top = (kh - 1) * dilations[0] - pad.top;
-  const left = (kw - 1) * dilations[1] - pad.left;
-  const bottom = inputShape[1] + (kh - 1) * dilations[0] - top - up.shape[1];
-  const right = inputShape[2] + (kw - 1) * dilations[1] - left - up.shape[2];
+  const [top, bottom, left, right] = frame(up.shape, inputShape, filterSize, dilations, pad);
   return padOrCrop(padOrCrop(up, 1, top, bottom), 2, left, right);
 }
 
+/** Explicit padding of a convolution for these (top, bottom, left, right), when none is negative (a crop). */
+function explicitPadding([top, bottom, left, right]: number[]): tf.backend_util.ExplicitPadding | undefined {
+  return Math.min(top, bottom, left, right) < 0 ? undefined : [[0, 0], [top, bottom], [left, right], [0, 0]];
+}
+
+/** Below this many values per tap, the taps are reversed by a gather; from it on, by a product. */
+export const GATHER_TAPS_BELOW = 4096;
+
 /**
- * The kernel turned by 180 degrees (both spatial axes reversed): its taps in reverse order, as one
- * product with a permutation matrix, which wasm runs about ten times faster than its Reverse. Exact:
- * every output is one input times 1 plus zeros.
+ * The kernel turned by 180 degrees (both spatial axes reversed): its taps in reverse order. Small
+ * kernels: a gather of its `[taps, a*b]` rows; large ones: one product with a permutation matrix
+ * (exact: every output is one input times 1 plus zeros). On wasm, the product's fixed cost (XNNPACK
+ * packs its operand at every call) is several times the gather's for small kernels, and wasm's
+ * gather (like its Reverse) copies value by value, several times slower than the product for large ones.
  */
 function rotated(filter: tf.Tensor4D): tf.Tensor4D {
   const [kh, kw, a, b] = filter.shape;
   const taps = kh * kw;
   if (taps === 1) return filter;
+  if (a * b < GATHER_TAPS_BELOW) {
+    const reversed = tf.tensor1d(Array.from({ length: taps }, (_, k) => taps - 1 - k), 'int32');
+    return tf.reshape(tf.gather(tf.reshape(filter, [taps, a * b]), reversed), filter.shape);
+  }
   const reversal = tf.tensor2d(Array.from({ length: taps * taps }, (_, k) => (Math.floor(k / taps) + (k % taps) === taps - 1 ? 1 : 0)), [taps, taps]);
   return tf.reshape(tf.matMul(reversal, tf.reshape(filter, [taps, a * b])), filter.shape);
 }
@@ -70,17 +90,26 @@ export function conv2dInputGradient(
 ): tf.Tensor4D {
   return tf.tidy(() => {
     const [kh, kw] = filter.shape;
-    const framed = framedOutputGradient(dy, inputShape, [kh, kw], strides, dilations, pad);
     const flipped = tf.transpose(rotated(filter), [0, 1, 3, 2]) as tf.Tensor4D;
+    // Stride 1 and a frame of padding only: the convolution pads itself, without a padded copy of dy.
+    const padding = strides[0] === 1 && strides[1] === 1 ? explicitPadding(frame(dy.shape, inputShape, [kh, kw], dilations, pad)) : undefined;
+    if (padding) return tf.conv2d(dy, flipped, 1, padding, 'NHWC', dilations);
+    const framed = framedOutputGradient(dy, inputShape, [kh, kw], strides, dilations, pad);
     return tf.conv2d(framed, flipped, 1, 'valid', 'NHWC', dilations);
   });
 }
 
-/** The input padded (or cropped) to exactly the rows and columns the convolution reads. */
-function paddedInput(x: tf.Tensor4D, filterSize: Pair, outSize: Pair, strides: Pair, dilations: Pair, pad: PadInfo): tf.Tensor4D {
+/** Rows and columns (top, bottom, left, right) to add to the input (negative: remove) for exactly those the convolution reads. */
+function inputFrame(x: tf.Tensor4D, filterSize: Pair, outSize: Pair, strides: Pair, dilations: Pair, pad: PadInfo): [number, number, number, number] {
   const needH = (outSize[0] - 1) * strides[0] + (filterSize[0] - 1) * dilations[0] + 1;
   const needW = (outSize[1] - 1) * strides[1] + (filterSize[1] - 1) * dilations[1] + 1;
-  return padOrCrop(padOrCrop(x, 1, pad.top, needH - x.shape[1] - pad.top), 2, pad.left, needW - x.shape[2] - pad.left);
+  return [pad.top, needH - x.shape[1] - pad.top, pad.left, needW - x.shape[2] - pad.left];
+}
+
+/** The input padded (or cropped) to exactly the rows and columns the convolution reads. */
+function paddedInput(x: tf.Tensor4D, filterSize: Pair, outSize: Pair, strides: Pair, dilations: Pair, pad: PadInfo): tf.Tensor4D {
+  const [top, bottom, left, right] = inputFrame(x, filterSize, outSize, strides, dilations, pad);
+  return padOrCrop(padOrCrop(x, 1, top, bottom), 2, left, right);
 }
 
 /**
@@ -112,11 +141,23 @@ function im2col(x: tf.Tensor4D, filterSize: Pair, outSize: Pair, strides: Pair, 
 export function conv2dFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], strides: Pair, dilations: Pair, pad: PadInfo): tf.Tensor4D {
   return tf.tidy(() => {
     const [kh, kw] = filterShape;
+    const [, h, w] = x.shape;
     const [, oh, ow] = dy.shape;
-    const padded = paddedInput(x, [kh, kw], [oh, ow], strides, dilations, pad);
-    const channelsFirst = tf.transpose(padded, [3, 1, 2, 0]) as tf.Tensor4D;
+    // XNNPACK packs a convolution's filter anew at every call, which costs more than the product
+    // when the filter is a large activation. With stride and dilation 1 the roles can swap: the
+    // output gradient, channels first `[Cout,oh,ow,B]`, convolved with the input as a `[H,W,B,Cin]`
+    // filter gives the taps reversed, `[Cout,kh,kw,Cin]`. That way the smaller of the two is packed.
+    const unit = strides[0] === 1 && strides[1] === 1 && dilations[0] === 1 && dilations[1] === 1;
+    const swapped = unit && x.size < dy.size ? explicitPadding([kh - 1 - pad.top, h - oh + pad.top, kw - 1 - pad.left, w - ow + pad.left]) : undefined;
+    if (swapped) {
+      const turned = tf.conv2d(tf.transpose(dy, [3, 1, 2, 0]) as tf.Tensor4D, tf.transpose(x, [1, 2, 0, 3]) as tf.Tensor4D, 1, swapped, 'NHWC');
+      return rotated(tf.transpose(turned, [1, 2, 3, 0]) as tf.Tensor4D);
+    }
     const filter = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D;
-    const gradient = tf.conv2d(channelsFirst, filter, dilations, 'valid', 'NHWC', strides);
+    // A frame of padding only: the convolution pads the transposed input itself, without a padded copy.
+    const padding = explicitPadding(inputFrame(x, [kh, kw], [oh, ow], strides, dilations, pad));
+    const channelsFirst = tf.transpose(padding ? x : paddedInput(x, [kh, kw], [oh, ow], strides, dilations, pad), [3, 1, 2, 0]) as tf.Tensor4D;
+    const gradient = tf.conv2d(channelsFirst, filter, dilations, padding ?? 'valid', 'NHWC', strides);
     return tf.transpose(gradient, [1, 2, 0, 3]) as tf.Tensor4D;
   });
 }

@@ -22,6 +22,8 @@ for (const [x, k] of [
   [[1, 8, 8, 4], [1, 1]],
   [[2, 9, 7, 2], [5, 5]],
   [[1, 6, 5, 3], [3, 2]],
+  // fewer input than output channels, also with valid padding: the filter gradient convolves the output gradient with the input
+  [[1, 6, 6, 2], [3, 3]],
 ] as [Case['x'], Case['k']][]) {
   for (const pad of ['same', 'valid'] as Pad[]) {
     for (const [strides, dilation] of [[1, 1], [2, 1], [1, 2]]) {
@@ -51,6 +53,17 @@ describe('wasm gradient kernels agree with the cpu backend', () => {
     for (const name of ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Conv2DBackpropInput']) {
       expect(tf.getKernel(name, 'wasm'), name).toBeDefined();
     }
+  });
+
+  it('conv2d gradients of a kernel with 4096 values per tap or more (its taps reversed by a product, not a gather), on small integers: exact', async () => {
+    const ints = (shape: number[], seed: number) => tf.tidy(() => tf.randomUniform(shape, -3, 4, 'int32', seed).dataSync() as Int32Array);
+    const shapes = [[2, 5, 6, 64], [3, 3, 64, 64], [2, 5, 6, 64]];
+    const values = shapes.map((shape, i) => Float32Array.from(ints(shape, i + 1)));
+    const grads = (x: tf.Tensor, w: tf.Tensor, r: tf.Tensor) =>
+      tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'), r)))([x, w]);
+    const [wasm, cpu] = [await on('wasm', values, shapes, grads), await on('cpu', values, shapes, grads)];
+    expect(Array.from(wasm[0]), 'dx').toEqual(Array.from(cpu[0]));
+    expect(Array.from(wasm[1]), 'dW').toEqual(Array.from(cpu[1]));
   });
 
   for (const c of conv2dCases) {

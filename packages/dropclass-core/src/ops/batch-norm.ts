@@ -67,7 +67,10 @@ export function batchNormInTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.T
     statistics = [tf.keep(mean), tf.keep(variance)];
     save([centred, inverseStd, scale]);
     return {
-      value: tf.add(tf.mul(centred, tf.mul(scale, inverseStd)), offset),
+      // One FusedBatchNorm kernel where a per-channel product and sum are two broadcasting kernels
+      // (each a pass over [B,H,W,C]); the same values within float32 rounding. tfjs's batchNorm
+      // takes inputs of rank 4 at most.
+      value: input.rank <= 4 ? tf.batchNorm(input, mean, variance, offset, scale, epsilon) : tf.add(tf.mul(centred, tf.mul(scale, inverseStd)), offset),
       gradFunc: (dy: tf.Tensor, [xc, inv, g]: tf.Tensor[]) => {
         const count = xc.size / xc.shape[xc.rank - 1];
         const dOffset = tf.sum(dy, axes);
