@@ -181,6 +181,11 @@ export class ChildProgress {
     if (/^(train \d+\/\d+|evaluat|dependency \d+)/.test(line)) this.latest.set(label, line.replace(/\s*\|\s*ce .*\|/, ' |'));
   }
 
+  /** Runs the command line in a child process (see `child`), its lines feeding this progress under `label`. */
+  run(label: string, args: string[], env: Record<string, string>, logFile: string): Promise<void> {
+    return child(args, env, logFile, (line) => this.update(label, line)).finally(() => this.end(label));
+  }
+
   end(label: string): void {
     this.latest.delete(label);
   }
@@ -207,7 +212,6 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
   const started = Date.now();
   const { log } = options;
   const folders = mainJobFolders(options);
-  let jobs = Math.max(1, options.jobs ?? 1);
   const seeds = Array.from({ length: options.seeds }, (_, i) => i);
   const planned: PlannedRun[] = [];
   for (const seed of seeds) {
@@ -223,9 +227,12 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
   // The data is written once, here, before any training process reads it.
   await ensureSyntheticData(planned[0].config, log);
   const pending = planned.filter((r) => r.state !== 'complete');
-  if (options.jobs === undefined) jobs = defaultJobs(pending.length, os.availableParallelism(), options.quick);
+  const jobs = options.jobs === undefined ? defaultJobs(pending.length, os.availableParallelism(), options.quick) : Math.max(1, options.jobs);
   for (const r of planned.filter((p) => p.state === 'complete')) log(`${r.dir} is a finished run of this config; reusing it`);
   const threads = Math.max(1, Math.floor(os.availableParallelism() / jobs));
+  const childEnv = { DROPCLASS_THREADS: String(threads) };
+  const backendArgs = options.backend ? ['--backend', options.backend] : [];
+  const label = (r: PlannedRun) => `seed ${r.seed} ${r.mode}`;
   if (jobs === 1) {
     for (const r of pending) {
       log(`\n== seed ${r.seed}: ${r.mode} (${r.config.iterations} steps${r.state === 'partial' ? ', resuming' : ''})`);
@@ -243,9 +250,8 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
       await mkdir(r.dir, { recursive: true });
       const t0 = Date.now();
       log(`started seed ${r.seed} ${r.mode}${r.state === 'partial' ? ' (resuming)' : ''}`);
-      const args = ['train', '--config', file, '--out', r.dir, ...(r.state === 'partial' ? ['--resume'] : []), ...(options.backend ? ['--backend', options.backend] : [])];
-      const label = `seed ${r.seed} ${r.mode}`;
-      await child(args, { DROPCLASS_THREADS: String(threads) }, join(r.dir, 'train.log'), (line) => progress.update(label, line)).finally(() => progress.end(label));
+      const args = ['train', '--config', file, '--out', r.dir, ...(r.state === 'partial' ? ['--resume'] : []), ...backendArgs];
+      await progress.run(label(r), args, childEnv, join(r.dir, 'train.log'));
       log(`finished seed ${r.seed} ${r.mode} in ${minutes(Date.now() - t0)}`);
     }).finally(() => progress.stop());
   }
@@ -265,9 +271,8 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
     log(`class-dependency diagnostic of ${undiagnosed.length} model(s), ${jobs} at a time; logs in <run>/diagnose.log`);
     const progress = new ChildProgress(log);
     await pool(undiagnosed, jobs, (r) => {
-      const label = `seed ${r.seed} ${r.mode}`;
-      const args = ['diagnose', '--model', r.dir, '--split', 'val', '--limit', String(DEPENDENCY_IMAGES), '--out', r.dir, '--title', title(r), ...(options.backend ? ['--backend', options.backend] : [])];
-      return child(args, { DROPCLASS_THREADS: String(threads) }, join(r.dir, 'diagnose.log'), (line) => progress.update(label, line)).finally(() => progress.end(label));
+      const args = ['diagnose', '--model', r.dir, '--split', 'val', '--limit', String(DEPENDENCY_IMAGES), '--out', r.dir, '--title', title(r), ...backendArgs];
+      return progress.run(label(r), args, childEnv, join(r.dir, 'diagnose.log'));
     }).finally(() => progress.stop());
   }
 
