@@ -3,7 +3,8 @@
 // workspace links) and runs each package README's first TypeScript snippet there, as a user would,
 // and the commands the packages install (dropclass, dropclass-reference on its shipped vectors).
 // @dropclass/tfjs-wasm-train is also installed alone, from its tarball and the registry, in a
-// project of its own, where its shipped example trains a conv net on wasm; @dropclass/core must
+// project of its own, where its shipped example trains a conv net on wasm; @dropclass/native-kernels
+// must have built its addon at install where a C++ compiler is; @dropclass/core must
 // list no tfjs backend among its runtime dependencies.
 // It also packs a copy of one package whose `files` list drops `dist`, and fails unless that copy
 // is caught, so the check is known to catch it.
@@ -70,6 +71,20 @@ try {
     console.log(`  README snippet: ${error ? 'FAILED' : 'ran'}`);
     if (error) failures.push(`${t.name}: README snippet failed:\n${error}`);
   }
+
+  // @dropclass/native-kernels builds its addon when installed: on a machine with a C++ compiler, the
+  // installed package must load it (elsewhere it says why, and wasm keeps its kernels).
+  const nativeState = execFileSync(process.execPath, ['--input-type=module', '-e', "import { nativeKernelsUnavailable } from '@dropclass/native-kernels'; console.log(nativeKernelsUnavailable() ?? 'built and loaded')"], { cwd: project, ...quiet }).trim();
+  const compiler = ['c++', 'g++', 'clang++'].some((cxx) => {
+    try {
+      execFileSync(cxx, ['--version'], quiet);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  console.log(`@dropclass/native-kernels installed from its tarball: ${nativeState}${compiler ? '' : ' (no C++ compiler here)'}`);
+  if (compiler && nativeState !== 'built and loaded') failures.push(`@dropclass/native-kernels: not built at install although a C++ compiler is here: ${nativeState}`);
 
   // The commands the tarballs install: linked by npm, and running from the installed files.
   for (const [command, args, expected] of [

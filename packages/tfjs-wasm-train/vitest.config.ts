@@ -1,3 +1,6 @@
+import { mergeConfig } from 'vitest/config';
 import { sharedTestConfig } from '../../vitest.shared.js';
 
-export default sharedTestConfig;
+// The kernel tests check this package's own wasm kernels: the native ones, which would take their
+// place, are left out (DROPCLASS_NATIVE=0) except where a test turns them on (native-kernels.test.ts).
+export default mergeConfig(sharedTestConfig, { test: { env: { DROPCLASS_NATIVE: '0' } } });

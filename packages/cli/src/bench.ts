@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { type SegmentationBackbone, DropClassModel } from '@dropclass/core';
-import { type BackendName, initBackend, wasmThreadCount } from '@dropclass/tfjs-wasm-train';
+import { type BackendName, type NativeKernelsState, initBackend, nativeKernelsState, wasmThreadCount } from '@dropclass/tfjs-wasm-train';
 import { createDeepLabV3 } from '@dropclass/backbone-deeplab';
 import { createUNet } from '@dropclass/backbone-unet';
 import { type StepProfile, formatProfile, profileKernels } from './profile.js';
@@ -61,6 +61,8 @@ export interface BackboneBench {
 export interface BenchReport {
   backend: string;
   threads: number;
+  /** On wasm: whether the native convolutions and products ran, or why not. */
+  native?: NativeKernelsState;
   /** The configuration's name: `default` (U-Net 4x128x128) or `main-job`. */
   config: string;
   unet: BackboneBench;
@@ -184,7 +186,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   if (torch && !('error' in torch)) {
     torch = { ...torch, ratioDropclass: unet.dropclass.medianMs / torch.dropclassMs, ratioBaseline: unet.baseline.medianMs / torch.baselineMs };
   }
-  return { backend, threads: backend === 'wasm' ? wasmThreadCount() : 0, config: sizes.config ?? 'default', unet, deeplab, torch, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
+  return { backend, threads: backend === 'wasm' ? wasmThreadCount() : 0, native: backend === 'wasm' ? nativeKernelsState() : undefined, config: sizes.config ?? 'default', unet, deeplab, torch, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
 }
 
 export function formatBench(report: BenchReport): string {
@@ -198,7 +200,8 @@ export function formatBench(report: BenchReport): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const lines = rows.map((r) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
-  lines.unshift(`configuration ${report.config}; backend ${report.backend}, threads ${report.threads}`);
+  const native = report.native ? (report.native.active ? `; native kernels (${report.native.isa}, ${report.native.threads} threads)` : `; native kernels off (${report.native.reason})`) : '';
+  lines.unshift(`configuration ${report.config}; backend ${report.backend}, threads ${report.threads}${native}`);
   for (const b of [report.unet, report.deeplab].filter((x): x is BackboneBench => !!x)) {
     lines.push(`${b.name}: DropClass overhead ${b.dropclassOverheadPercent.toFixed(1)}% per training step; folded inference ${b.inference.foldedMs.toFixed(1)} ms vs baseline ${b.inference.baselineMs.toFixed(1)} ms (${b.inference.foldedOverheadPercent.toFixed(1)}%)`);
   }

@@ -28,6 +28,37 @@ const INSTALL_HINT: Record<BackendName, string> = {
 
 let wasmThreads = 0;
 
+/** What became of the native kernels when wasm started: running, or why not. */
+export type NativeKernelsState = { active: true; isa: string; threads: number } | { active: false; reason: string };
+
+let nativeState: NativeKernelsState | undefined;
+
+/** The native kernels' state on wasm (undefined before wasm has started in this process). */
+export function nativeKernelsState(): NativeKernelsState | undefined {
+  return nativeState;
+}
+
+/**
+ * Puts `@dropclass/native-kernels` in front of wasm's convolutions and matrix products when it is
+ * installed and built; wasm keeps its own kernels otherwise. Never throws.
+ */
+async function registerNative(threads: number): Promise<NativeKernelsState> {
+  let module: typeof import('@dropclass/native-kernels');
+  try {
+    module = await import('@dropclass/native-kernels');
+  } catch {
+    return { active: false, reason: 'not installed (npm install @dropclass/native-kernels)' };
+  }
+  const status = module.registerNativeKernels({ threads });
+  return status.active ? { active: true, isa: status.isa, threads: status.threads } : status;
+}
+
+/** How the announcement names the native kernels. */
+function describeNative(state: NativeKernelsState | undefined): string {
+  if (!state) return '';
+  return state.active ? `, native kernels (${state.isa}, ${state.threads} thread${state.threads === 1 ? '' : 's'})` : `; native kernels off: ${state.reason}`;
+}
+
 /** Threads the wasm backend runs with (0 before it has started). */
 export function wasmThreadCount(): number {
   return wasmThreads;
@@ -64,6 +95,13 @@ async function startWasm(threads: number): Promise<boolean> {
   return true;
 }
 
+/** Starts wasm, then puts the native kernels in front of its own where they are installed. */
+async function startWasmWithNative(threads: number): Promise<boolean> {
+  const started = await startWasm(threads);
+  if (started) nativeState ??= await registerNative(threads);
+  return started;
+}
+
 /** Loads a backend's package; false when it is not installed or cannot start here. */
 async function load(name: BackendName, threads: number): Promise<boolean> {
   const candidates =
@@ -74,7 +112,7 @@ async function load(name: BackendName, threads: number): Promise<boolean> {
         : ['@tensorflow/tfjs-backend-cpu'];
   for (const pkg of candidates) {
     try {
-      if (name === 'wasm') return await startWasm(threads);
+      if (name === 'wasm') return await startWasmWithNative(threads);
       await import(pkg);
       return await tf.setBackend(name);
     } catch {
@@ -106,7 +144,9 @@ async function loadStockGradients(): Promise<void> {
  * Importing `@dropclass/tfjs-wasm-train` leaves tfjs as it is; this call is where the package
  * changes tfjs globally: it loads tfjs-layers when installed (it registers tfjs's stock gradients),
  * registers the faster `FusedBatchNorm`, `Sum` and `Mean` gradients (`registerFasterGradients`)
- * and, for wasm, the gradient and training kernels (`registerWasmGradientKernels`).
+ * and, for wasm, the gradient and training kernels (`registerWasmGradientKernels`), and the
+ * native convolutions and matrix products of `@dropclass/native-kernels` where that is installed
+ * and built (`DROPCLASS_NATIVE=0` leaves them out; `nativeKernelsState` tells what happened).
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendName> {
   const fromEnv = process.env.DROPCLASS_BACKEND?.trim();
@@ -123,13 +163,16 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   for (const name of order) {
     if (tf.getBackend() === name && tf.findBackend(name)) {
       // A wasm backend started by the caller still needs the kernels that let it train.
-      if (name === 'wasm') registerWasmGradientKernels();
+      if (name === 'wasm') {
+        registerWasmGradientKernels();
+        nativeState ??= await registerNative(threads);
+      }
       return name;
     }
     if (await load(name, threads)) {
       await tf.ready();
       if (!options.quiet && announced !== name) {
-        console.error(`tfjs-wasm-train: backend ${name}${name === 'wasm' ? ` (${wasmThreads} thread${wasmThreads === 1 ? '' : 's'})` : ''}`);
+        console.error(`tfjs-wasm-train: backend ${name}${name === 'wasm' ? ` (${wasmThreads} thread${wasmThreads === 1 ? '' : 's'})${describeNative(nativeState)}` : ''}`);
         announced = name;
       }
       return name;

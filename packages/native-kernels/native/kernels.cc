@@ -1,0 +1,576 @@
+// Convolutions and matrix products for training on the CPU: one packed matrix product (GEMM) with
+// a register-blocked inner kernel, and convolutions as that product over patches of the image
+// (im2col), built a tile of rows at a time so that the patches stay in cache.
+#include "kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define DCK_X86 1
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#elif defined(__GNUC__)
+#pragma GCC target("avx2,fma")
+#endif
+#endif
+
+namespace dck {
+namespace {
+
+typedef float v8 __attribute__((vector_size(32)));
+
+inline v8 splat(float s) {
+  v8 r = {s, s, s, s, s, s, s, s};
+  return r;
+}
+inline v8 load(const float* p) {
+  v8 r;
+  std::memcpy(&r, p, sizeof r);
+  return r;
+}
+inline void store(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
+
+// A matrix seen through strides: element (i, j) is p[i * rs + j * cs]. Transposes are strides.
+struct View {
+  const float* p;
+  std::ptrdiff_t rs, cs;
+  const float* at(std::ptrdiff_t i, std::ptrdiff_t j) const { return p + i * rs + j * cs; }
+};
+
+constexpr int KC = 256;   // depth of a packed block
+constexpr int MC = 96;    // rows of a packed block of A (a multiple of both MR below)
+constexpr int NC = 2048;  // columns of a packed block of B
+
+std::vector<float>& scratch(int which) {
+  thread_local std::vector<float> buffers[3];
+  return buffers[which];
+}
+float* scratch(int which, std::size_t size) {
+  auto& v = scratch(which);
+  if (v.size() < size) v.resize(size);
+  return v.data();
+}
+
+// C[m x n] (+)= A[m x k] B[k x n], with C's rows `ldc` apart. MR rows by NV*8 columns per inner kernel.
+template <int MR, int NV>
+struct Gemm {
+  static constexpr int NR = NV * 8;
+
+  static void micro(int kc, const float* __restrict a, const float* __restrict b, float* c, std::ptrdiff_t ldc, int mr, int nr, bool add) {
+    v8 acc[MR][NV];
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) acc[i][v] = splat(0.f);
+    for (int p = 0; p < kc; ++p) {
+      v8 bv[NV];
+      for (int v = 0; v < NV; ++v) bv[v] = load(b + p * NR + 8 * v);
+      for (int i = 0; i < MR; ++i) {
+        const v8 av = splat(a[p * MR + i]);
+        for (int v = 0; v < NV; ++v) acc[i][v] += av * bv[v];
+      }
+    }
+    if (mr == MR && nr == NR) {
+      for (int i = 0; i < MR; ++i)
+        for (int v = 0; v < NV; ++v) {
+          float* dst = c + i * ldc + 8 * v;
+          store(dst, add ? load(dst) + acc[i][v] : acc[i][v]);
+        }
+      return;
+    }
+    float tile[MR][NR];
+    std::memcpy(tile, acc, sizeof tile);
+    for (int i = 0; i < mr; ++i)
+      for (int j = 0; j < nr; ++j) {
+        float* dst = c + i * ldc + j;
+        *dst = add ? *dst + tile[i][j] : tile[i][j];
+      }
+  }
+
+  static void pack_a(int mc, int kc, View a, float* out) {
+    for (int ir = 0; ir < mc; ir += MR) {
+      const int mr = std::min(MR, mc - ir);
+      float* panel = out + static_cast<std::ptrdiff_t>(ir) * kc;
+      if (a.cs == 1) {
+        for (int i = 0; i < mr; ++i) {
+          const float* row = a.at(ir + i, 0);
+          for (int p = 0; p < kc; ++p) panel[p * MR + i] = row[p];
+        }
+      } else {
+        for (int p = 0; p < kc; ++p)
+          for (int i = 0; i < mr; ++i) panel[p * MR + i] = *a.at(ir + i, p);
+      }
+      for (int i = mr; i < MR; ++i)
+        for (int p = 0; p < kc; ++p) panel[p * MR + i] = 0.f;
+    }
+  }
+
+  static void pack_b(int kc, int nc, View b, float* out) {
+    for (int jr = 0; jr < nc; jr += NR) {
+      const int nr = std::min(NR, nc - jr);
+      float* panel = out + static_cast<std::ptrdiff_t>(jr) * kc;
+      if (b.cs == 1) {
+        for (int p = 0; p < kc; ++p) {
+          const float* row = b.at(p, jr);
+          for (int j = 0; j < nr; ++j) panel[p * NR + j] = row[j];
+          for (int j = nr; j < NR; ++j) panel[p * NR + j] = 0.f;
+        }
+      } else {
+        for (int j = 0; j < nr; ++j) {
+          const float* column = b.at(0, jr + j);
+          for (int p = 0; p < kc; ++p) panel[p * NR + j] = column[p * b.rs];
+        }
+        for (int p = 0; p < kc; ++p)
+          for (int j = nr; j < NR; ++j) panel[p * NR + j] = 0.f;
+      }
+    }
+  }
+
+  static void run(int m, int n, int k, View a, View b, float* c, std::ptrdiff_t ldc, bool add) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+      if (!add)
+        for (int i = 0; i < m; ++i) std::memset(c + i * ldc, 0, sizeof(float) * n);
+      return;
+    }
+    const int nc_max = std::min(NC, (n + NR - 1) / NR * NR);
+    float* packed_b = scratch(0, static_cast<std::size_t>(KC) * nc_max);
+    float* packed_a = scratch(1, static_cast<std::size_t>(KC) * MC);
+    for (int jc = 0; jc < n; jc += NC) {
+      const int nc = std::min(NC, n - jc);
+      for (int pc = 0; pc < k; pc += KC) {
+        const int kc = std::min(KC, k - pc);
+        pack_b(kc, nc, View{b.at(pc, jc), b.rs, b.cs}, packed_b);
+        const bool accumulate = add || pc > 0;
+        for (int ic = 0; ic < m; ic += MC) {
+          const int mc = std::min(MC, m - ic);
+          pack_a(mc, kc, View{a.at(ic, pc), a.rs, a.cs}, packed_a);
+          for (int jr = 0; jr < nc; jr += NR)
+            for (int ir = 0; ir < mc; ir += MR)
+              micro(kc, packed_a + static_cast<std::ptrdiff_t>(ir) * kc, packed_b + static_cast<std::ptrdiff_t>(jr) * kc,
+                    c + (ic + ir) * ldc + jc + jr, ldc, std::min(MR, mc - ir), std::min(NR, nc - jr), accumulate);
+        }
+      }
+    }
+  }
+};
+
+// The product, with the inner kernel's shape chosen for the number of columns.
+void gemm(int m, int n, int k, View a, View b, float* c, std::ptrdiff_t ldc, bool add) {
+  if (n <= 8)
+    Gemm<8, 1>::run(m, n, k, a, b, c, ldc, add);
+  else
+    Gemm<6, 2>::run(m, n, k, a, b, c, ldc, add);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thread pool: the caller's thread works too; workers wait on a condition between calls.
+
+struct Pool {
+  std::mutex mu;
+  std::condition_variable wake;
+  const std::function<void(int)>* body = nullptr;
+  int count = 0;
+  unsigned long generation = 0;
+  std::atomic<int> next{0}, done{0}, active{0};
+  int started = 0;
+  int wanted = 1;
+  std::mutex calls;  // one call at a time: callers on other threads (Node workers) wait their turn
+
+  void work(const std::function<void(int)>* job, int n) {
+    for (int i = next.fetch_add(1); i < n; i = next.fetch_add(1)) {
+      (*job)(i);
+      done.fetch_add(1);
+    }
+  }
+
+  void loop(int id) {
+    unsigned long seen = 0;
+    for (;;) {
+      const std::function<void(int)>* job;
+      int n;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        wake.wait(lock, [&] { return generation != seen; });
+        seen = generation;
+        if (id >= wanted - 1) continue;
+        job = body;
+        n = count;
+        active.fetch_add(1);
+      }
+      work(job, n);
+      active.fetch_sub(1);
+    }
+  }
+
+  void resize(int threads) {
+    std::lock_guard<std::mutex> lock(mu);
+    wanted = threads;
+    for (; started < threads - 1; ++started) std::thread([this, id = started] { loop(id); }).detach();
+  }
+
+  void run(int n, const std::function<void(int)>& f) {
+    if (n <= 1 || wanted <= 1) {
+      for (int i = 0; i < n; ++i) f(i);
+      return;
+    }
+    std::lock_guard<std::mutex> one(calls);
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      // A worker that woke too late for the last call may still hold that call's job (it joins
+      // under this lock, finds nothing left and leaves): the counters are reset only after it left.
+      while (active.load() > 0) {
+        lock.unlock();
+        std::this_thread::yield();
+        lock.lock();
+      }
+      body = &f;
+      count = n;
+      next.store(0);
+      done.store(0);
+      ++generation;
+    }
+    wake.notify_all();
+    work(&f, n);
+    while (done.load() < n) std::this_thread::yield();
+    while (active.load() > 0) std::this_thread::yield();
+  }
+};
+
+Pool& pool() {
+  static Pool* p = new Pool();  // never destroyed: its threads are detached
+  return *p;
+}
+
+// Splits [0, total) into at most `parts` ranges of whole `grain`s.
+struct Split {
+  int total, size, parts;
+  Split(int total_, int parts_, int grain) : total(total_) {
+    const int grains = std::max(1, (total + grain - 1) / grain);
+    parts = std::max(1, std::min(parts_, grains));
+    size = (grains + parts - 1) / parts * grain;
+    parts = std::max(1, (total + size - 1) / size);
+  }
+  int begin(int i) const { return std::min(total, i * size); }
+  int end(int i) const { return std::min(total, (i + 1) * size); }
+};
+
+// Rows of patches per tile: enough for the inner kernel, few enough to stay in cache.
+int tile_rows(int depth) { return std::max(48, std::min(2048, (16384 / std::max(1, depth)) / 48 * 48)); }
+
+bool pointwise(const ConvGeometry& g) {
+  return g.k_h == 1 && g.k_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 && g.pad_left == 0 &&
+         g.out_h == g.in_h && g.out_w == g.in_w;
+}
+
+// Patches for output pixels [r0, r1) of the whole batch: row r holds (tap row, tap column, channel).
+void im2col(const ConvGeometry& g, const float* x, int r0, int r1, float* col) {
+  const int depth = g.k_h * g.k_w * g.in_c;
+  const int per_image = g.out_h * g.out_w;
+  for (int r = r0; r < r1; ++r) {
+    const int b = r / per_image, rem = r % per_image, oy = rem / g.out_w, ox = rem % g.out_w;
+    float* dst = col + static_cast<std::ptrdiff_t>(r - r0) * depth;
+    for (int ky = 0; ky < g.k_h; ++ky) {
+      const int iy = oy * g.stride_h - g.pad_top + ky * g.dilation_h;
+      for (int kx = 0; kx < g.k_w; ++kx, dst += g.in_c) {
+        const int ix = ox * g.stride_w - g.pad_left + kx * g.dilation_w;
+        if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w)
+          std::memset(dst, 0, sizeof(float) * g.in_c);
+        else
+          std::memcpy(dst, x + ((static_cast<std::ptrdiff_t>(b) * g.in_h + iy) * g.in_w + ix) * g.in_c, sizeof(float) * g.in_c);
+      }
+    }
+  }
+}
+
+// Adds patch gradients for output pixels [r0, r1) back onto the input gradient (the inverse of im2col).
+void col2im_add(const ConvGeometry& g, const float* col, int r0, int r1, float* dx) {
+  const int depth = g.k_h * g.k_w * g.in_c;
+  const int per_image = g.out_h * g.out_w;
+  for (int r = r0; r < r1; ++r) {
+    const int b = r / per_image, rem = r % per_image, oy = rem / g.out_w, ox = rem % g.out_w;
+    const float* src = col + static_cast<std::ptrdiff_t>(r - r0) * depth;
+    for (int ky = 0; ky < g.k_h; ++ky) {
+      const int iy = oy * g.stride_h - g.pad_top + ky * g.dilation_h;
+      for (int kx = 0; kx < g.k_w; ++kx, src += g.in_c) {
+        const int ix = ox * g.stride_w - g.pad_left + kx * g.dilation_w;
+        if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) continue;
+        float* dst = dx + ((static_cast<std::ptrdiff_t>(b) * g.in_h + iy) * g.in_w + ix) * g.in_c;
+        for (int c = 0; c < g.in_c; ++c) dst[c] += src[c];
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void parallel_for(int count, const std::function<void(int)>& body) { pool().run(count, body); }
+void set_threads(int threads) { pool().resize(std::max(1, threads)); }
+int threads() { return pool().wanted; }
+
+
+const char* isa() {
+#if DCK_X86
+  return "avx2+fma";
+#else
+  return "generic";
+#endif
+}
+
+void conv2d(const ConvGeometry& g, const float* x, const float* filter, const float* bias, bool relu, float* out) {
+  const int rows = g.batch * g.out_h * g.out_w;
+  const int depth = g.k_h * g.k_w * g.in_c;
+  const int n = g.out_c;
+  const View w{filter, n, 1};
+  const bool direct = pointwise(g);
+  const int tile = tile_rows(depth);
+  const int tiles = (rows + tile - 1) / tile;
+  parallel_for(tiles, [&](int t) {
+    const int r0 = t * tile, r1 = std::min(rows, r0 + tile);
+    float* y = out + static_cast<std::ptrdiff_t>(r0) * n;
+    if (direct) {
+      gemm(r1 - r0, n, depth, View{x + static_cast<std::ptrdiff_t>(r0) * depth, depth, 1}, w, y, n, false);
+    } else {
+      float* col = scratch(2, static_cast<std::size_t>(tile) * depth);
+      im2col(g, x, r0, r1, col);
+      gemm(r1 - r0, n, depth, View{col, depth, 1}, w, y, n, false);
+    }
+    if (bias || relu)
+      for (int r = r0; r < r1; ++r, y += n)
+        for (int c = 0; c < n; ++c) {
+          const float v = bias ? y[c] + bias[c] : y[c];
+          y[c] = relu && v < 0.f ? 0.f : v;
+        }
+  });
+}
+
+void conv2d_input_gradient(const ConvGeometry& g, const float* dy, const float* filter, float* dx) {
+  const int depth = g.k_h * g.k_w * g.in_c;
+  const int n = g.out_c;
+  // The filter as [out, taps x in]: the transpose of its [taps x in, out] layout.
+  const View wt{filter, 1, n};
+  if (pointwise(g)) {
+    const int rows = g.batch * g.in_h * g.in_w;
+    const Split split(rows, threads() * 4, 48);
+    parallel_for(split.parts, [&](int i) {
+      const int r0 = split.begin(i), r1 = split.end(i);
+      gemm(r1 - r0, depth, n, View{dy + static_cast<std::ptrdiff_t>(r0) * n, n, 1}, wt, dx + static_cast<std::ptrdiff_t>(r0) * depth, depth, false);
+    });
+    return;
+  }
+  const int per_image = g.out_h * g.out_w;
+  const std::ptrdiff_t image = static_cast<std::ptrdiff_t>(g.in_h) * g.in_w * g.in_c;
+  const int tile = tile_rows(depth);
+  // Images are independent: each thread writes the gradient of whole images.
+  parallel_for(g.batch, [&](int b) {
+    std::memset(dx + b * image, 0, sizeof(float) * image);
+    float* col = scratch(2, static_cast<std::size_t>(tile) * depth);
+    for (int r0 = b * per_image; r0 < (b + 1) * per_image; r0 += tile) {
+      const int r1 = std::min((b + 1) * per_image, r0 + tile);
+      gemm(r1 - r0, depth, n, View{dy + static_cast<std::ptrdiff_t>(r0) * n, n, 1}, wt, col, depth, false);
+      col2im_add(g, col, r0, r1, dx);
+    }
+  });
+}
+
+void conv2d_filter_gradient(const ConvGeometry& g, const float* x, const float* dy, float* dfilter) {
+  const int rows = g.batch * g.out_h * g.out_w;
+  const int depth = g.k_h * g.k_w * g.in_c;
+  const int n = g.out_c;
+  const std::size_t size = static_cast<std::size_t>(depth) * n;
+  const bool direct = pointwise(g);
+  const int tile = tile_rows(depth);
+  // Each part sums its rows' products into a buffer of its own; the parts are added at the end.
+  const Split split(rows, threads(), tile);
+  std::vector<float> partial(size * std::max(0, split.parts - 1));
+  parallel_for(split.parts, [&](int i) {
+    float* sum = i == 0 ? dfilter : partial.data() + (i - 1) * size;
+    std::memset(sum, 0, sizeof(float) * size);
+    float* col = direct ? nullptr : scratch(2, static_cast<std::size_t>(tile) * depth);
+    for (int r0 = split.begin(i); r0 < split.end(i); r0 += tile) {
+      const int r1 = std::min(split.end(i), r0 + tile);
+      const float* patches = x + static_cast<std::ptrdiff_t>(r0) * depth;
+      if (!direct) {
+        im2col(g, x, r0, r1, col);
+        patches = col;
+      }
+      gemm(depth, n, r1 - r0, View{patches, 1, depth}, View{dy + static_cast<std::ptrdiff_t>(r0) * n, n, 1}, sum, n, true);
+    }
+  });
+  for (int i = 1; i < split.parts; ++i) {
+    const float* p = partial.data() + (i - 1) * size;
+    for (std::size_t j = 0; j < size; ++j) dfilter[j] += p[j];
+  }
+}
+
+void matmul(int batch, int m, int n, int k, const float* a, std::ptrdiff_t a_batch_stride, bool transpose_a, const float* b,
+            std::ptrdiff_t b_batch_stride, bool transpose_b, float* out) {
+  const View av{a, transpose_a ? 1 : k, transpose_a ? m : 1};
+  const View bv{b, transpose_b ? 1 : n, transpose_b ? k : 1};
+  const std::ptrdiff_t out_stride = static_cast<std::ptrdiff_t>(m) * n;
+  const int workers = threads();
+  if (batch >= workers || workers == 1) {
+    parallel_for(batch, [&](int i) {
+      gemm(m, n, k, View{av.p + i * a_batch_stride, av.rs, av.cs}, View{bv.p + i * b_batch_stride, bv.rs, bv.cs}, out + i * out_stride, n, false);
+    });
+    return;
+  }
+  for (int i = 0; i < batch; ++i) {
+    const View ai{av.p + i * a_batch_stride, av.rs, av.cs}, bi{bv.p + i * b_batch_stride, bv.rs, bv.cs};
+    float* c = out + i * out_stride;
+    if (m >= workers * 48) {
+      // Rows apart.
+      const Split split(m, workers * 4, 48);
+      parallel_for(split.parts, [&](int j) {
+        const int r0 = split.begin(j), r1 = split.end(j);
+        gemm(r1 - r0, n, k, View{ai.at(r0, 0), ai.rs, ai.cs}, bi, c + static_cast<std::ptrdiff_t>(r0) * n, n, false);
+      });
+    } else if (n >= workers * 64) {
+      // Columns apart.
+      const Split split(n, workers, 16);
+      parallel_for(split.parts, [&](int j) {
+        const int c0 = split.begin(j), c1 = split.end(j);
+        gemm(m, c1 - c0, k, ai, View{bi.at(0, c0), bi.rs, bi.cs}, c + c0, n, false);
+      });
+    } else if (k >= workers * 1024) {
+      // A short, wide product: the depth apart, each part in a buffer of its own, added at the end.
+      const Split split(k, workers, 256);
+      const std::size_t size = static_cast<std::size_t>(m) * n;
+      std::vector<float> partial(size * (split.parts - 1));
+      parallel_for(split.parts, [&](int j) {
+        const int p0 = split.begin(j), p1 = split.end(j);
+        float* sum = j == 0 ? c : partial.data() + (j - 1) * size;
+        gemm(m, n, p1 - p0, View{ai.at(0, p0), ai.rs, ai.cs}, View{bi.at(p0, 0), bi.rs, bi.cs}, sum, n, false);
+      });
+      for (int j = 1; j < split.parts; ++j)
+        for (std::size_t e = 0; e < size; ++e) c[e] += partial[(j - 1) * size + e];
+    } else {
+      gemm(m, n, k, ai, bi, c, n, false);
+    }
+  }
+}
+
+void batch_norm(std::ptrdiff_t rows, int channels, const float* x, const float* mean, const float* variance, const float* offset,
+                const float* scale, float epsilon, float* out) {
+  // Per channel: out = x * k + b with k = scale / sqrt(variance + epsilon), b = offset - mean * k.
+  std::vector<float> k(channels), b(channels);
+  for (int c = 0; c < channels; ++c) {
+    k[c] = (scale ? scale[c] : 1.f) / std::sqrt((variance ? variance[c] : 1.f) + epsilon);
+    b[c] = (offset ? offset[c] : 0.f) - (mean ? mean[c] : 0.f) * k[c];
+  }
+  const Split split(static_cast<int>(rows), threads() * 4, 64);
+  parallel_for(split.parts, [&](int i) {
+    for (std::ptrdiff_t r = split.begin(i); r < split.end(i); ++r) {
+      const float* src = x + r * channels;
+      float* dst = out + r * channels;
+      for (int c = 0; c < channels; ++c) dst[c] = src[c] * k[c] + b[c];
+    }
+  });
+}
+
+void reduce_rows(std::ptrdiff_t rows, std::ptrdiff_t columns, const float* x, bool mean, float* out) {
+  // Parts of the rows summed apart (blocks of 256 rows each summed first, to keep rounding small).
+  const int parts = static_cast<int>(std::min<std::ptrdiff_t>(threads(), std::max<std::ptrdiff_t>(1, rows * columns / 65536)));
+  const Split split(static_cast<int>(rows), parts, 256);
+  std::vector<float> sums(static_cast<std::size_t>(split.parts) * columns, 0.f);
+  parallel_for(split.parts, [&](int i) {
+    float* sum = sums.data() + static_cast<std::ptrdiff_t>(i) * columns;
+    std::vector<float> block(columns);
+    for (std::ptrdiff_t r0 = split.begin(i); r0 < split.end(i); r0 += 256) {
+      std::fill(block.begin(), block.end(), 0.f);
+      const std::ptrdiff_t r1 = std::min<std::ptrdiff_t>(split.end(i), r0 + 256);
+      for (std::ptrdiff_t r = r0; r < r1; ++r) {
+        const float* row = x + r * columns;
+        for (std::ptrdiff_t c = 0; c < columns; ++c) block[c] += row[c];
+      }
+      for (std::ptrdiff_t c = 0; c < columns; ++c) sum[c] += block[c];
+    }
+  });
+  const float scale = mean && rows > 0 ? 1.f / static_cast<float>(rows) : 1.f;
+  for (std::ptrdiff_t c = 0; c < columns; ++c) {
+    float total = 0.f;
+    for (int i = 0; i < split.parts; ++i) total += sums[static_cast<std::size_t>(i) * columns + c];
+    out[c] = mean ? (rows > 0 ? total * scale : NAN) : total;
+  }
+}
+
+void max_columns(std::ptrdiff_t rows, int columns, const float* x, float* out) {
+  const Split split(static_cast<int>(rows), rows * columns >= 65536 ? threads() : 1, 256);
+  parallel_for(split.parts, [&](int i) {
+    for (std::ptrdiff_t r = split.begin(i); r < split.end(i); ++r) {
+      const float* row = x + r * columns;
+      float best = row[0];
+      for (int c = 1; c < columns; ++c) {
+        const float v = row[c];
+        best = (v > best || v != v) && best == best ? v : best;
+      }
+      out[r] = best;
+    }
+  });
+}
+
+void softmax_rows(std::ptrdiff_t rows, int columns, const float* x, float* out) {
+  const Split split(static_cast<int>(rows), rows * columns >= 65536 ? threads() : 1, 256);
+  parallel_for(split.parts, [&](int i) {
+    for (std::ptrdiff_t r = split.begin(i); r < split.end(i); ++r) {
+      const float* row = x + r * columns;
+      float* dst = out + r * columns;
+      float top = row[0];
+      for (int c = 1; c < columns; ++c) top = row[c] > top ? row[c] : top;
+      float sum = 0.f;
+      for (int c = 0; c < columns; ++c) sum += (dst[c] = std::exp(row[c] - top));
+      const float inverse = 1.f / sum;
+      for (int c = 0; c < columns; ++c) dst[c] *= inverse;
+    }
+  });
+}
+
+void copy_rows(std::ptrdiff_t rows, std::ptrdiff_t width, const float* src, std::ptrdiff_t src_stride, float* dst, std::ptrdiff_t dst_stride) {
+  const Split split(static_cast<int>(rows), rows * width >= 65536 ? threads() : 1, 1);
+  parallel_for(split.parts, [&](int i) {
+    for (std::ptrdiff_t r = split.begin(i); r < split.end(i); ++r) std::memcpy(dst + r * dst_stride, src + r * src_stride, sizeof(float) * width);
+  });
+}
+
+void max_pool_gradient(const ConvGeometry& g, const float* x, const float* dy, float* dx) {
+  const std::ptrdiff_t image = static_cast<std::ptrdiff_t>(g.in_h) * g.in_w * g.in_c;
+  parallel_for(g.batch, [&](int b) {
+    std::memset(dx + b * image, 0, sizeof(float) * image);
+    std::vector<float> best(g.in_c);
+    std::vector<std::ptrdiff_t> where(g.in_c);
+    for (int oy = 0; oy < g.out_h; ++oy)
+      for (int ox = 0; ox < g.out_w; ++ox) {
+        std::fill(best.begin(), best.end(), -INFINITY);
+        std::fill(where.begin(), where.end(), -1);
+        for (int ky = 0; ky < g.k_h; ++ky) {
+          const int iy = oy * g.stride_h - g.pad_top + ky * g.dilation_h;
+          if (iy < 0 || iy >= g.in_h) continue;
+          for (int kx = 0; kx < g.k_w; ++kx) {
+            const int ix = ox * g.stride_w - g.pad_left + kx * g.dilation_w;
+            if (ix < 0 || ix >= g.in_w) continue;
+            const std::ptrdiff_t at = b * image + (static_cast<std::ptrdiff_t>(iy) * g.in_w + ix) * g.in_c;
+            // As tfjs's cpu kernel: the first value above all before it (NaN never is).
+            for (int c = 0; c < g.in_c; ++c)
+              if (x[at + c] > best[c]) {
+                best[c] = x[at + c];
+                where[c] = at + c;
+              }
+          }
+        }
+        const float* grad = dy + ((static_cast<std::ptrdiff_t>(b) * g.out_h + oy) * g.out_w + ox) * g.in_c;
+        for (int c = 0; c < g.in_c; ++c)
+          if (where[c] >= 0) dx[where[c]] += grad[c];
+      }
+  });
+}
+
+}  // namespace dck
+
+#if DCK_X86 && defined(__clang__)
+#pragma clang attribute pop
+#endif

@@ -1,0 +1,51 @@
+// Convolutions and matrix products on float32 buffers, for training on the CPU.
+// Layouts follow TensorFlow.js: images NHWC, filters [kh, kw, in, out], row-major matrices.
+#pragma once
+#include <cstddef>
+#include <functional>
+
+namespace dck {
+
+// Geometry of a 2-D convolution. `pad_top`/`pad_left` are the zero rows/columns before the input;
+// the output size fixes how many the convolution reads after it.
+struct ConvGeometry {
+  int batch, in_h, in_w, in_c;
+  int out_h, out_w, out_c;
+  int k_h, k_w;
+  int stride_h, stride_w;
+  int dilation_h, dilation_w;
+  int pad_top, pad_left;
+};
+
+// Runs `body(i)` for i in [0, count) on the pool's threads (the caller's thread among them).
+void parallel_for(int count, const std::function<void(int)>& body);
+void set_threads(int threads);
+int threads();
+const char* isa();
+
+// out = conv(x, filter) (+ bias) (then ReLU when `relu`).
+void conv2d(const ConvGeometry& g, const float* x, const float* filter, const float* bias, bool relu, float* out);
+// dx = gradient of the convolution with respect to its input, given dy.
+void conv2d_input_gradient(const ConvGeometry& g, const float* dy, const float* filter, float* dx);
+// dfilter = gradient with respect to the filter, given the input x and dy.
+void conv2d_filter_gradient(const ConvGeometry& g, const float* x, const float* dy, float* dfilter);
+// out[b] = op(a[b]) op(b[b]) for `batch` products of [m, k] x [k, n]; a batch stride of 0 repeats one operand.
+void matmul(int batch, int m, int n, int k, const float* a, std::ptrdiff_t a_batch_stride, bool transpose_a, const float* b,
+            std::ptrdiff_t b_batch_stride, bool transpose_b, float* out);
+
+// out = (x - mean) / sqrt(variance + epsilon) * scale + offset over rows of `channels` values; any
+// of mean, variance, offset, scale may be null (0, 1, 0, 1).
+void batch_norm(std::ptrdiff_t rows, int channels, const float* x, const float* mean, const float* variance, const float* offset,
+                const float* scale, float epsilon, float* out);
+// out[c] = sum (or mean when `mean`) over r of x[r * columns + c].
+void reduce_rows(std::ptrdiff_t rows, std::ptrdiff_t columns, const float* x, bool mean, float* out);
+// out[r] = max over c of x[r * columns + c] (NaN when a value is NaN).
+void max_columns(std::ptrdiff_t rows, int columns, const float* x, float* out);
+// out = softmax over each row of `columns` values.
+void softmax_rows(std::ptrdiff_t rows, int columns, const float* x, float* out);
+// dst[r * dst_stride + j] = src[r * src_stride + j] for r < rows, j < width.
+void copy_rows(std::ptrdiff_t rows, std::ptrdiff_t width, const float* src, std::ptrdiff_t src_stride, float* dst, std::ptrdiff_t dst_stride);
+// Gradient of max pooling (NHWC): dy goes to the first maximum of each window, in row-major order.
+void max_pool_gradient(const ConvGeometry& g, const float* x, const float* dy, float* dx);
+
+}  // namespace dck

@@ -1,0 +1,54 @@
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** The compiled kernels: tensors are a Float32Array over their memory and offsets into it, in floats. */
+export interface NativeAddon {
+  /** Whether this CPU runs the instructions the build uses. */
+  readonly supported: boolean;
+  /** The instruction set the build targets (`avx2+fma`, or `generic` off x86-64). */
+  readonly isa: string;
+  conv2d(heap: Float32Array, x: number, filter: number, bias: number, out: number, relu: number, ...geometry: number[]): void;
+  conv2dInputGradient(heap: Float32Array, dy: number, filter: number, dx: number, ...geometry: number[]): void;
+  conv2dFilterGradient(heap: Float32Array, x: number, dy: number, dfilter: number, ...geometry: number[]): void;
+  matMul(heap: Float32Array, a: number, b: number, out: number, batch: number, m: number, n: number, k: number, aBatchStride: number, bBatchStride: number, transposeA: number, transposeB: number): void;
+  batchNorm(heap: Float32Array, x: number, mean: number, variance: number, offset: number, scale: number, out: number, rows: number, channels: number, epsilon: number): void;
+  /** Over a `[rows, columns]` matrix: `op` 0 sum and 1 mean of each column, 2 max and 3 softmax of each row. */
+  rows(heap: Float32Array, x: number, out: number, rows: number, columns: number, op: RowOp): void;
+  copyRows(heap: Float32Array, src: number, srcStride: number, dst: number, dstStride: number, rows: number, width: number): void;
+  maxPoolGradient(heap: Float32Array, x: number, dy: number, dx: number, ...geometry: number[]): void;
+  setThreads(threads: number): void;
+  threads(): number;
+}
+
+/** What `rows` computes: column sums, column means, row maxima, row softmax. */
+export enum RowOp {
+  Sum = 0,
+  Mean = 1,
+  Max = 2,
+  Softmax = 3,
+}
+
+/** The addon, or why it cannot be used here. */
+export type AddonStatus = { addon: NativeAddon; reason?: undefined } | { addon?: undefined; reason: string };
+
+/** Where `npm install` builds the addon (node-gyp's output folder). */
+export const ADDON_PATH = fileURLToPath(new URL('../build/Release/dropclass_native_kernels.node', import.meta.url));
+
+const REBUILD = 'npm rebuild @dropclass/native-kernels (it needs python3, make and a C++ compiler, and prints why a build fails)';
+
+let status: AddonStatus | undefined;
+
+/** Loads the addon once; never throws. `DROPCLASS_NATIVE=0` turns it off. */
+export function loadAddon(): AddonStatus {
+  if (status) return status;
+  if (process.env.DROPCLASS_NATIVE?.trim() === '0') return (status = { reason: 'turned off by DROPCLASS_NATIVE=0' });
+  if (!existsSync(ADDON_PATH)) return (status = { reason: `not built (${ADDON_PATH} is missing): run ${REBUILD}` });
+  try {
+    const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+    if (!addon.supported) return (status = { reason: `this CPU lacks the instructions the build uses (${addon.isa})` });
+    return (status = { addon });
+  } catch (error) {
+    return (status = { reason: `${ADDON_PATH} does not load (${(error as Error).message.split('\n')[0]}): run ${REBUILD}` });
+  }
+}

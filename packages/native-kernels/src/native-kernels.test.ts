@@ -1,0 +1,254 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadAddon, type NativeAddon, RowOp } from './addon.js';
+import { NATIVE_KERNELS, registerOnWasm } from './wasm-kernels.js';
+
+const { addon, reason } = loadAddon();
+
+/** Counts the addon's calls by name, to tell a native run from a fall-back. */
+const calls = new Map<string, number>();
+function counting(inner: NativeAddon): NativeAddon {
+  const wrapped: Record<string, unknown> = { supported: inner.supported, isa: inner.isa, setThreads: inner.setThreads, threads: inner.threads };
+  for (const name of ['conv2d', 'conv2dInputGradient', 'conv2dFilterGradient', 'matMul', 'batchNorm', 'rows', 'copyRows', 'maxPoolGradient'] as const) {
+    wrapped[name] = (...args: unknown[]) => {
+      calls.set(name, (calls.get(name) ?? 0) + 1);
+      return (inner[name] as (...a: unknown[]) => void)(...args);
+    };
+  }
+  return wrapped as unknown as NativeAddon;
+}
+
+function uniform(shape: number[], seed: number): Float32Array {
+  let s = seed * 7919 + 17;
+  return Float32Array.from({ length: tf.util.sizeFromShape(shape) }, () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return (s / 2147483648) * 2 - 1;
+  });
+}
+
+/** Runs `fn` on a backend and returns its results' values. */
+async function on(backend: 'wasm' | 'cpu', fn: () => tf.Tensor[]): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  return tf.tidy(() => fn().map((t) => t.dataSync() as Float32Array));
+}
+
+/** Every value within 2e-5 of the largest reference magnitude: float32 sums in another order differ by about that. */
+function expectClose(got: Float32Array, want: Float32Array, label: string): void {
+  expect(got.length, label).toBe(want.length);
+  if (want.length === 0) return;
+  const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  expect(scale, label).toBeGreaterThan(0);
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+  expect(worst / scale, label).toBeLessThan(2e-5);
+}
+
+/** The native results, the cpu backend's, and which addon functions ran. */
+async function compare(label: string, fn: () => tf.Tensor[]): Promise<Map<string, number>> {
+  calls.clear();
+  const native = await on('wasm', fn);
+  const ran = new Map(calls);
+  const reference = await on('cpu', fn);
+  native.forEach((values, i) => expectClose(values, reference[i], `${label}, result ${i}`));
+  return ran;
+}
+
+describe('the addon', () => {
+  it('is built and loads here, or says why not', () => {
+    if (addon) {
+      expect(addon.supported).toBe(true);
+      expect(['avx2+fma', 'generic']).toContain(addon.isa);
+    } else {
+      expect(reason).toMatch(/DROPCLASS_NATIVE=0|not built|does not load|lacks/);
+    }
+  });
+
+  it.runIf(addon)('checks what it is given', () => {
+    const heap = new Float32Array(16);
+    expect(() => addon!.matMul(heap, 0, 4, 8, 1, 2, 2, 2, 4, 4, 0, 0)).not.toThrow();
+    expect(() => addon!.matMul(heap, 0, 4, 14, 1, 2, 2, 2, 4, 4, 0, 0)).toThrow(/outside the memory/);
+    expect(() => addon!.matMul(new Float64Array(4) as unknown as Float32Array, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0)).toThrow(/Float32Array/);
+    expect(() => addon!.setThreads(0)).toThrow(/threads/);
+  });
+});
+
+describe.runIf(addon)('the thread pool', () => {
+  it('runs 150,000 short threaded calls in a row, each with the right result (no late worker runs a finished call)', () => {
+    addon!.setThreads(2);
+    const heap = new Float32Array(2 * 65536 + 600);
+    for (let i = 0; i < 65536; i++) heap[i] = i % 251;
+    const columnSums = Array.from({ length: 128 }, (_, c) => heap.subarray(0, 65536).filter((_, i) => i % 128 === c).reduce((a, b) => a + b, 0));
+    let wrong = 0;
+    for (let call = 0; call < 50_000; call++) {
+      heap.fill(-1, 65536, 2 * 65536);
+      addon!.copyRows(heap, 0, 256, 65536, 256, 256, 256); // 65,536 values: split between the threads
+      if (heap[65536 + (call % 65536)] !== call % 65536 % 251) wrong++;
+      addon!.rows(heap, 0, 2 * 65536, 512, 128, RowOp.Sum); // 65,536 values: two parts
+      if (heap[2 * 65536 + (call % 128)] !== columnSums[call % 128]) wrong++;
+      addon!.matMul(heap, 0, 0, 2 * 65536 + 128, 1, 96, 4, 1, 0, 0, 0, 0);
+      if (heap[2 * 65536 + 128 + 5] !== heap[1] * heap[1]) wrong++;
+    }
+    expect(wrong).toBe(0);
+  });
+});
+
+describe.runIf(addon)('native kernels on wasm against the cpu backend', () => {
+  beforeAll(async () => {
+    addon!.setThreads(2);
+    expect(registerOnWasm(counting(addon!))).toEqual([...NATIVE_KERNELS.keys()]);
+    expect(await tf.setBackend('wasm')).toBe(true);
+  });
+
+  type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
+  const cases: { x: number[]; k: number[]; out: number; strides: number | [number, number]; pad: Pad; dilation: number }[] = [
+    { x: [2, 9, 7, 3], k: [3, 3], out: 5, strides: 1, pad: 'same', dilation: 1 },
+    { x: [3, 10, 11, 4], k: [3, 3], out: 17, strides: 2, pad: 'same', dilation: 1 },
+    { x: [2, 12, 12, 6], k: [3, 3], out: 9, strides: 1, pad: 'same', dilation: 2 },
+    { x: [2, 9, 8, 5], k: [5, 3], out: 16, strides: [2, 1], pad: 'valid', dilation: 1 },
+    { x: [1, 7, 9, 2], k: [3, 3], out: 8, strides: 1, pad: [[0, 0], [2, 0], [1, 3], [0, 0]], dilation: 1 },
+    { x: [2, 5, 6, 33], k: [1, 1], out: 7, strides: 1, pad: 'same', dilation: 1 },
+    { x: [2, 6, 6, 4], k: [1, 1], out: 3, strides: 2, pad: 'valid', dilation: 1 },
+    // more rows than one tile of patches, and more than one block of the product's depth
+    { x: [2, 16, 16, 32], k: [3, 3], out: 20, strides: 1, pad: 'same', dilation: 1 },
+  ];
+  for (const c of cases) {
+    it(`conv2d x ${c.x.join('x')} k ${c.k.join('x')}x${c.out} strides ${c.strides} pad ${JSON.stringify(c.pad)} dilation ${c.dilation}: forward${c.dilation === 1 ? ' and both gradients' : ''}`, async () => {
+      const xv = uniform(c.x, 1);
+      const wShape = [...c.k, c.x[3], c.out];
+      const wv = uniform(wShape, 2);
+      // tfjs has no gradients of dilated convolutions: those run forward only
+      const gradients = c.dilation === 1;
+      const ran = await compare('conv2d', () => {
+        const x = tf.tensor4d(xv, c.x as [number, number, number, number]);
+        const w = tf.tensor4d(wv, wShape as [number, number, number, number]);
+        const f = (a: tf.Tensor4D, b: tf.Tensor4D) => tf.conv2d(a, b, c.strides, c.pad, 'NHWC', c.dilation);
+        const y = f(x, w);
+        if (!gradients) return [y];
+        const weights = tf.sin(tf.reshape(tf.range(0, y.size), y.shape));
+        const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor4D, b as tf.Tensor4D), weights)))([x, w]);
+        return [y, dx, dw];
+      });
+      // the gradients run the forward pass again
+      ran.delete('rows'); // the loss's sum
+      expect(Object.fromEntries(ran)).toEqual(gradients ? { conv2d: 2, conv2dInputGradient: 1, conv2dFilterGradient: 1 } : { conv2d: 1 });
+    });
+  }
+
+  it('fused conv2d with bias and ReLU; other activations go to the kernel it replaced', async () => {
+    const xv = uniform([2, 8, 8, 6], 3);
+    const wv = uniform([3, 3, 6, 10], 4);
+    const bv = uniform([10], 5);
+    const run = (activation: tf.fused.Activation) => () => {
+      const x = tf.tensor4d(xv, [2, 8, 8, 6]);
+      const w = tf.tensor4d(wv, [3, 3, 6, 10]);
+      return [tf.fused.conv2d({ x, filter: w, strides: 1, pad: 'same', bias: tf.tensor1d(bv), activation })];
+    };
+    expect(Object.fromEntries(await compare('relu', run('relu')))).toEqual({ conv2d: 1 });
+    expect(Object.fromEntries(await compare('linear', run('linear')))).toEqual({ conv2d: 1 });
+    expect(Object.fromEntries(await compare('relu6', run('relu6')))).toEqual({});
+  });
+
+  const products: { a: number[]; b: number[]; ta: boolean; tb: boolean }[] = [
+    { a: [13, 29], b: [29, 7], ta: false, tb: false },
+    { a: [300, 70], b: [300, 30], ta: true, tb: false },
+    { a: [9, 33], b: [40, 33], ta: false, tb: true },
+    { a: [33, 9], b: [40, 33], ta: true, tb: true },
+    { a: [5000, 8], b: [5000, 64], ta: true, tb: false },
+    { a: [3, 4, 20, 5], b: [3, 4, 5, 19], ta: false, tb: false },
+    { a: [1, 20, 5], b: [6, 5, 19], ta: false, tb: false },
+    { a: [6, 5, 20], b: [5, 19], ta: true, tb: false },
+  ];
+  for (const p of products) {
+    it(`matMul ${p.a.join('x')}${p.ta ? 'ᵀ' : ''} by ${p.b.join('x')}${p.tb ? 'ᵀ' : ''}`, async () => {
+      const [av, bv] = [uniform(p.a, 6), uniform(p.b, 7)];
+      const ran = await compare('matMul', () => [tf.matMul(tf.tensor(av, p.a), tf.tensor(bv, p.b), p.ta, p.tb)]);
+      expect(Object.fromEntries(ran)).toEqual({ matMul: 1 });
+    });
+  }
+
+  it('leaves other batch broadcasts to the kernel it replaced', async () => {
+    const ran = await compare('broadcast', () => [tf.matMul(tf.tensor(uniform([2, 1, 3, 4], 8), [2, 1, 3, 4]), tf.tensor(uniform([1, 3, 4, 2], 9), [1, 3, 4, 2]))]);
+    expect(Object.fromEntries(ran)).toEqual({});
+  });
+
+  it('batch norm with and without offset and scale, rank 4 and 2', async () => {
+    const x = uniform([2, 5, 6, 7], 12);
+    const [m, v, o, g] = [uniform([7], 13), uniform([7], 14).map((e) => e + 1.5), uniform([7], 15), uniform([7], 16)];
+    const ran = await compare('batch norm', () => [
+      tf.batchNorm(tf.tensor4d(x, [2, 5, 6, 7]), tf.tensor1d(m), tf.tensor1d(v), tf.tensor1d(o), tf.tensor1d(g), 1e-3),
+      tf.batchNorm(tf.tensor4d(x, [2, 5, 6, 7]), tf.tensor1d(m), tf.tensor1d(v)),
+      tf.batchNorm(tf.tensor2d(x, [60, 7]), tf.tensor1d(m), tf.tensor1d(v), undefined, tf.tensor1d(g), 1e-5),
+    ]);
+    expect(Object.fromEntries(ran)).toEqual({ batchNorm: 3 });
+  });
+
+  it('sum and mean over leading axes; other axes go to the kernel it replaced; NaN stays NaN', async () => {
+    const v = uniform([40, 30, 6], 17);
+    const ran = await compare('reductions', () => {
+      const x = tf.tensor3d(v, [40, 30, 6]);
+      return [tf.sum(x, [0, 1]), tf.mean(x, 0, true), tf.sum(x), tf.mean(x, [1, 0])];
+    });
+    expect(Object.fromEntries(ran)).toEqual({ rows: 4 });
+    const other = await compare('last axis', () => [tf.sum(tf.tensor3d(v, [40, 30, 6]), 2)]);
+    expect(Object.fromEntries(other)).toEqual({});
+    await tf.setBackend('wasm');
+    const withNaN = tf.tidy(() => tf.sum(tf.tensor2d([1, 2, Number.NaN, 4], [2, 2]), 0).arraySync());
+    expect(withNaN).toEqual([Number.NaN, 6]);
+  });
+
+  it('max over the last axis and softmax along it; other axes go to the kernel it replaced; NaN stays NaN', async () => {
+    const v = uniform([3, 5, 7, 9], 22).map((e) => e * 30);
+    const ran = await compare('row-wise', () => {
+      const x = tf.tensor4d(v, [3, 5, 7, 9]);
+      return [tf.max(x, -1), tf.max(x, 3, true), tf.softmax(x), tf.softmax(tf.tensor2d(v.slice(0, 40), [8, 5]))];
+    });
+    expect(Object.fromEntries(ran)).toEqual({ rows: 4 });
+    const other = await compare('other axes', () => [tf.max(tf.tensor4d(v, [3, 5, 7, 9]), 1)]);
+    expect(Object.fromEntries(other)).toEqual({});
+    await tf.setBackend('wasm');
+    expect(tf.tidy(() => tf.max(tf.tensor2d([1, Number.NaN, 3, 2, 5, 4], [2, 3]), 1).arraySync())).toEqual([Number.NaN, 5]);
+  });
+
+  it('concat and split on any axis, with an empty part', async () => {
+    const [a, b, c] = [uniform([2, 3, 4, 5], 18), uniform([2, 3, 4, 2], 19), uniform([2, 3, 4, 7], 20)];
+    const ran = await compare('concat and split', () => {
+      const ta = tf.tensor4d(a, [2, 3, 4, 5]);
+      const tb = tf.tensor4d(b, [2, 3, 4, 2]);
+      const tc = tf.tensor4d(c, [2, 3, 4, 7]);
+      const joined = tf.concat([ta, tf.zeros([2, 3, 4, 0]), tb, tc], 3);
+      const rows = tf.concat([ta, ta], 1);
+      return [joined, rows, tf.concat([tf.tensor1d(a.slice(0, 3)), tf.tensor1d(b.slice(0, 4))]), ...tf.split(joined, [4, 0, -1, 3], 3), ...tf.split(rows, 2, 1), ...tf.split(rows, [1, 1], 0)];
+    });
+    expect(ran.get('copyRows')).toBeGreaterThan(10);
+  });
+
+  for (const [filter, strides, pad] of [[2, 2, 'valid'], [3, 2, 'same'], [3, 1, 'same'], [2, 2, 'same']] as [number, number, 'same' | 'valid'][]) {
+    it(`max pooling gradient, window ${filter} strides ${strides} pad ${pad}, ties to the first maximum`, async () => {
+      // Small integers: many ties, where the gradient must go to the first maximum as on cpu.
+      const x = uniform([2, 7, 9, 5], 21).map((e) => Math.round(e * 2));
+      const ran = await compare('max pool', () => {
+        const input = tf.tensor4d(x, [2, 7, 9, 5]);
+        const pooled = tf.maxPool(input, filter, strides, pad);
+        const weights = tf.reshape(tf.range(1, 1 + pooled.size), pooled.shape);
+        return [tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, filter, strides, pad), weights)))(input)];
+      });
+      expect(ran.get('maxPoolGradient')).toBe(1);
+    });
+  }
+
+  it('keeps no tensor and no memory it made', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor4d(uniform([2, 8, 8, 4], 10), [2, 8, 8, 4]);
+    const w = tf.tensor4d(uniform([3, 3, 4, 4], 11), [3, 3, 4, 4]);
+    const step = () => tf.tidy(() => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')))([x, w]).forEach((t) => t.dataSync()));
+    step();
+    const before = tf.memory();
+    for (let i = 0; i < 5; i++) step();
+    expect(tf.memory().numTensors).toBe(before.numTensors);
+    expect(tf.memory().numBytes).toBe(before.numBytes);
+    tf.dispose([x, w]);
+  });
+});

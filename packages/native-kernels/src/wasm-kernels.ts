@@ -1,0 +1,259 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { type NativeAddon, RowOp } from './addon.js';
+
+/** What the kernels use of tfjs-backend-wasm's backend: where a tensor's data lies in its heap, and outputs. */
+interface WasmBackend {
+  dataIdMap: { get(dataId: tf.DataId): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  wasm: { HEAPU8: Uint8Array };
+}
+
+type Pair = [number, number];
+type ConvAttrs = {
+  strides: number | Pair;
+  pad: 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
+  dataFormat?: 'NHWC' | 'NCHW' | 'channelsLast' | 'channelsFirst';
+  dilations?: number | Pair;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  inputShape?: number[];
+  filterShape?: number[];
+  activation?: string;
+};
+
+let heapView: Float32Array | undefined;
+
+/** The heap as floats; a new view only after the memory has grown. */
+function heap(backend: WasmBackend): Float32Array {
+  const buffer = backend.wasm.HEAPU8.buffer;
+  if (heapView?.buffer !== buffer) heapView = new Float32Array(buffer);
+  return heapView;
+}
+
+/** A tensor's offset in the heap, in floats. */
+function at(backend: WasmBackend, info: tf.TensorInfo): number {
+  return backend.dataIdMap.get(info.dataId)!.memoryOffset / 4;
+}
+
+const float32 = (...infos: (tf.TensorInfo | undefined)[]) => infos.every((t) => t === undefined || t.dtype === 'float32');
+const channelsLast = (a: ConvAttrs) => a.dataFormat === undefined || a.dataFormat === 'NHWC' || a.dataFormat === 'channelsLast';
+
+/** The 15 numbers the addon takes for a convolution, or undefined when it does not run this one. */
+function geometry(inputShape: number[], filterShape: number[], a: ConvAttrs, outShape?: number[]): number[] | undefined {
+  if (!channelsLast(a) || inputShape.length !== 4 || filterShape.length !== 4 || inputShape[3] !== filterShape[2]) return undefined;
+  const c = tf.backend_util.computeConv2DInfo(
+    inputShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    a.strides,
+    a.dilations ?? 1,
+    a.pad,
+    a.dimRoundingMode,
+  );
+  if (outShape && !tf.util.arraysEqual(outShape, c.outShape)) return undefined;
+  return [
+    c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.outChannels, c.filterHeight, c.filterWidth,
+    c.strideHeight, c.strideWidth, c.dilationHeight, c.dilationWidth, c.padInfo.top, c.padInfo.left,
+  ];
+}
+
+/** A native kernel: `run` returns the output, or undefined to leave the call to the kernel it replaces. */
+type Run = (addon: NativeAddon, backend: WasmBackend, inputs: tf.NamedTensorInfoMap, attrs: ConvAttrs & tf.NamedAttrMap) => tf.TensorInfo | tf.TensorInfo[] | undefined;
+
+const conv2d: Run = (addon, backend, { x, filter, bias, preluActivationWeights }, a) => {
+  const activation = a.activation ?? 'linear';
+  if (!float32(x, filter, bias) || preluActivationWeights || (activation !== 'linear' && activation !== 'relu')) return undefined;
+  const g = geometry(x!.shape, filter!.shape, a);
+  if (!g || (bias && tf.util.sizeFromShape(bias.shape) !== g[6])) return undefined;
+  const out = backend.makeOutput([g[0], g[4], g[5], g[6]], 'float32');
+  if (tf.util.sizeFromShape(out.shape) > 0) {
+    addon.conv2d(heap(backend), at(backend, x!), at(backend, filter!), bias ? at(backend, bias) : -1, at(backend, out), activation === 'relu' ? 1 : 0, ...g);
+  }
+  return out;
+};
+
+const conv2dInputGradient: Run = (addon, backend, { dy, filter }, a) => {
+  if (!float32(dy, filter) || !a.inputShape) return undefined;
+  const g = geometry(a.inputShape, filter!.shape, a, dy!.shape);
+  if (!g) return undefined;
+  const out = backend.makeOutput(a.inputShape, 'float32');
+  if (tf.util.sizeFromShape(out.shape) > 0) addon.conv2dInputGradient(heap(backend), at(backend, dy!), at(backend, filter!), at(backend, out), ...g);
+  return out;
+};
+
+const conv2dFilterGradient: Run = (addon, backend, { x, dy }, a) => {
+  if (!float32(x, dy) || !a.filterShape) return undefined;
+  const g = geometry(x!.shape, a.filterShape, a, dy!.shape);
+  if (!g) return undefined;
+  const out = backend.makeOutput(a.filterShape, 'float32');
+  if (tf.util.sizeFromShape(out.shape) > 0) addon.conv2dFilterGradient(heap(backend), at(backend, x!), at(backend, dy!), at(backend, out), ...g);
+  return out;
+};
+
+const batchMatMul: Run = (addon, backend, { a, b }, attrs) => {
+  const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
+  if (!float32(a, b) || a!.shape.length < 2 || b!.shape.length < 2) return undefined;
+  const outerA = a!.shape.slice(0, -2);
+  const outerB = b!.shape.slice(0, -2);
+  const [batchA, batchB] = [tf.util.sizeFromShape(outerA), tf.util.sizeFromShape(outerB)];
+  // Batches that match one to one, or one operand shared by all: other broadcasts stay with the stock kernel.
+  if (batchA !== batchB && batchA !== 1 && batchB !== 1) return undefined;
+  if (batchA === batchB && batchA > 1 && !tf.util.arraysEqual(outerA, outerB)) return undefined;
+  const [ra, ca] = a!.shape.slice(-2);
+  const [rb, cb] = b!.shape.slice(-2);
+  const [m, k] = transposeA ? [ca, ra] : [ra, ca];
+  const [k2, n] = transposeB ? [cb, rb] : [rb, cb];
+  if (k !== k2) return undefined;
+  const outer = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
+  const batch = Math.max(batchA, batchB);
+  const out = backend.makeOutput([...outer, m, n], 'float32');
+  if (batch * m * n > 0) {
+    addon.matMul(heap(backend), at(backend, a!), at(backend, b!), at(backend, out), batch, m, n, k, batchA === 1 ? 0 : m * k, batchB === 1 ? 0 : k * n, transposeA ? 1 : 0, transposeB ? 1 : 0);
+  }
+  return out;
+};
+
+const size = tf.util.sizeFromShape;
+
+const batchNorm: Run = (addon, backend, { x, mean, variance, offset, scale }, attrs) => {
+  const channels = x!.shape[x!.shape.length - 1] ?? 1;
+  const fits = (t: tf.TensorInfo | undefined) => t === undefined || size(t.shape) === channels;
+  if (!float32(x, mean, variance, offset, scale) || x!.shape.length < 1 || !mean || !variance || ![mean, variance, offset, scale].every(fits)) return undefined;
+  const { varianceEpsilon } = attrs as unknown as tf.FusedBatchNormAttrs;
+  const out = backend.makeOutput(x!.shape, 'float32');
+  const rows = size(x!.shape) / channels;
+  if (rows > 0) {
+    const optional = (t: tf.TensorInfo | undefined) => (t ? at(backend, t) : -1);
+    addon.batchNorm(heap(backend), at(backend, x!), at(backend, mean), at(backend, variance), optional(offset), optional(scale), at(backend, out), rows, channels, varianceEpsilon);
+  }
+  return out;
+};
+
+/** Sum or Mean over the leading axes (`[0..k-1]`): the rows of a matrix summed. */
+const reduction =
+  (mean: boolean): Run =>
+  (addon, backend, { x }, attrs) => {
+    if (!float32(x) || x!.shape.length === 0) return undefined;
+    const { axis, keepDims } = attrs as unknown as tf.SumAttrs;
+    const axes = [...new Set(tf.util.parseAxisParam(axis, x!.shape))].sort((p, q) => p - q);
+    if (axes.length === 0 || !axes.every((a, i) => a === i)) return undefined;
+    const k = axes.length;
+    const rest = x!.shape.slice(k);
+    const out = backend.makeOutput(keepDims ? [...x!.shape.slice(0, k).map(() => 1), ...rest] : rest, 'float32');
+    const columns = size(rest);
+    if (columns > 0) addon.rows(heap(backend), at(backend, x!), at(backend, out), size(x!.shape.slice(0, k)), columns, mean ? RowOp.Mean : RowOp.Sum);
+    return out;
+  };
+
+/** Max over the last axis, or softmax along it. */
+const rowWise =
+  (softmax: boolean): Run =>
+  (addon, backend, { x, logits }, attrs) => {
+    const input = softmax ? logits : x;
+    if (!float32(input) || input!.shape.length === 0) return undefined;
+    const rank = input!.shape.length;
+    const axes = softmax ? [(attrs as unknown as tf.SoftmaxAttrs).dim] : tf.util.parseAxisParam((attrs as unknown as tf.MaxAttrs).reductionIndices, input!.shape);
+    if (axes.length !== 1 || (axes[0] !== rank - 1 && axes[0] !== -1)) return undefined;
+    const columns = input!.shape[rank - 1];
+    const rows = size(input!.shape.slice(0, -1));
+    if (columns === 0) return undefined;
+    const keepDims = !softmax && (attrs as unknown as tf.MaxAttrs).keepDims;
+    const out = backend.makeOutput(softmax ? input!.shape : keepDims ? [...input!.shape.slice(0, -1), 1] : input!.shape.slice(0, -1), 'float32');
+    if (rows > 0) addon.rows(heap(backend), at(backend, input!), at(backend, out), rows, columns, softmax ? RowOp.Softmax : RowOp.Max);
+    return out;
+  };
+
+const concat: Run = (addon, backend, inputs, attrs) => {
+  const tensors = Object.values(inputs) as tf.TensorInfo[];
+  if (tensors.length === 0 || !tensors.every((t) => t.dtype === 'float32')) return undefined;
+  const rank = tensors[0].shape.length;
+  if (rank === 0) return undefined;
+  const axis = tf.util.parseAxisParam((attrs as unknown as tf.ConcatAttrs).axis, tensors[0].shape)[0];
+  const shape = tf.backend_util.computeOutShape(tensors.map((t) => t.shape), axis);
+  const out = backend.makeOutput(shape, 'float32');
+  const outer = size(shape.slice(0, axis));
+  const width = size(shape.slice(axis));
+  const memory = heap(backend);
+  let column = 0;
+  for (const t of tensors) {
+    const inner = size(t.shape.slice(axis));
+    if (inner > 0 && outer > 0) addon.copyRows(memory, at(backend, t), inner, at(backend, out) + column, width, outer, inner);
+    column += inner;
+  }
+  return out;
+};
+
+const splitV = (addon: NativeAddon, backend: WasmBackend, { x }: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): tf.TensorInfo[] | undefined => {
+  if (!float32(x) || x!.shape.length === 0) return undefined;
+  const { numOrSizeSplits, axis } = attrs as unknown as tf.SplitVAttrs;
+  const dim = tf.util.parseAxisParam(axis, x!.shape)[0];
+  const sizes = tf.backend_util.prepareSplitSize(x!, numOrSizeSplits, dim);
+  const outer = size(x!.shape.slice(0, dim));
+  const width = size(x!.shape.slice(dim));
+  const perRow = size(x!.shape.slice(dim + 1));
+  const outs = sizes.map((s) => backend.makeOutput(x!.shape.map((d, i) => (i === dim ? s : d)), 'float32'));
+  const memory = heap(backend);
+  let column = 0;
+  outs.forEach((out, i) => {
+    const inner = sizes[i] * perRow;
+    if (inner > 0 && outer > 0) addon.copyRows(memory, at(backend, x!) + column, width, at(backend, out), inner, outer, inner);
+    column += inner;
+  });
+  return outs;
+};
+
+const maxPoolGrad: Run = (addon, backend, { dy, input }, attrs) => {
+  const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as tf.MaxPoolGradAttrs;
+  if (!float32(dy, input) || input!.shape.length !== 4) return undefined;
+  const c = tf.backend_util.computePool2DInfo(input!.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+  if (!tf.util.arraysEqual(c.outShape, dy!.shape)) return undefined;
+  const out = backend.makeOutput(input!.shape, 'float32');
+  if (size(input!.shape) > 0) {
+    addon.maxPoolGradient(
+      heap(backend), at(backend, input!), at(backend, dy!), at(backend, out),
+      c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.inChannels, c.filterHeight, c.filterWidth,
+      c.strideHeight, c.strideWidth, c.dilationHeight, c.dilationWidth, c.padInfo.top, c.padInfo.left,
+    );
+  }
+  return out;
+};
+
+/** The kernels the addon runs on the wasm backend, by tfjs kernel name. */
+export const NATIVE_KERNELS: ReadonlyMap<string, Run> = new Map([
+  [tf.Conv2D, conv2d],
+  [tf.FusedConv2D, conv2d],
+  [tf.Conv2DBackpropInput, conv2dInputGradient],
+  [tf.Conv2DBackpropFilter, conv2dFilterGradient],
+  [tf.BatchMatMul, batchMatMul],
+  [tf.FusedBatchNorm, batchNorm],
+  [tf.Sum, reduction(false)],
+  [tf.Mean, reduction(true)],
+  [tf.Max, rowWise(false)],
+  [tf.Softmax, rowWise(true)],
+  [tf.Concat, concat],
+  [tf.SplitV, splitV],
+  [tf.MaxPoolGrad, maxPoolGrad],
+]);
+
+/**
+ * Puts the native kernels in front of the wasm backend's registered ones: each call the addon runs
+ * goes to it, the others to the kernel registered before (wasm's own, or a composite).
+ */
+export function registerOnWasm(addon: NativeAddon): string[] {
+  const names: string[] = [];
+  for (const [kernelName, run] of NATIVE_KERNELS) {
+    const before = tf.getKernel(kernelName, 'wasm');
+    if (before) tf.unregisterKernel(kernelName, 'wasm');
+    tf.registerKernel({
+      kernelName,
+      backendName: 'wasm',
+      setupFunc: before?.setupFunc,
+      kernelFunc: (args) => {
+        const out = run(addon, args.backend as unknown as WasmBackend, args.inputs, (args.attrs ?? {}) as ConvAttrs & tf.NamedAttrMap);
+        if (out) return out;
+        if (!before) throw new Error(`${kernelName} on wasm: no kernel for this call (dtype ${Object.values(args.inputs)[0]?.dtype})`);
+        return before.kernelFunc(args);
+      },
+    });
+    names.push(kernelName);
+  }
+  return names;
+}
