@@ -17,6 +17,7 @@ import {
   renderIntervals,
   renderTable,
 } from '@dropclass/metrics';
+import { nativeKernelsState } from '@dropclass/tfjs-wasm-train';
 import { getBackend } from '@tensorflow/tfjs-core';
 import type { DependencyDiagnostic } from './diagnose.js';
 import type { EvalFile } from './run-report.js';
@@ -68,6 +69,14 @@ export const verdict = (d: PairedInterval) =>
  * The classes some seed's baseline did not learn (IoU at most {@link LEARNED_IOU}, or absent), with
  * those seeds: a mean over seeds can pass the bar while one seed never learned the class.
  */
+/** The backend, and on wasm whether the native kernels ran (they round differently, so runs differ). */
+function describeBackend(): string {
+  const backend = getBackend() ?? '?';
+  const native = backend === 'wasm' ? nativeKernelsState() : undefined;
+  if (!native) return backend;
+  return native.active ? `${backend} with native kernels (${native.isa})` : `${backend} without native kernels (${native.reason})`;
+}
+
 export function unlearnedClasses(classNames: string[], seeds: number[], perSeedIou: number[][]): { name: string; seeds: number[] }[] {
   return classNames
     .map((name, c) => ({ name, seeds: seeds.filter((_, i) => !(perSeedIou[i][c] > LEARNED_IOU)) }))
@@ -206,7 +215,7 @@ export async function writeResultsPage(options: {
     '# DropClass vs baseline on the synthetic long-tailed, context-biased benchmark',
     [
       `- Command: \`${options.command}\``,
-      `- Machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores; backend ${getBackend() ?? '?'}; ${options.jobs === 1 ? 'runs one after the other in one process' : `${options.jobs} runs at a time, ${options.threads} thread(s) each`}`,
+      `- Machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores; backend ${describeBackend()}; ${options.jobs === 1 ? 'runs one after the other in one process' : `${options.jobs} runs at a time, ${options.threads} thread(s) each`}`,
       `- Date: ${new Date().toISOString()}`,
       `- Wall time of the command: ${(options.wallMs / 60000).toFixed(1)} min${reused ? ` (${reused} of ${runs.length} runs were finished by an earlier invocation and reused)` : ''}`,
       `- Setup: ${options.backbone}, ${classNames.length} classes, ${options.iterations} steps per run, seeds ${seeds.join(', ')}, baseline and DropClass with the same seed and steps.`,
