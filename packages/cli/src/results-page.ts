@@ -65,10 +65,6 @@ const beyondNoise = (d: PairedInterval) => d.significant && Math.abs(d.estimate)
 export const verdict = (d: PairedInterval) =>
   Number.isNaN(d.lower) ? 'n/a' : beyondNoise(d) ? (d.estimate > 0 ? 'yes, higher' : 'yes, lower') : d.significant ? 'no (< 0.1)' : 'no';
 
-/**
- * The classes some seed's baseline did not learn (IoU at most {@link LEARNED_IOU}, or absent), with
- * those seeds: a mean over seeds can pass the bar while one seed never learned the class.
- */
 /** The backend, and on wasm whether the native kernels ran (they round differently, so runs differ). */
 function describeBackend(): string {
   const backend = getBackend() ?? '?';
@@ -77,6 +73,10 @@ function describeBackend(): string {
   return native.active ? `${backend} with native kernels (${native.isa})` : `${backend} without native kernels (${native.reason})`;
 }
 
+/**
+ * The classes some seed's baseline did not learn (IoU at most {@link LEARNED_IOU}, or absent), with
+ * those seeds: a mean over seeds can pass the bar while one seed never learned the class.
+ */
 export function unlearnedClasses(classNames: string[], seeds: number[], perSeedIou: number[][]): { name: string; seeds: number[] }[] {
   return classNames
     .map((name, c) => ({ name, seeds: seeds.filter((_, i) => !(perSeedIou[i][c] > LEARNED_IOU)) }))
