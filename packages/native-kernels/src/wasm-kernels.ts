@@ -34,6 +34,7 @@ function at(backend: WasmBackend, info: tf.TensorInfo): number {
   return backend.dataIdMap.get(info.dataId)!.memoryOffset / 4;
 }
 
+const size = tf.util.sizeFromShape;
 const float32 = (...infos: (tf.TensorInfo | undefined)[]) => infos.every((t) => t === undefined || t.dtype === 'float32');
 const channelsLast = (a: ConvAttrs) => a.dataFormat === undefined || a.dataFormat === 'NHWC' || a.dataFormat === 'channelsLast';
 
@@ -48,7 +49,11 @@ function geometry(inputShape: number[], filterShape: number[], a: ConvAttrs, out
     a.pad,
     a.dimRoundingMode,
   );
-  if (outShape && !tf.util.arraysEqual(outShape, c.outShape)) return undefined;
+  return outShape && !tf.util.arraysEqual(outShape, c.outShape) ? undefined : layout(c);
+}
+
+/** A convolution's or pooling's geometry in the order the addon takes it (15 numbers). */
+function layout(c: tf.backend_util.Conv2DInfo): number[] {
   return [
     c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.outChannels, c.filterHeight, c.filterWidth,
     c.strideHeight, c.strideWidth, c.dilationHeight, c.dilationWidth, c.padInfo.top, c.padInfo.left,
@@ -62,9 +67,9 @@ const conv2d: Run = (addon, backend, { x, filter, bias, preluActivationWeights }
   const activation = a.activation ?? 'linear';
   if (!float32(x, filter, bias) || preluActivationWeights || (activation !== 'linear' && activation !== 'relu')) return undefined;
   const g = geometry(x!.shape, filter!.shape, a);
-  if (!g || (bias && tf.util.sizeFromShape(bias.shape) !== g[6])) return undefined;
+  if (!g || (bias && size(bias.shape) !== g[6])) return undefined;
   const out = backend.makeOutput([g[0], g[4], g[5], g[6]], 'float32');
-  if (tf.util.sizeFromShape(out.shape) > 0) {
+  if (size(out.shape) > 0) {
     addon.conv2d(heap(backend), at(backend, x!), at(backend, filter!), bias ? at(backend, bias) : -1, at(backend, out), activation === 'relu' ? 1 : 0, ...g);
   }
   return out;
@@ -75,7 +80,7 @@ const conv2dInputGradient: Run = (addon, backend, { dy, filter }, a) => {
   const g = geometry(a.inputShape, filter!.shape, a, dy!.shape);
   if (!g) return undefined;
   const out = backend.makeOutput(a.inputShape, 'float32');
-  if (tf.util.sizeFromShape(out.shape) > 0) addon.conv2dInputGradient(heap(backend), at(backend, dy!), at(backend, filter!), at(backend, out), ...g);
+  if (size(out.shape) > 0) addon.conv2dInputGradient(heap(backend), at(backend, dy!), at(backend, filter!), at(backend, out), ...g);
   return out;
 };
 
@@ -84,7 +89,7 @@ const conv2dFilterGradient: Run = (addon, backend, { x, dy }, a) => {
   const g = geometry(x!.shape, a.filterShape, a, dy!.shape);
   if (!g) return undefined;
   const out = backend.makeOutput(a.filterShape, 'float32');
-  if (tf.util.sizeFromShape(out.shape) > 0) addon.conv2dFilterGradient(heap(backend), at(backend, x!), at(backend, dy!), at(backend, out), ...g);
+  if (size(out.shape) > 0) addon.conv2dFilterGradient(heap(backend), at(backend, x!), at(backend, dy!), at(backend, out), ...g);
   return out;
 };
 
@@ -93,7 +98,7 @@ const batchMatMul: Run = (addon, backend, { a, b }, attrs) => {
   if (!float32(a, b) || a!.shape.length < 2 || b!.shape.length < 2) return undefined;
   const outerA = a!.shape.slice(0, -2);
   const outerB = b!.shape.slice(0, -2);
-  const [batchA, batchB] = [tf.util.sizeFromShape(outerA), tf.util.sizeFromShape(outerB)];
+  const [batchA, batchB] = [size(outerA), size(outerB)];
   // Batches that match one to one, or one operand shared by all: other broadcasts stay with the stock kernel.
   if (batchA !== batchB && batchA !== 1 && batchB !== 1) return undefined;
   if (batchA === batchB && batchA > 1 && !tf.util.arraysEqual(outerA, outerB)) return undefined;
@@ -110,8 +115,6 @@ const batchMatMul: Run = (addon, backend, { a, b }, attrs) => {
   }
   return out;
 };
-
-const size = tf.util.sizeFromShape;
 
 const batchNorm: Run = (addon, backend, { x, mean, variance, offset, scale }, attrs) => {
   const channels = x!.shape[x!.shape.length - 1] ?? 1;
@@ -181,7 +184,7 @@ const concat: Run = (addon, backend, inputs, attrs) => {
   return out;
 };
 
-const splitV = (addon: NativeAddon, backend: WasmBackend, { x }: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): tf.TensorInfo[] | undefined => {
+const splitV: Run = (addon, backend, { x }, attrs) => {
   if (!float32(x) || x!.shape.length === 0) return undefined;
   const { numOrSizeSplits, axis } = attrs as unknown as tf.SplitVAttrs;
   const dim = tf.util.parseAxisParam(axis, x!.shape)[0];
@@ -207,11 +210,8 @@ const maxPoolGrad: Run = (addon, backend, { dy, input }, attrs) => {
   if (!tf.util.arraysEqual(c.outShape, dy!.shape)) return undefined;
   const out = backend.makeOutput(input!.shape, 'float32');
   if (size(input!.shape) > 0) {
-    addon.maxPoolGradient(
-      heap(backend), at(backend, input!), at(backend, dy!), at(backend, out),
-      c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.inChannels, c.filterHeight, c.filterWidth,
-      c.strideHeight, c.strideWidth, c.dilationHeight, c.dilationWidth, c.padInfo.top, c.padInfo.left,
-    );
+    // A pooling's geometry keeps the channels (outChannels = inChannels).
+    addon.maxPoolGradient(heap(backend), at(backend, input!), at(backend, dy!), at(backend, out), ...layout(c));
   }
   return out;
 };
