@@ -17,7 +17,7 @@
  *           -> featureSelection               relu(BN(conv1x1(A * s))), batch statistics
  *                                             (batchNormInTraining)
  *           -> pointwise                      logits = A W + b, logitsDrop = selected W + b
- *           -> maskedCrossEntropy, withoutClass
+ *           -> maskedCrossEntropy, softmaxLosses
  *                                             (1 - t) CE + t CE_drop + alpha * mean p_drop(z)
  *        -> updateMovingStatistics            the feature-selection batch norm's moving statistics
  *     -> tf.variableGrads -> Sgd.step         SGD with momentum and weight decay
@@ -55,6 +55,11 @@ export { DropClassHead } from './dropclass/head.js';
 export { polyLearningRate, type SgdOptions } from './train/sgd.js';
 export { NO_CLASS_DROPPED } from './dropclass/importance.js';
 export { IGNORE_INDEX } from './dropclass/objective.js';
+
+// The objective's softmax terms as one op, and the fused kernels a backend may register for it and
+// for batch norm in training.
+export { SOFTMAX_LOSSES_GRAD_KERNEL, SOFTMAX_LOSSES_KERNEL, type SoftmaxLossesAttrs, softmaxLosses } from './ops/softmax-losses.js';
+export { BATCH_NORM_TRAINING_GRAD_KERNEL, BATCH_NORM_TRAINING_KERNEL } from './ops/batch-norm.js';
 
 // Whole-image inference.
 export {

@@ -177,6 +177,51 @@ napi_value BatchNorm(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// (heap, x, gamma, beta, y, mean, variance, rows, channels, epsilon, relu)
+napi_value BatchNormTraining(napi_env env, napi_callback_info info) {
+  Args a(env, info, 11);
+  if (!a.ok) return nullptr;
+  const int32_t rows = a.integer(7), channels = a.integer(8), relu = a.integer(10);
+  double epsilon = 0;
+  if (a.ok && napi_get_value_double(env, a.values[9], &epsilon) != napi_ok) return fail(env, "native kernels: expected a number");
+  if (!a.ok) return nullptr;
+  if (rows < 1 || channels < 1) return fail(env, "native kernels: invalid batch-norm shape");
+  const int64_t size = int64_t(rows) * channels;
+  float* x = a.tensor(1, size);
+  float* gamma = a.tensor(2, channels);
+  float* beta = a.tensor(3, channels);
+  float* y = a.tensor(4, size);
+  float* mean = a.tensor(5, channels);
+  float* variance = a.tensor(6, channels);
+  if (!a.ok) return nullptr;
+  dck::batch_norm_training(rows, channels, x, gamma, beta, static_cast<float>(epsilon), relu != 0, y, mean, variance);
+  return nullptr;
+}
+
+// (heap, x, dy, gamma, mean, variance, y|-1, dx, dgamma, dbeta, rows, channels, epsilon)
+napi_value BatchNormTrainingGradient(napi_env env, napi_callback_info info) {
+  Args a(env, info, 13);
+  if (!a.ok) return nullptr;
+  const int32_t rows = a.integer(10), channels = a.integer(11);
+  double epsilon = 0;
+  if (a.ok && napi_get_value_double(env, a.values[12], &epsilon) != napi_ok) return fail(env, "native kernels: expected a number");
+  if (!a.ok) return nullptr;
+  if (rows < 1 || channels < 1) return fail(env, "native kernels: invalid batch-norm shape");
+  const int64_t size = int64_t(rows) * channels;
+  float* x = a.tensor(1, size);
+  float* dy = a.tensor(2, size);
+  float* gamma = a.tensor(3, channels);
+  float* mean = a.tensor(4, channels);
+  float* variance = a.tensor(5, channels);
+  float* y = a.integer(6) >= 0 ? a.tensor(6, size) : nullptr;
+  float* dx = a.tensor(7, size);
+  float* dgamma = a.tensor(8, channels);
+  float* dbeta = a.tensor(9, channels);
+  if (!a.ok) return nullptr;
+  dck::batch_norm_training_gradient(rows, channels, x, dy, gamma, mean, variance, y, static_cast<float>(epsilon), dx, dgamma, dbeta);
+  return nullptr;
+}
+
 // (heap, x, out, rows, columns, op) over a [rows, columns] matrix; op: 0 sum and 1 mean of each
 // column (out: columns), 2 max of each row (out: rows), 3 softmax of each row (out: rows x columns)
 napi_value Rows(napi_env env, napi_callback_info info) {
@@ -210,6 +255,41 @@ napi_value CopyRows(napi_env env, napi_callback_info info) {
   float* dst = a.tensor(3, int64_t(rows - 1) * dst_stride + width);
   if (!a.ok) return nullptr;
   dck::copy_rows(rows, width, src, src_stride, dst, dst_stride);
+  return nullptr;
+}
+
+// (heap, logits, labels|-1, losses, p, rows, classes, ignoreIndex, excludedClass, suppressedClass)
+napi_value SoftmaxLosses(napi_env env, napi_callback_info info) {
+  Args a(env, info, 10);
+  if (!a.ok) return nullptr;
+  const int32_t rows = a.integer(5), classes = a.integer(6), ignore_index = a.integer(7), excluded = a.integer(8), suppressed = a.integer(9);
+  if (!a.ok) return nullptr;
+  if (rows < 0 || classes < 0 || suppressed >= classes || suppressed < -1) return fail(env, "native kernels: invalid softmax-losses shape or class");
+  const int64_t size = int64_t(rows) * classes;
+  float* x = a.tensor(1, size);
+  const int32_t* labels = a.integer(2) >= 0 ? reinterpret_cast<const int32_t*>(a.tensor(2, rows)) : nullptr;
+  float* losses = a.tensor(3, 3);
+  float* p = a.tensor(4, size);
+  if (!a.ok) return nullptr;
+  dck::softmax_losses(rows, classes, x, labels, ignore_index, excluded, suppressed, p, losses);
+  return nullptr;
+}
+
+// (heap, p, labels|-1, losses, dy, dx, rows, classes, ignoreIndex, excludedClass, suppressedClass)
+napi_value SoftmaxLossesGradient(napi_env env, napi_callback_info info) {
+  Args a(env, info, 11);
+  if (!a.ok) return nullptr;
+  const int32_t rows = a.integer(6), classes = a.integer(7), ignore_index = a.integer(8), excluded = a.integer(9), suppressed = a.integer(10);
+  if (!a.ok) return nullptr;
+  if (rows < 0 || classes < 0 || suppressed >= classes || suppressed < -1) return fail(env, "native kernels: invalid softmax-losses shape or class");
+  const int64_t size = int64_t(rows) * classes;
+  float* p = a.tensor(1, size);
+  const int32_t* labels = a.integer(2) >= 0 ? reinterpret_cast<const int32_t*>(a.tensor(2, rows)) : nullptr;
+  float* losses = a.tensor(3, 3);
+  float* dy = a.tensor(4, 2);
+  float* dx = a.tensor(5, size);
+  if (!a.ok) return nullptr;
+  dck::softmax_losses_gradient(rows, classes, p, labels, ignore_index, excluded, suppressed, losses, dy, dx);
   return nullptr;
 }
 
@@ -250,8 +330,12 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv2dFilterGradient", nullptr, Conv2dFilterGradient, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matMul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"batchNorm", nullptr, BatchNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"batchNormTraining", nullptr, BatchNormTraining, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"batchNormTrainingGradient", nullptr, BatchNormTrainingGradient, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"rows", nullptr, Rows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"copyRows", nullptr, CopyRows, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"softmaxLosses", nullptr, SoftmaxLosses, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"softmaxLossesGradient", nullptr, SoftmaxLossesGradient, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPoolGradient", nullptr, MaxPoolGradient, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_default, nullptr},

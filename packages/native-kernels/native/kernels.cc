@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -567,6 +568,188 @@ void max_pool_gradient(const ConvGeometry& g, const float* x, const float* dy, f
           if (where[c] >= 0) dx[where[c]] += grad[c];
       }
   });
+}
+
+namespace {
+
+// Blocks of rows whose loss sums are taken apart and added in order: the same result for any number of threads.
+constexpr int LOSS_BLOCK = 1024;
+
+bool counted(const int32_t* labels, std::ptrdiff_t r, int classes, int ignore_index, int excluded) {
+  if (!labels) return false;
+  const int32_t label = labels[r];
+  return label >= 0 && label < classes && label != ignore_index && label != excluded;
+}
+
+}  // namespace
+
+void softmax_losses(std::ptrdiff_t rows, int classes, const float* x, const int32_t* labels, int ignore_index, int excluded, int suppressed,
+                    float* p, float* losses) {
+  if (classes < 1) rows = 0;
+  const int blocks = static_cast<int>((rows + LOSS_BLOCK - 1) / LOSS_BLOCK);
+  // Per block: sum of -log p[label] over counted rows, rows counted, sum of p[suppressed].
+  std::vector<double> sums(static_cast<std::size_t>(blocks) * 3, 0.0);
+  parallel_for(blocks, [&](int i) {
+    double cross = 0, count = 0, suppression = 0;
+    const std::ptrdiff_t end = std::min<std::ptrdiff_t>(rows, static_cast<std::ptrdiff_t>(i + 1) * LOSS_BLOCK);
+    for (std::ptrdiff_t r = static_cast<std::ptrdiff_t>(i) * LOSS_BLOCK; r < end; ++r) {
+      const float* row = x + r * classes;
+      float* dst = p + r * classes;
+      float top = row[0];
+      for (int c = 1; c < classes; ++c) top = row[c] > top ? row[c] : top;
+      float sum = 0.f;
+      for (int c = 0; c < classes; ++c) sum += (dst[c] = std::exp(row[c] - top));
+      const float inverse = 1.f / sum;
+      for (int c = 0; c < classes; ++c) dst[c] *= inverse;
+      if (counted(labels, r, classes, ignore_index, excluded)) {
+        cross += std::log(static_cast<double>(sum)) - (static_cast<double>(row[labels[r]]) - top);
+        count += 1;
+      }
+      if (suppressed >= 0) suppression += dst[suppressed];
+    }
+    sums[3 * i] = cross;
+    sums[3 * i + 1] = count;
+    sums[3 * i + 2] = suppression;
+  });
+  double cross = 0, count = 0, suppression = 0;
+  for (int i = 0; i < blocks; ++i) {
+    cross += sums[3 * i];
+    count += sums[3 * i + 1];
+    suppression += sums[3 * i + 2];
+  }
+  losses[0] = static_cast<float>(count > 0 ? cross / count : 0.0);
+  losses[1] = static_cast<float>(rows > 0 ? suppression / static_cast<double>(rows) : 0.0);
+  losses[2] = static_cast<float>(count);
+}
+
+void softmax_losses_gradient(std::ptrdiff_t rows, int classes, const float* p, const int32_t* labels, int ignore_index, int excluded, int suppressed,
+                             const float* losses, const float* dy, float* dx) {
+  if (classes < 1) return;
+  const float w_ce = labels ? dy[0] / std::max(losses[2], 1.f) : 0.f;
+  const float w_sup = suppressed >= 0 && rows > 0 ? dy[1] / static_cast<float>(rows) : 0.f;
+  const Split split(static_cast<int>(rows), rows * classes >= 65536 ? threads() : 1, 256);
+  parallel_for(split.parts, [&](int i) {
+    for (std::ptrdiff_t r = split.begin(i); r < split.end(i); ++r) {
+      const float* row = p + r * classes;
+      float* dst = dx + r * classes;
+      const bool in = counted(labels, r, classes, ignore_index, excluded);
+      const float pz = suppressed >= 0 ? row[suppressed] * w_sup : 0.f;
+      const float scale = (in ? w_ce : 0.f) - pz;
+      for (int c = 0; c < classes; ++c) dst[c] = row[c] * scale;
+      if (in) dst[labels[r]] -= w_ce;
+      if (suppressed >= 0) dst[suppressed] += pz;
+    }
+  });
+}
+
+namespace {
+
+// Per-channel sums over blocks of LOSS_BLOCK rows, each block's in double, added in block order:
+// the same result for any number of threads. `term(r, c)` is the value summed; returns [terms][C].
+template <int Terms, typename Term>
+std::vector<double> channel_sums(std::ptrdiff_t rows, int channels, Term term) {
+  const int blocks = static_cast<int>((rows + LOSS_BLOCK - 1) / LOSS_BLOCK);
+  std::vector<double> partial(static_cast<std::size_t>(blocks) * Terms * channels, 0.0);
+  parallel_for(blocks, [&](int i) {
+    double* sum = partial.data() + static_cast<std::ptrdiff_t>(i) * Terms * channels;
+    const std::ptrdiff_t end = std::min<std::ptrdiff_t>(rows, static_cast<std::ptrdiff_t>(i + 1) * LOSS_BLOCK);
+    double values[Terms];
+    for (std::ptrdiff_t r = static_cast<std::ptrdiff_t>(i) * LOSS_BLOCK; r < end; ++r)
+      for (int c = 0; c < channels; ++c) {
+        term(r, c, values);
+        for (int t = 0; t < Terms; ++t) sum[t * channels + c] += values[t];
+      }
+  });
+  std::vector<double> total(static_cast<std::size_t>(Terms) * channels, 0.0);
+  for (int i = 0; i < blocks; ++i)
+    for (int j = 0; j < Terms * channels; ++j) total[j] += partial[static_cast<std::size_t>(i) * Terms * channels + j];
+  return total;
+}
+
+}  // namespace
+
+void batch_norm_training(std::ptrdiff_t rows, int channels, const float* x, const float* gamma, const float* beta, float epsilon, bool relu,
+                         float* y, float* mean, float* variance) {
+  const double n = static_cast<double>(std::max<std::ptrdiff_t>(rows, 1));
+  const std::vector<double> sums = channel_sums<1>(rows, channels, [&](std::ptrdiff_t r, int c, double* v) { v[0] = x[r * channels + c]; });
+  std::vector<float> m(channels);
+  for (int c = 0; c < channels; ++c) m[c] = mean[c] = static_cast<float>(sums[c] / n);
+  const std::vector<double> squares = channel_sums<1>(rows, channels, [&](std::ptrdiff_t r, int c, double* v) {
+    const double d = x[r * channels + c] - m[c];
+    v[0] = d * d;
+  });
+  for (int c = 0; c < channels; ++c) variance[c] = static_cast<float>(squares[c] / n);
+  std::vector<float> k(channels), b(channels);
+  for (int c = 0; c < channels; ++c) {
+    k[c] = gamma[c] / std::sqrt(variance[c] + epsilon);
+    b[c] = beta[c] - m[c] * k[c];
+  }
+  const Split split(static_cast<int>(rows), rows * channels >= 65536 ? threads() : 1, 256);
+  parallel_for(split.parts, [&](int i) {
+    for (std::ptrdiff_t r = split.begin(i); r < split.end(i); ++r) {
+      const float* src = x + r * channels;
+      float* dst = y + r * channels;
+      if (relu)
+        for (int c = 0; c < channels; ++c) dst[c] = std::max(src[c] * k[c] + b[c], 0.f);
+      else
+        for (int c = 0; c < channels; ++c) dst[c] = src[c] * k[c] + b[c];
+    }
+  });
+}
+
+namespace {
+
+// The gradient for dy masked by the ReLU's output (Relu) or not: a template, so that neither loop tests for it.
+template <bool Relu>
+void batch_norm_training_gradient(std::ptrdiff_t rows, int channels, const float* x, const float* dy, const float* gamma, const float* mean,
+                                  const float* variance, const float* y, float epsilon, float* dx, float* dgamma, float* dbeta) {
+  // With the ReLU, dy counts only where its output y is positive: its bits and-ed with a mask, where
+  // a comparison and branch per value would be mispredicted half the time.
+  auto grad = [&](std::ptrdiff_t j) {
+    if (!Relu) return dy[j];
+    std::uint32_t bits;
+    std::memcpy(&bits, dy + j, sizeof bits);
+    bits &= 0u - static_cast<std::uint32_t>(y[j] > 0.f);
+    float g;
+    std::memcpy(&g, &bits, sizeof g);
+    return g;
+  };
+  const std::vector<double> sums = channel_sums<2>(rows, channels, [&](std::ptrdiff_t r, int c, double* v) {
+    const std::ptrdiff_t j = r * channels + c;
+    const float g = grad(j);
+    v[0] = g;
+    v[1] = g * (x[j] - mean[c]);
+  });
+  // dx = k (dy - dbeta / n - x^ dgamma / n) = dy k + (x - mean) a + b per channel, k = gamma inv,
+  // x^ = (x - mean) inv, dgamma = inv sum(dy (x - mean)), dbeta = sum(dy).
+  const float n = static_cast<float>(std::max<std::ptrdiff_t>(rows, 1));
+  std::vector<float> k(channels), a(channels), b(channels);
+  for (int c = 0; c < channels; ++c) {
+    const float inv = 1.f / std::sqrt(variance[c] + epsilon);
+    dbeta[c] = static_cast<float>(sums[c]);
+    dgamma[c] = static_cast<float>(sums[channels + c]) * inv;
+    k[c] = gamma[c] * inv;
+    a[c] = -k[c] * inv * (dgamma[c] / n);
+    b[c] = -k[c] * (dbeta[c] / n);
+  }
+  const Split split(static_cast<int>(rows), rows * channels >= 65536 ? threads() : 1, 256);
+  parallel_for(split.parts, [&](int i) {
+    for (std::ptrdiff_t r = split.begin(i); r < split.end(i); ++r)
+      for (int c = 0; c < channels; ++c) {
+        const std::ptrdiff_t j = r * channels + c;
+        dx[j] = grad(j) * k[c] + (x[j] - mean[c]) * a[c] + b[c];
+      }
+  });
+}
+
+}  // namespace
+
+void batch_norm_training_gradient(std::ptrdiff_t rows, int channels, const float* x, const float* dy, const float* gamma, const float* mean,
+                                  const float* variance, const float* y, float epsilon, float* dx, float* dgamma, float* dbeta) {
+  if (y)
+    batch_norm_training_gradient<true>(rows, channels, x, dy, gamma, mean, variance, y, epsilon, dx, dgamma, dbeta);
+  else
+    batch_norm_training_gradient<false>(rows, channels, x, dy, gamma, mean, variance, y, epsilon, dx, dgamma, dbeta);
 }
 
 }  // namespace dck

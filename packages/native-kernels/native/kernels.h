@@ -2,6 +2,7 @@
 // Layouts follow TensorFlow.js: images NHWC, filters [kh, kw, in, out], row-major matrices.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 
 namespace dck {
@@ -47,5 +48,26 @@ void softmax_rows(std::ptrdiff_t rows, int columns, const float* x, float* out);
 void copy_rows(std::ptrdiff_t rows, std::ptrdiff_t width, const float* src, std::ptrdiff_t src_stride, float* dst, std::ptrdiff_t dst_stride);
 // Gradient of max pooling (NHWC): dy goes to the first maximum of each window, in row-major order.
 void max_pool_gradient(const ConvGeometry& g, const float* x, const float* dy, float* dx);
+
+
+// The softmax terms of the DropClass objective over rows of `classes` logits: p = softmax of each row;
+// losses[0] = mean of -log p[label] over the rows counted (0 when none), losses[1] = mean over all
+// rows of p[suppressed] (0 when suppressed < 0), losses[2] = rows counted. A row counts when labels
+// is not null and its label is in [0, classes), not ignore_index and not excluded.
+void softmax_losses(std::ptrdiff_t rows, int classes, const float* x, const int32_t* labels, int ignore_index, int excluded, int suppressed,
+                    float* p, float* losses);
+// Its gradient, given dy[2] for losses[0..1]: dx = w_ce (p - onehot(label)) [row counted]
+// + w_sup p[suppressed] (onehot(suppressed) - p), w_ce = dy[0] / max(losses[2], 1), w_sup = dy[1] / rows.
+void softmax_losses_gradient(std::ptrdiff_t rows, int classes, const float* p, const int32_t* labels, int ignore_index, int excluded, int suppressed,
+                             const float* losses, const float* dy, float* dx);
+
+// Batch norm in training over rows of `channels` values: mean and biased variance of each channel
+// (sums in double), y = (x - mean) / sqrt(variance + epsilon) * gamma + beta, then ReLU when `relu`.
+void batch_norm_training(std::ptrdiff_t rows, int channels, const float* x, const float* gamma, const float* beta, float epsilon, bool relu,
+                         float* y, float* mean, float* variance);
+// Its gradient through the batch statistics, given dy; `y` (the forward's output) masks dy where a
+// ReLU followed, or is null.
+void batch_norm_training_gradient(std::ptrdiff_t rows, int channels, const float* x, const float* dy, const float* gamma, const float* mean,
+                                  const float* variance, const float* y, float epsilon, float* dx, float* dgamma, float* dbeta);
 
 }  // namespace dck

@@ -13,10 +13,18 @@ export interface NativeAddon {
   conv2dFilterGradient(heap: Float32Array, x: number, dy: number, dfilter: number, ...geometry: number[]): void;
   matMul(heap: Float32Array, a: number, b: number, out: number, batch: number, m: number, n: number, k: number, aBatchStride: number, bBatchStride: number, transposeA: number, transposeB: number): void;
   batchNorm(heap: Float32Array, x: number, mean: number, variance: number, offset: number, scale: number, out: number, rows: number, channels: number, epsilon: number): void;
+  /** Batch norm in training over `[rows, channels]`: `y` (ReLU'd when `relu` is 1), the batch's `mean` and biased `variance`. */
+  batchNormTraining(heap: Float32Array, x: number, gamma: number, beta: number, y: number, mean: number, variance: number, rows: number, channels: number, epsilon: number, relu: number): void;
+  /** Its gradient through the batch statistics; `y` (or -1) masks dy after a ReLU. */
+  batchNormTrainingGradient(heap: Float32Array, x: number, dy: number, gamma: number, mean: number, variance: number, y: number, dx: number, dgamma: number, dbeta: number, rows: number, channels: number, epsilon: number): void;
   /** Over a `[rows, columns]` matrix: `op` 0 sum and 1 mean of each column, 2 max and 3 softmax of each row. */
   rows(heap: Float32Array, x: number, out: number, rows: number, columns: number, op: RowOp): void;
   copyRows(heap: Float32Array, src: number, srcStride: number, dst: number, dstStride: number, rows: number, width: number): void;
   maxPoolGradient(heap: Float32Array, x: number, dy: number, dx: number, ...geometry: number[]): void;
+  /** Softmax of `[rows, classes]` logits into `p`, and `losses` `[3]`: cross-entropy, suppression term, pixels counted. */
+  softmaxLosses(heap: Float32Array, logits: number, labels: number, losses: number, p: number, rows: number, classes: number, ignoreIndex: number, excludedClass: number, suppressedClass: number): void;
+  /** The logits' gradient from `p`, the labels, the forward's `losses` and `dy` `[2]`. */
+  softmaxLossesGradient(heap: Float32Array, p: number, labels: number, losses: number, dy: number, dx: number, rows: number, classes: number, ignoreIndex: number, excludedClass: number, suppressedClass: number): void;
   setThreads(threads: number): void;
   threads(): number;
 }

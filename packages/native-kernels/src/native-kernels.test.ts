@@ -4,7 +4,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadAddon, type NativeAddon, RowOp } from './addon.js';
-import { NATIVE_KERNELS, registerOnWasm } from './wasm-kernels.js';
+import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, NATIVE_KERNELS, SOFTMAX_LOSSES, SOFTMAX_LOSSES_GRAD, registerOnWasm } from './wasm-kernels.js';
 
 const { addon, reason } = loadAddon();
 
@@ -12,7 +12,7 @@ const { addon, reason } = loadAddon();
 const calls = new Map<string, number>();
 function counting(inner: NativeAddon): NativeAddon {
   const wrapped: Record<string, unknown> = { supported: inner.supported, isa: inner.isa, setThreads: inner.setThreads, threads: inner.threads };
-  for (const name of ['conv2d', 'conv2dInputGradient', 'conv2dFilterGradient', 'matMul', 'batchNorm', 'rows', 'copyRows', 'maxPoolGradient'] as const) {
+  for (const name of ['conv2d', 'conv2dInputGradient', 'conv2dFilterGradient', 'matMul', 'batchNorm', 'rows', 'copyRows', 'maxPoolGradient', 'batchNormTraining', 'batchNormTrainingGradient', 'softmaxLosses', 'softmaxLossesGradient'] as const) {
     wrapped[name] = (...args: unknown[]) => {
       calls.set(name, (calls.get(name) ?? 0) + 1);
       return (inner[name] as (...a: unknown[]) => void)(...args);
@@ -238,6 +238,94 @@ describe.runIf(addon)('native kernels on wasm against the cpu backend', () => {
       expect(ran.get('maxPoolGradient')).toBe(1);
     });
   }
+
+  // Batch norm in training against its definition in tfjs ops on the cpu backend (tf.moments, then
+  // normalisation, then the ReLU), forward and the gradient of a weighted sum, through the statistics.
+  for (const relu of [false, true]) {
+    it(`batch norm in training${relu ? ' with ReLU' : ''}: output, statistics and gradients`, async () => {
+      const [rows, channels] = [3000, 7]; // more than one block of rows
+      const xv = uniform([rows, channels], 25).map((e, i) => e * (1 + (i % channels)) + 5); // an offset mean
+      const [gv, bv] = [uniform([channels], 26), uniform([channels], 27)];
+      const weights = uniform([rows, channels], 28);
+      const attrs = { epsilon: 1e-5, relu };
+      calls.clear();
+      await tf.setBackend('wasm');
+      const native = tf.tidy(() => {
+        const [x, gamma, beta] = [tf.tensor2d(xv, [rows, channels]), tf.tensor1d(gv), tf.tensor1d(bv)];
+        const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAINING, { x, gamma, beta }, attrs) as tf.Tensor[];
+        const dy = tf.tensor2d(weights, [rows, channels]);
+        const grads = tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD, { x, dy, gamma, mean, variance, y }, attrs) as tf.Tensor[];
+        return [y, mean, variance, ...grads].map((t) => t.dataSync() as Float32Array);
+      });
+      expect(Object.fromEntries(calls)).toEqual({ batchNormTraining: 1, batchNormTrainingGradient: 1 });
+      const reference = await on('cpu', () => {
+        const [x, gamma, beta] = [tf.tensor2d(xv, [rows, channels]), tf.tensor1d(gv), tf.tensor1d(bv)];
+        const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+          const { mean, variance } = tf.moments(a, 0);
+          const y = tf.batchNorm(a, mean, variance, b, g, attrs.epsilon);
+          return relu ? tf.relu(y) : y;
+        };
+        const { mean, variance } = tf.moments(x, 0);
+        const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, g, b), tf.tensor2d(weights, [rows, channels]))))([x, gamma, beta]);
+        return [f(x, gamma, beta), mean, variance, ...grads];
+      });
+      ['y', 'mean', 'variance', 'dx', 'dgamma', 'dbeta'].forEach((label, i) => expectClose(native[i], reference[i], `batch norm: ${label}`));
+    });
+  }
+
+  // The fused softmax terms against their definitions in tfjs ops on the cpu backend: the
+  // cross-entropy over the pixels counted, the suppression term, and the gradient of a weighted sum.
+  const lossCases: [string, number[] | undefined, { ignoreIndex: number; excludedClass: number; suppressedClass: number }][] = [
+    ['cross-entropy only', [0, 1, 255, 3, 4, 2, 7, 3, -2, 1], { ignoreIndex: 255, excludedClass: -1, suppressedClass: -1 }],
+    ['both terms, the suppressed class excluded', [0, 1, 255, 3, 4, 2, 7, 3, -2, 1], { ignoreIndex: 255, excludedClass: 3, suppressedClass: 3 }],
+    ['suppression only', undefined, { ignoreIndex: 255, excludedClass: -1, suppressedClass: 0 }],
+    ['no pixel counted', [255, 255, 255, 255, 255, 255, 255, 255, 255, 255], { ignoreIndex: 255, excludedClass: -1, suppressedClass: 4 }],
+  ];
+  for (const [name, labelValues, attrs] of lossCases) {
+    it(`softmax losses and their gradient: ${name}`, async () => {
+      const rows = 2000; // more than one block of rows, split between the threads
+      const k = 5;
+      const logits = uniform([rows, k], 23).map((e) => e * 8);
+      const labels = labelValues && Int32Array.from({ length: rows }, (_, i) => labelValues[(i * 7) % labelValues.length]);
+      const dy = [0.7, 10];
+      calls.clear();
+      await tf.setBackend('wasm');
+      const native = tf.tidy(() => {
+        const x = tf.tensor2d(logits, [rows, k]);
+        const inputs: tf.NamedTensorMap = labels ? { logits: x, labels: tf.tensor1d(labels, 'int32') } : { logits: x };
+        const [losses, p] = tf.engine().runKernel(SOFTMAX_LOSSES, inputs, attrs) as tf.Tensor[];
+        const dx = tf.engine().runKernel(SOFTMAX_LOSSES_GRAD, { ...inputs, probabilities: p, losses, dy: tf.tensor1d(dy) }, attrs) as tf.Tensor;
+        return [losses, p, dx].map((t) => t.dataSync() as Float32Array);
+      });
+      expect(Object.fromEntries(calls)).toEqual({ softmaxLosses: 1, softmaxLossesGradient: 1 });
+      const reference = await on('cpu', () => {
+        const x = tf.tensor2d(logits, [rows, k]);
+        const counted = Array.from({ length: rows }, (_, i) => !!labels && labels[i] >= 0 && labels[i] < k && labels[i] !== attrs.ignoreIndex && labels[i] !== attrs.excludedClass);
+        const count = counted.filter(Boolean).length;
+        const picks = tf.oneHot(counted.map((c, i) => (c ? labels![i] : -1)), k);
+        const terms = (t: tf.Tensor) => {
+          const crossEntropy = tf.div(tf.neg(tf.sum(tf.mul(tf.logSoftmax(t), picks))), Math.max(count, 1));
+          const suppression = attrs.suppressedClass >= 0 ? tf.mean(tf.slice(tf.softmax(t), [0, attrs.suppressedClass], [rows, 1])) : tf.scalar(0);
+          return tf.stack([crossEntropy, suppression]);
+        };
+        const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(terms(t), tf.tensor1d(dy))))(x);
+        return [tf.concat([terms(x), tf.tensor1d([count])]), tf.softmax(x), dx];
+      });
+      ['losses', 'probabilities', 'gradient'].forEach((label, i) => expectClose(native[i], reference[i], `${name}: ${label}`));
+    });
+  }
+
+  it('softmax losses: the same sums with 1 thread as with 2', async () => {
+    await tf.setBackend('wasm');
+    const logits = uniform([5000, 4], 24);
+    const labels = Int32Array.from({ length: 5000 }, (_, i) => i % 5);
+    const run = () => tf.tidy(() => (tf.engine().runKernel(SOFTMAX_LOSSES, { logits: tf.tensor2d(logits, [5000, 4]), labels: tf.tensor1d(labels, 'int32') }, { ignoreIndex: 255, excludedClass: 1, suppressedClass: 2 }) as tf.Tensor[])[0].dataSync());
+    const two = run();
+    addon!.setThreads(1);
+    const one = run();
+    addon!.setThreads(2);
+    expect(Array.from(one)).toEqual(Array.from(two));
+  });
 
   it('keeps no tensor and no memory it made', async () => {
     await tf.setBackend('wasm');

@@ -216,6 +216,80 @@ const maxPoolGrad: Run = (addon, backend, { dy, input }, attrs) => {
   return out;
 };
 
+/**
+ * Fused kernels that `@dropclass/core` runs when a backend registers them, by the same names: batch
+ * norm in training (`batchNormInTraining`; core's `BATCH_NORM_TRAINING_KERNEL` and
+ * `BATCH_NORM_TRAINING_GRAD_KERNEL` say what they compute) and the objective's softmax terms
+ * (`softmaxLosses`; `SOFTMAX_LOSSES_KERNEL`, `SOFTMAX_LOSSES_GRAD_KERNEL`).
+ */
+export const BATCH_NORM_TRAINING = 'DropClassBatchNormTraining';
+export const BATCH_NORM_TRAINING_GRAD = 'DropClassBatchNormTrainingGrad';
+export const SOFTMAX_LOSSES = 'DropClassSoftmaxLosses';
+export const SOFTMAX_LOSSES_GRAD = 'DropClassSoftmaxLossesGrad';
+
+type BatchNormTrainingAttrs = { epsilon: number; relu: boolean };
+
+/** Rows and channels of a float32 `[rows, channels]` input with float32 `[channels]` parameters, or undefined. */
+function normShape(x: tf.TensorInfo | undefined, ...perChannel: (tf.TensorInfo | undefined)[]): [number, number] | undefined {
+  if (!float32(x, ...perChannel) || x!.shape.length !== 2 || size(x!.shape) === 0) return undefined;
+  const [rows, channels] = x!.shape;
+  return perChannel.every((t) => t && size(t.shape) === channels) ? [rows, channels] : undefined;
+}
+
+const batchNormTraining: Run = (addon, backend, { x, gamma, beta }, attrs) => {
+  const { epsilon, relu } = attrs as unknown as BatchNormTrainingAttrs;
+  const shape = normShape(x, gamma, beta);
+  if (!shape) return undefined;
+  const y = backend.makeOutput(shape, 'float32');
+  const mean = backend.makeOutput([shape[1]], 'float32');
+  const variance = backend.makeOutput([shape[1]], 'float32');
+  addon.batchNormTraining(heap(backend), at(backend, x!), at(backend, gamma!), at(backend, beta!), at(backend, y), at(backend, mean), at(backend, variance), ...shape, epsilon, relu ? 1 : 0);
+  return [y, mean, variance];
+};
+
+const batchNormTrainingGradient: Run = (addon, backend, { x, dy, gamma, mean, variance, y }, attrs) => {
+  const { epsilon, relu } = attrs as unknown as BatchNormTrainingAttrs;
+  const shape = normShape(x, gamma, mean, variance);
+  if (!shape || !float32(dy, y) || !tf.util.arraysEqual(dy!.shape, shape) || (relu && (!y || !tf.util.arraysEqual(y.shape, shape)))) return undefined;
+  const dx = backend.makeOutput(shape, 'float32');
+  const dGamma = backend.makeOutput([shape[1]], 'float32');
+  const dBeta = backend.makeOutput([shape[1]], 'float32');
+  addon.batchNormTrainingGradient(
+    heap(backend), at(backend, x!), at(backend, dy!), at(backend, gamma!), at(backend, mean!), at(backend, variance!), relu ? at(backend, y!) : -1,
+    at(backend, dx), at(backend, dGamma), at(backend, dBeta), ...shape, epsilon,
+  );
+  return [dx, dGamma, dBeta];
+};
+
+type SoftmaxLossesAttrs = { ignoreIndex: number; excludedClass: number; suppressedClass: number };
+
+/** Rows and classes of `[rows, classes]` float32 logits with optional int32 labels `[rows]`, or undefined. */
+function lossShape(values: tf.TensorInfo | undefined, labels: tf.TensorInfo | undefined, a: SoftmaxLossesAttrs): [number, number] | undefined {
+  if (!float32(values) || values!.shape.length !== 2) return undefined;
+  const [rows, classes] = values!.shape;
+  if (labels && (labels.dtype !== 'int32' || size(labels.shape) !== rows)) return undefined;
+  return a.suppressedClass < classes ? [rows, classes] : undefined;
+}
+
+const softmaxLosses: Run = (addon, backend, { logits, labels }, attrs) => {
+  const a = attrs as unknown as SoftmaxLossesAttrs;
+  const shape = lossShape(logits, labels, a);
+  if (!shape) return undefined;
+  const losses = backend.makeOutput([3], 'float32');
+  const p = backend.makeOutput(shape, 'float32');
+  addon.softmaxLosses(heap(backend), at(backend, logits!), labels ? at(backend, labels) : -1, at(backend, losses), at(backend, p), ...shape, a.ignoreIndex, a.excludedClass, a.suppressedClass);
+  return [losses, p];
+};
+
+const softmaxLossesGradient: Run = (addon, backend, { probabilities, labels, losses, dy }, attrs) => {
+  const a = attrs as unknown as SoftmaxLossesAttrs;
+  const shape = lossShape(probabilities, labels, a);
+  if (!shape || !float32(losses, dy) || size(losses!.shape) !== 3 || size(dy!.shape) !== 2) return undefined;
+  const dx = backend.makeOutput(shape, 'float32');
+  addon.softmaxLossesGradient(heap(backend), at(backend, probabilities!), labels ? at(backend, labels) : -1, at(backend, losses!), at(backend, dy!), at(backend, dx), ...shape, a.ignoreIndex, a.excludedClass, a.suppressedClass);
+  return dx;
+};
+
 /** The kernels the addon runs on the wasm backend, by tfjs kernel name. */
 export const NATIVE_KERNELS: ReadonlyMap<string, Run> = new Map([
   [tf.Conv2D, conv2d],
@@ -231,6 +305,10 @@ export const NATIVE_KERNELS: ReadonlyMap<string, Run> = new Map([
   [tf.Concat, concat],
   [tf.SplitV, splitV],
   [tf.MaxPoolGrad, maxPoolGrad],
+  [BATCH_NORM_TRAINING, batchNormTraining],
+  [BATCH_NORM_TRAINING_GRAD, batchNormTrainingGradient],
+  [SOFTMAX_LOSSES, softmaxLosses],
+  [SOFTMAX_LOSSES_GRAD, softmaxLossesGradient],
 ]);
 
 /**
@@ -249,7 +327,7 @@ export function registerOnWasm(addon: NativeAddon): string[] {
       kernelFunc: (args) => {
         const out = run(addon, args.backend as unknown as WasmBackend, args.inputs, (args.attrs ?? {}) as ConvAttrs & tf.NamedAttrMap);
         if (out) return out;
-        if (!before) throw new Error(`${kernelName} on wasm: no kernel for this call (dtype ${Object.values(args.inputs)[0]?.dtype})`);
+        if (!before) throw new Error(`${kernelName} on wasm: no kernel for this call (${Object.values(args.inputs).map((t) => `${t?.dtype} [${t?.shape.join(', ')}]`).join(', ')})`);
         return before.kernelFunc(args);
       },
     });

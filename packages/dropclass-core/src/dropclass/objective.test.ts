@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NO_CLASS_DROPPED, averagedImportance, classSpecificFeatures } from './importance.js';
-import { featureSelection, foldFeatureSelection, maskedCrossEntropy, withoutClass } from './objective.js';
+import { featureSelection, foldFeatureSelection, maskedCrossEntropy } from './objective.js';
 import { useCpuBackend } from '../testing.js';
 
 describe('DropClass objective pieces', () => {
@@ -33,12 +33,6 @@ describe('DropClass objective pieces', () => {
     const up = tf.image.resizeBilinear(logits, [4, 4], false, true) as tf.Tensor4D;
     expect(maskedCrossEntropy(logits, labels).dataSync()[0]).toBeCloseTo(maskedCrossEntropy(up, labels).dataSync()[0], 5);
     tf.dispose([logits, labels, up]);
-  });
-
-  it('withoutClass turns only the dropped class into the ignore index', () => {
-    const labels = tf.tensor3d([0, 1, 2, 255, 1], [1, 1, 5], 'int32');
-    expect(Array.from(withoutClass(labels, 1).dataSync())).toEqual([0, 255, 2, 255, 255]);
-    labels.dispose();
   });
 
   it('averaged importance leaves out the dropped class and rejects an index that is not a class', () => {

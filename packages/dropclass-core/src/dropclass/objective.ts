@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { batchNormInTraining } from '../ops/batch-norm.js';
 import { NO_CLASS_DROPPED, averagedImportance } from './importance.js';
 import { resizeBilinear } from './upsample.js';
+import { softmaxLosses } from '../ops/softmax-losses.js';
 
 export const DEFAULT_ALPHA = 10;
 export const DEFAULT_BN_EPSILON = 1e-5;
@@ -16,53 +17,19 @@ export function pointwise(x: tf.Tensor4D, kernel: tf.Tensor2D, bias: tf.Tensor1D
 }
 
 /**
- * Log-softmax over the last axis from tfjs's softmax kernel (one pass through XNNPACK on wasm,
- * where a separate exp is the slowest elementwise kernel): `log p = x - max(x) + log(max(p))`,
- * exact because `max(p) = 1 / sum(exp(x - max(x)))` is at least 1/K. The gradient reuses `p`.
+ * Mean softmax cross-entropy over the pixels labelled with a class (0..K-1) other than `ignoreIndex`
+ * and `excludedClass`; 0 (not NaN) when no pixel counts. Logits coarser than the labels are
+ * upsampled bilinearly first.
  */
-export function logSoftmax(logits: tf.Tensor4D): tf.Tensor4D {
-  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    const softmax = tf.softmax(x);
-    save([softmax]);
-    return {
-      value: tf.add(tf.sub(x, tf.max(x, -1, true)), tf.log(tf.max(softmax, -1, true))),
-      gradFunc: (dy: tf.Tensor, [p]: tf.Tensor[]) => tf.sub(dy, tf.mul(tf.sum(dy, -1, true), p)),
-    };
-  })(logits) as tf.Tensor4D;
-}
-
-/**
- * Mean softmax cross-entropy over the pixels whose label is not `ignoreIndex`; 0 (not NaN) when no
- * pixel is valid. Logits coarser than the labels are upsampled bilinearly first.
- */
-export function maskedCrossEntropy(logits: tf.Tensor4D, labels: tf.Tensor3D, ignoreIndex = IGNORE_INDEX): tf.Scalar {
+export function maskedCrossEntropy(logits: tf.Tensor4D, labels: tf.Tensor3D, ignoreIndex = IGNORE_INDEX, excludedClass = NO_CLASS_DROPPED): tf.Scalar {
   return tf.tidy(() => {
     const sized = atLabelSize(logits, labels) ? logits : resizeBilinear(logits, labels.shape[1], labels.shape[2]);
-    return maskedNegativeLogLikelihood(logSoftmax(sized), labels, ignoreIndex);
+    return tf.reshape(tf.slice(softmaxLosses(sized, labels, { ignoreIndex, excludedClass, suppressedClass: NO_CLASS_DROPPED }), [0], [1]), []) as tf.Scalar;
   });
 }
 
 function atLabelSize(logits: tf.Tensor4D, labels: tf.Tensor3D): boolean {
   return logits.shape[1] === labels.shape[1] && logits.shape[2] === labels.shape[2];
-}
-
-/** Mean of `-log p(label)` over the pixels whose label is not `ignoreIndex` (0 when there are none). */
-function maskedNegativeLogLikelihood(logProbabilities: tf.Tensor4D, labels: tf.Tensor3D, ignoreIndex: number): tf.Scalar {
-  const valid = tf.notEqual(labels, tf.scalar(ignoreIndex, 'int32'));
-  // An ignored pixel's one-hot row is all zeros (index -1), so one product and one sum pick the
-  // labelled classes' log-probabilities of the valid pixels.
-  const picks = tf.oneHot(tf.where(valid, tf.cast(labels, 'int32'), tf.fill(labels.shape, -1, 'int32')), logProbabilities.shape[3]);
-  const count = tf.maximum(tf.sum(tf.cast(valid, 'float32')), tf.scalar(1));
-  return tf.div(tf.neg(tf.sum(tf.mul(logProbabilities, picks))), count) as tf.Scalar;
-}
-
-/** Labels with every pixel of `droppedClass` turned into the ignore index. */
-export function withoutClass(labels: tf.Tensor3D, droppedClass: number, ignoreIndex = IGNORE_INDEX): tf.Tensor3D {
-  return tf.tidy(() => {
-    const ints = tf.cast(labels, 'int32');
-    return tf.where(tf.equal(ints, tf.scalar(droppedClass, 'int32')), tf.fill(ints.shape as [number, number, number], ignoreIndex, 'int32'), ints) as tf.Tensor3D;
-  });
 }
 
 /** Weights of the feature-selection layer: 1x1 conv `C->C` with bias, then batch norm. */
@@ -97,8 +64,8 @@ export function featureSelection(
     const normed = tf.batchNorm(conv, statistics.mean, statistics.variance, weights.beta, weights.gamma, bnEpsilon);
     return { selected: tf.relu(normed) as tf.Tensor4D };
   }
-  const { y, mean, variance } = batchNormInTraining(conv, weights.gamma, weights.beta, bnEpsilon);
-  return { selected: tf.relu(y) as tf.Tensor4D, batchStatistics: { mean, variance } };
+  const { y, mean, variance } = batchNormInTraining(conv, weights.gamma, weights.beta, bnEpsilon, { relu: true });
+  return { selected: y as tf.Tensor4D, batchStatistics: { mean, variance } };
 }
 
 /**
@@ -119,16 +86,6 @@ export function foldFeatureSelection(
     const bias = tf.add(tf.mul(tf.sub(weights.bias, statistics.mean), scale), weights.beta) as tf.Tensor1D;
     return { kernel, bias };
   });
-}
-
-/**
- * Channel `c` of `[B,H,W,K]` values as `[B,H,W,1]`: a product with the one-hot column `e_c`, which
- * wasm runs far faster than a strided slice. Exact for finite values (one term times 1, the rest 0).
- */
-function classChannel(values: tf.Tensor4D, c: number): tf.Tensor4D {
-  const [b, h, w, k] = values.shape;
-  const column = tf.reshape(tf.oneHot(tf.tensor1d([c], 'int32'), k), [k, 1]);
-  return tf.reshape(tf.matMul(tf.reshape(values, [b * h * w, k]), column), [b, h, w, 1]);
 }
 
 export interface DropClassInputs {
@@ -178,16 +135,18 @@ export function dropClassObjective(inputs: DropClassInputs): DropClassTerms {
   const logits = pointwise(features, classifierKernel, classifierBias);
   const logitsDrop = pointwise(selected, classifierKernel, classifierBias);
   const lossCe = maskedCrossEntropy(logits, labels, ignoreIndex);
-  const dropped = droppedClass !== NO_CLASS_DROPPED;
-  const dropLabels = dropped ? withoutClass(labels, droppedClass, ignoreIndex) : labels;
-  // One log-softmax of logitsDrop serves both terms when the logits are at the labels' size; the
-  // suppression term needs the dropped class's probability only, exp of one channel.
-  const sameSize = atLabelSize(logitsDrop, labels);
-  const logProbabilitiesDrop = sameSize || dropped ? logSoftmax(logitsDrop) : undefined;
-  const lossDrop = sameSize
-    ? maskedNegativeLogLikelihood(logProbabilitiesDrop!, dropLabels, ignoreIndex)
-    : maskedCrossEntropy(logitsDrop, dropLabels, ignoreIndex);
-  const lossSup = dropped ? (tf.mean(tf.exp(classChannel(logProbabilitiesDrop!, droppedClass))) as tf.Scalar) : tf.scalar(0);
+  // CE_drop leaves out the pixels of the dropped class z. At the labels' size one op gives CE_drop
+  // and the suppression term mean p_drop(z) from one softmax; coarser logits are upsampled for
+  // CE_drop only, the suppression term stays at their own size.
+  let lossDrop: tf.Scalar;
+  let lossSup: tf.Scalar;
+  if (atLabelSize(logitsDrop, labels)) {
+    [lossDrop, lossSup] = tf.unstack(softmaxLosses(logitsDrop, labels, { ignoreIndex, excludedClass: droppedClass, suppressedClass: droppedClass })) as [tf.Scalar, tf.Scalar];
+  } else {
+    lossDrop = maskedCrossEntropy(logitsDrop, labels, ignoreIndex, droppedClass);
+    const dropped = droppedClass !== NO_CLASS_DROPPED;
+    lossSup = dropped ? (tf.reshape(tf.slice(softmaxLosses(logitsDrop, undefined, { ignoreIndex, excludedClass: NO_CLASS_DROPPED, suppressedClass: droppedClass }), [1], [1]), []) as tf.Scalar) : tf.scalar(0);
+  }
   const total = tf.addN([tf.mul(lossCe, 1 - progress), tf.mul(lossDrop, progress), tf.mul(lossSup, alpha)]) as tf.Scalar;
   return { logits, logitsDrop, importance, lossCe, lossDrop, lossSup, total, batchStatistics: batchStatistics! };
 }

@@ -36,6 +36,24 @@ export function updateMovingStatistics(
   });
 }
 
+/**
+ * Name of the fused forward kernel a backend may register for {@link batchNormInTraining}.
+ *
+ * Inputs `{ x, gamma, beta }`: float32 `[N, C]`, `[C]`, `[C]`; attributes `{ epsilon, relu }`.
+ * Outputs, in order: `y` `[N, C]` (`gamma (x - mean) / sqrt(variance + epsilon) + beta`, then
+ * ReLU when `relu`), and the batch's `mean` and biased `variance`, `[C]` each.
+ */
+export const BATCH_NORM_TRAINING_KERNEL = 'DropClassBatchNormTraining';
+
+/**
+ * Name of the fused gradient kernel that goes with {@link BATCH_NORM_TRAINING_KERNEL}.
+ *
+ * Inputs `{ x, dy, gamma, mean, variance, y }`: the forward kernel's input, the gradient of its `y`,
+ * and its outputs (`y` tells the ReLU's mask when `relu`). Outputs, in order: the gradients of `x`,
+ * `gamma` and `beta`, through the batch statistics.
+ */
+export const BATCH_NORM_TRAINING_GRAD_KERNEL = 'DropClassBatchNormTrainingGrad';
+
 /** A batch's normalised values and the statistics they were normalised with. */
 export interface BatchNormResult {
   y: tf.Tensor;
@@ -43,27 +61,72 @@ export interface BatchNormResult {
   variance: tf.Tensor1D;
 }
 
+function hasFusedKernels(): boolean {
+  const backend = tf.getBackend();
+  return tf.getKernel(BATCH_NORM_TRAINING_KERNEL, backend) !== undefined && tf.getKernel(BATCH_NORM_TRAINING_GRAD_KERNEL, backend) !== undefined;
+}
+
 /**
  * Batch norm in training over every axis but the last (channels): `y = gamma (x - mean) / sqrt(var +
  * eps) + beta` with the batch's mean and biased variance, which are returned too (for moving
- * averages; no gradient flows through them).
+ * averages; no gradient flows through them). With `relu`, `y` is `relu` of that.
  *
  * The gradient is the closed form through the batch statistics,
  * `dx = gamma / sqrt(var + eps) (dy - mean(dy) - x^ mean(dy x^))`, `dgamma = sum(dy x^)`,
- * `dbeta = sum(dy)`, from the centred input saved by the forward pass, where tfjs would
- * differentiate `moments` and `batchNorm` op by op (about twice as many passes over a `[B,H,W,C]`
- * tensor).
+ * `dbeta = sum(dy)`, where tfjs would differentiate `moments` and `batchNorm` op by op (about twice
+ * as many passes over a `[B,H,W,C]` tensor). A backend that registers
+ * {@link BATCH_NORM_TRAINING_KERNEL} and {@link BATCH_NORM_TRAINING_GRAD_KERNEL} runs each
+ * direction as one kernel; elsewhere it is a composite of tfjs ops.
  */
-export function batchNormInTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number): BatchNormResult {
+export function batchNormInTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number, options: { relu?: boolean } = {}): BatchNormResult {
+  const relu = options.relu ?? false;
+  if (x.size > 0 && hasFusedKernels()) return fusedBatchNormInTraining(x, gamma, beta, epsilon, relu);
+  const { y, mean, variance } = compositeBatchNormInTraining(x, gamma, beta, epsilon);
+  return { y: relu ? tf.relu(y) : y, mean, variance };
+}
+
+/** Statistics made inside a custom gradient's forward pass, kept out of its clean-up, handed back as ordinary tensors. */
+function handBack(kept: tf.Tensor[]): tf.Tensor1D[] {
+  return kept.map((t) => {
+    const copy = tf.clone(t) as tf.Tensor1D;
+    t.dispose();
+    return copy;
+  });
+}
+
+function fusedBatchNormInTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number, relu: boolean): BatchNormResult {
+  const channels = x.shape[x.rank - 1];
+  const attrs = { epsilon, relu };
+  let statistics: tf.Tensor[] = [];
+  const normalise = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input, scale, offset, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const rows = tf.reshape(input, [-1, channels]);
+    const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAINING_KERNEL, { x: rows, gamma: scale, beta: offset }, attrs) as tf.Tensor[];
+    statistics = [tf.keep(mean), tf.keep(variance)];
+    save([rows, scale, mean, variance, y]);
+    return {
+      value: tf.reshape(y, input.shape),
+      gradFunc: (dy: tf.Tensor, [xs, g, m, v, ys]: tf.Tensor[]) => {
+        const inputs = { x: xs, dy: tf.reshape(dy, xs.shape), gamma: g, mean: m, variance: v, y: ys };
+        const [dx, dGamma, dBeta] = tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD_KERNEL, inputs, attrs) as tf.Tensor[];
+        return [tf.reshape(dx, input.shape), dGamma, dBeta];
+      },
+    };
+  });
+  const y = normalise(x, gamma, beta);
+  const [mean, variance] = handBack(statistics);
+  return { y, mean, variance };
+}
+
+function compositeBatchNormInTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number): BatchNormResult {
   const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
-  let statistics: [tf.Tensor, tf.Tensor] | undefined;
+  let statistics: tf.Tensor[] = [];
   const normalise = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [input, scale, offset, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     const mean = tf.mean(input, axes);
     const centred = tf.sub(input, mean);
     const variance = tf.mean(tf.square(centred), axes);
     const inverseStd = tf.rsqrt(tf.add(variance, epsilon));
-    // Kept out of the op's own clean-up; handed back below as ordinary tensors.
     statistics = [tf.keep(mean), tf.keep(variance)];
     save([centred, inverseStd, scale]);
     return {
@@ -86,10 +149,6 @@ export function batchNormInTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.T
     };
   });
   const y = normalise(x, gamma, beta);
-  const [mean, variance] = statistics!.map((t) => {
-    const copy = tf.clone(t) as tf.Tensor1D;
-    t.dispose();
-    return copy;
-  });
+  const [mean, variance] = handBack(statistics);
   return { y, mean, variance };
 }
