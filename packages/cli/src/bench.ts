@@ -48,13 +48,24 @@ export interface TrainTiming {
   profile?: StepProfile;
 }
 
+/** Percentiles of the DropClass step's time over the baseline step's, pair by pair (steps timed one after the other). */
+export interface PairedOverhead {
+  medianPercent: number;
+  /** The middle half of the pairs: 25th and 75th percentiles. */
+  lowPercent: number;
+  highPercent: number;
+}
+
 export interface BackboneBench {
   name: string;
   config: { batch: number; size: number; classes: number };
   trainableParams: { baseline: number; dropclass: number };
   baseline: TrainTiming;
   dropclass: TrainTiming;
+  /** From the two medians. */
   dropclassOverheadPercent: number;
+  /** From each DropClass step against the baseline step just before it: less moved by a machine whose speed drifts. */
+  dropclassOverheadPaired: PairedOverhead;
   inference: { baselineMs: number; foldedMs: number; foldedOverheadPercent: number };
 }
 
@@ -71,10 +82,13 @@ export interface BenchReport {
   peakRssMiB: number;
 }
 
-function median(values: number[]): number {
+/** The value below which `q` of the values lie (nearest rank). */
+function percentile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
+
+const median = (values: number[]) => percentile(values, 0.5);
 
 /** A model of each mode on the same data, and one training step of it. */
 function trainer(backbone: () => SegmentationBackbone, dropclass: boolean, options: BenchOptions, size: number) {
@@ -86,10 +100,10 @@ function trainer(backbone: () => SegmentationBackbone, dropclass: boolean, optio
 }
 
 /**
- * Median milliseconds of each task, the tasks run in turn `repeats` times, so that a machine that
- * speeds up or slows down during the run moves all medians alike and their ratios stay fair.
+ * Milliseconds of each run of each task, the tasks run in turn `repeats` times, so that a machine
+ * that speeds up or slows down during the run moves all medians alike and their ratios stay fair.
  */
-function timeAlternately(tasks: ((i: number) => void)[], repeats: number): number[] {
+function timeAlternately(tasks: ((i: number) => void)[], repeats: number): number[][] {
   const times = tasks.map(() => [] as number[]);
   for (let i = 0; i < repeats; i++) {
     tasks.forEach((task, t) => {
@@ -98,20 +112,22 @@ function timeAlternately(tasks: ((i: number) => void)[], repeats: number): numbe
       times[t].push(performance.now() - t0);
     });
   }
-  return times.map(median);
+  return times;
 }
 
-/** The baseline and the DropClass training step, timed alternately. */
-function timeTraining(runs: { step: (i: number) => void }[], options: BenchOptions): TrainTiming[] {
+/** The baseline and the DropClass training step, timed alternately, and the DropClass overhead pair by pair. */
+function timeTraining(runs: { step: (i: number) => void }[], options: BenchOptions): { timings: TrainTiming[]; paired: PairedOverhead } {
   for (let i = 0; i < options.warmup; i++) for (const run of runs) run.step(i);
   const tensorsBefore = tf.memory().numTensors;
-  const medians = timeAlternately(runs.map((run) => run.step), options.steps);
+  const times = timeAlternately(runs.map((run) => run.step), options.steps);
   const tensorsAfter = tf.memory().numTensors;
-  return runs.map((run, r) => {
-    const medianMs = medians[r];
+  const timings = runs.map((run, r) => {
+    const medianMs = median(times[r]);
     const profile = options.profile ? profileKernels(() => run.step(0), 3) : undefined;
     return { medianMs, imagesPerSecond: (1000 * options.batch) / medianMs, tensorsBefore, tensorsAfter, profile };
   });
+  const overheads = times[1].map((ms, i) => (100 * (ms - times[0][i])) / times[0][i]);
+  return { timings, paired: { medianPercent: median(overheads), lowPercent: percentile(overheads, 0.25), highPercent: percentile(overheads, 0.75) } };
 }
 
 /** Predictions, timed alternately up to their values being read. */
@@ -124,13 +140,13 @@ function timeInference(predictors: (() => tf.Tensor)[], repeats: number): number
       out.dispose();
     }),
     repeats,
-  );
+  ).map(median);
 }
 
 function benchBackbone(name: string, backbone: () => SegmentationBackbone, options: BenchOptions, size: number): BackboneBench {
   const base = trainer(backbone, false, options, size);
   const drop = trainer(backbone, true, options, size);
-  const [baseTiming, dropTiming] = timeTraining([base, drop], options);
+  const { timings: [baseTiming, dropTiming], paired } = timeTraining([base, drop], options);
   const repeats = Math.max(3, options.steps);
   // Both networks predict at the feature resolution, so the comparison is the extra 1x1 conv + ReLU alone.
   const folded = drop.model.toFoldedModel();
@@ -145,6 +161,7 @@ function benchBackbone(name: string, backbone: () => SegmentationBackbone, optio
     baseline: baseTiming,
     dropclass: dropTiming,
     dropclassOverheadPercent: (100 * (dropTiming.medianMs - baseTiming.medianMs)) / baseTiming.medianMs,
+    dropclassOverheadPaired: paired,
     inference: { baselineMs, foldedMs, foldedOverheadPercent: (100 * (foldedMs - baselineMs)) / baselineMs },
   };
   tf.dispose([base.images, base.labels, drop.images, drop.labels]);
@@ -203,7 +220,9 @@ export function formatBench(report: BenchReport): string {
   const native = report.native ? (report.native.active ? `; native kernels (${report.native.isa}, ${report.native.threads} threads)` : `; native kernels off (${report.native.reason})`) : '';
   lines.unshift(`configuration ${report.config}; backend ${report.backend}, threads ${report.threads}${native}`);
   for (const b of [report.unet, report.deeplab].filter((x): x is BackboneBench => !!x)) {
-    lines.push(`${b.name}: DropClass overhead ${b.dropclassOverheadPercent.toFixed(1)}% per training step; folded inference ${b.inference.foldedMs.toFixed(1)} ms vs baseline ${b.inference.baselineMs.toFixed(1)} ms (${b.inference.foldedOverheadPercent.toFixed(1)}%)`);
+    const paired = b.dropclassOverheadPaired;
+    const pairs = `step by step: median ${paired.medianPercent.toFixed(1)}%, middle half ${paired.lowPercent.toFixed(1)}% to ${paired.highPercent.toFixed(1)}%`;
+    lines.push(`${b.name}: DropClass overhead ${b.dropclassOverheadPercent.toFixed(1)}% per training step (${pairs}); folded inference ${b.inference.foldedMs.toFixed(1)} ms vs baseline ${b.inference.baselineMs.toFixed(1)} ms (${b.inference.foldedOverheadPercent.toFixed(1)}%)`);
   }
   if (report.torch) {
     lines.push(

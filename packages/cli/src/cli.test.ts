@@ -324,6 +324,11 @@ describe('dropclass command line', () => {
       expect(report.unet[mode].tensorsAfter).toBe(report.unet[mode].tensorsBefore);
     }
     expect(report.unet.trainableParams.dropclass - report.unet.trainableParams.baseline).toBe(4 * 4 + 4 + 2 * 4);
+    // The overhead pair by pair: percentiles in order, all finite.
+    const paired = report.unet.dropclassOverheadPaired;
+    expect([paired.lowPercent, paired.medianPercent, paired.highPercent].every(Number.isFinite)).toBe(true);
+    expect(paired.lowPercent).toBeLessThanOrEqual(paired.medianPercent);
+    expect(paired.medianPercent).toBeLessThanOrEqual(paired.highPercent);
     // The shipped PyTorch anchor runs by default and builds the same network.
     if (torchImportable) {
       expect(report.torch.params).toBe(report.unet.trainableParams.baseline);

@@ -56,6 +56,15 @@ struct Args {
     return v;
   }
 
+  double number(size_t i) {
+    double v = 0;
+    if (ok && napi_get_value_double(env, values[i], &v) != napi_ok) {
+      ok = false;
+      fail(env, "native kernels: expected a number");
+    }
+    return v;
+  }
+
   // A tensor at float offset `values[i]` with `length` floats, checked to lie inside the heap.
   float* tensor(size_t i, int64_t length) {
     const int32_t at = integer(i);
@@ -162,8 +171,7 @@ napi_value BatchNorm(napi_env env, napi_callback_info info) {
   Args a(env, info, 10);
   if (!a.ok) return nullptr;
   const int32_t rows = a.integer(7), channels = a.integer(8);
-  double epsilon = 0;
-  if (a.ok && napi_get_value_double(env, a.values[9], &epsilon) != napi_ok) return fail(env, "native kernels: expected a number");
+  const double epsilon = a.number(9);
   if (!a.ok) return nullptr;
   if (rows < 0 || channels < 1) return fail(env, "native kernels: invalid batch-norm shape");
   const int64_t size = int64_t(rows) * channels;
@@ -182,8 +190,7 @@ napi_value BatchNormTraining(napi_env env, napi_callback_info info) {
   Args a(env, info, 11);
   if (!a.ok) return nullptr;
   const int32_t rows = a.integer(7), channels = a.integer(8), relu = a.integer(10);
-  double epsilon = 0;
-  if (a.ok && napi_get_value_double(env, a.values[9], &epsilon) != napi_ok) return fail(env, "native kernels: expected a number");
+  const double epsilon = a.number(9);
   if (!a.ok) return nullptr;
   if (rows < 1 || channels < 1) return fail(env, "native kernels: invalid batch-norm shape");
   const int64_t size = int64_t(rows) * channels;
@@ -203,8 +210,7 @@ napi_value BatchNormTrainingGradient(napi_env env, napi_callback_info info) {
   Args a(env, info, 13);
   if (!a.ok) return nullptr;
   const int32_t rows = a.integer(10), channels = a.integer(11);
-  double epsilon = 0;
-  if (a.ok && napi_get_value_double(env, a.values[12], &epsilon) != napi_ok) return fail(env, "native kernels: expected a number");
+  const double epsilon = a.number(12);
   if (!a.ok) return nullptr;
   if (rows < 1 || channels < 1) return fail(env, "native kernels: invalid batch-norm shape");
   const int64_t size = int64_t(rows) * channels;
@@ -258,24 +264,25 @@ napi_value CopyRows(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// (heap, logits, labels|-1, losses, p, rows, classes, ignoreIndex, excludedClass, suppressedClass)
+// (heap, logits, labels|-1, losses, p, count, rows, classes, ignoreIndex, excludedClass, suppressedClass)
 napi_value SoftmaxLosses(napi_env env, napi_callback_info info) {
-  Args a(env, info, 10);
+  Args a(env, info, 11);
   if (!a.ok) return nullptr;
-  const int32_t rows = a.integer(5), classes = a.integer(6), ignore_index = a.integer(7), excluded = a.integer(8), suppressed = a.integer(9);
+  const int32_t rows = a.integer(6), classes = a.integer(7), ignore_index = a.integer(8), excluded = a.integer(9), suppressed = a.integer(10);
   if (!a.ok) return nullptr;
   if (rows < 0 || classes < 0 || suppressed >= classes || suppressed < -1) return fail(env, "native kernels: invalid softmax-losses shape or class");
   const int64_t size = int64_t(rows) * classes;
   float* x = a.tensor(1, size);
   const int32_t* labels = a.integer(2) >= 0 ? reinterpret_cast<const int32_t*>(a.tensor(2, rows)) : nullptr;
-  float* losses = a.tensor(3, 3);
+  float* losses = a.tensor(3, 2);
   float* p = a.tensor(4, size);
+  float* count = a.tensor(5, 1);
   if (!a.ok) return nullptr;
-  dck::softmax_losses(rows, classes, x, labels, ignore_index, excluded, suppressed, p, losses);
+  dck::softmax_losses(rows, classes, x, labels, ignore_index, excluded, suppressed, p, losses, count);
   return nullptr;
 }
 
-// (heap, p, labels|-1, losses, dy, dx, rows, classes, ignoreIndex, excludedClass, suppressedClass)
+// (heap, p, labels|-1, count, dy, dx, rows, classes, ignoreIndex, excludedClass, suppressedClass)
 napi_value SoftmaxLossesGradient(napi_env env, napi_callback_info info) {
   Args a(env, info, 11);
   if (!a.ok) return nullptr;
@@ -285,11 +292,11 @@ napi_value SoftmaxLossesGradient(napi_env env, napi_callback_info info) {
   const int64_t size = int64_t(rows) * classes;
   float* p = a.tensor(1, size);
   const int32_t* labels = a.integer(2) >= 0 ? reinterpret_cast<const int32_t*>(a.tensor(2, rows)) : nullptr;
-  float* losses = a.tensor(3, 3);
+  float* count = a.tensor(3, 1);
   float* dy = a.tensor(4, 2);
   float* dx = a.tensor(5, size);
   if (!a.ok) return nullptr;
-  dck::softmax_losses_gradient(rows, classes, p, labels, ignore_index, excluded, suppressed, losses, dy, dx);
+  dck::softmax_losses_gradient(rows, classes, p, labels, ignore_index, excluded, suppressed, count, dy, dx);
   return nullptr;
 }
 

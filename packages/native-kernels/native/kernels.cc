@@ -11,10 +11,12 @@
 #include <cstring>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define DCK_X86 1
+#include <immintrin.h>
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 #elif defined(__GNUC__)
@@ -260,6 +262,95 @@ struct Split {
   int begin(int i) const { return std::min(total, i * size); }
   int end(int i) const { return std::min(total, (i + 1) * size); }
 };
+
+typedef std::int32_t v8i __attribute__((vector_size(32)));
+
+inline v8 bits_to_floats(v8i v) {
+  v8 r;
+  std::memcpy(&r, &v, sizeof r);
+  return r;
+}
+inline v8i floats_to_bits(v8 v) {
+  v8i r;
+  std::memcpy(&r, &v, sizeof r);
+  return r;
+}
+
+// exp of 8 floats, as Cephes' expf: e^x = 2^n e^r with n = floor(x log2(e) + 1/2), r = x - n ln 2
+// (ln 2 in two parts), e^r by a polynomial of degree 6; within about 2e-7 of exp relative to it.
+// Below -87.3 (where e^x leaves the normal floats) it gives 0; NaN stays NaN.
+inline v8 exp8(v8 x) {
+  const v8i under = x < splat(-87.33654f);
+  const v8 fx = x * splat(1.44269504088896341f) + splat(0.5f);
+  v8 n = __builtin_convertvector(__builtin_convertvector(fx, v8i), v8);
+  n -= bits_to_floats(floats_to_bits(splat(1.f)) & (fx < n));  // truncation to floor
+  const v8 r = x - n * splat(0.693359375f) + n * splat(2.12194440e-4f);
+  v8 y = splat(1.9875691500e-4f);
+  y = y * r + splat(1.3981999507e-3f);
+  y = y * r + splat(8.3334519073e-3f);
+  y = y * r + splat(4.1665795894e-2f);
+  y = y * r + splat(1.6666665459e-1f);
+  y = y * r + splat(5.0000001201e-1f);
+  y = y * (r * r) + r + splat(1.f);
+  const v8i scale = (__builtin_convertvector(n, v8i) + 127) << 23;
+  const v8i nan = x != x;
+  return bits_to_floats((floats_to_bits(y * bits_to_floats(scale)) & ~under & ~nan) | (floats_to_bits(x) & nan));
+}
+
+// Largest and sum of 8 floats (a tree of shuffles where the build has AVX, not a chain of 8).
+inline float max8(v8 v) {
+#if DCK_X86
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+#else
+  float m = v[0];
+  for (int j = 1; j < 8; ++j) m = v[j] > m ? v[j] : m;
+  return m;
+#endif
+}
+inline float sum8(v8 v) {
+#if DCK_X86
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+#else
+  float s = 0.f;
+  for (int j = 0; j < 8; ++j) s += v[j];
+  return s;
+#endif
+}
+
+// dst = softmax of one row; returns the row's maximum and the sum of exp(row - maximum). Rows of 8
+// or more go 8 values at a time; a NaN in the row makes the row NaN.
+inline __attribute__((always_inline)) std::pair<float, float> softmax_row(const float* row, int columns, float* dst) {
+  int c = 0;
+  float top = row[0];
+  if (columns >= 8) {
+    v8 m = load(row);
+    for (c = 8; c + 8 <= columns; c += 8) {
+      const v8 v = load(row + c);
+      m = bits_to_floats((floats_to_bits(v) & (v > m)) | (floats_to_bits(m) & ~(v > m)));
+    }
+    top = max8(m);
+  }
+  for (; c < columns; ++c) top = row[c] > top ? row[c] : top;
+  float sum = 0.f;
+  c = 0;
+  if (columns >= 8) {
+    v8 total = splat(0.f);
+    for (; c + 8 <= columns; c += 8) {
+      const v8 e = exp8(load(row + c) - splat(top));
+      store(dst + c, e);
+      total += e;
+    }
+    sum = sum8(total);
+  }
+  for (; c < columns; ++c) sum += (dst[c] = std::exp(row[c] - top));
+  const float inverse = 1.f / sum;
+  for (c = 0; c < columns; ++c) dst[c] *= inverse;
+  return {top, sum};
+}
 
 // Rows of patches per tile: enough for the inner kernel, few enough to stay in cache.
 int tile_rows(int depth) { return std::max(48, std::min(2048, (16384 / std::max(1, depth)) / 48 * 48)); }
@@ -519,14 +610,7 @@ void softmax_rows(std::ptrdiff_t rows, int columns, const float* x, float* out) 
   const Split split(static_cast<int>(rows), rows * columns >= 65536 ? threads() : 1, 256);
   parallel_for(split.parts, [&](int i) {
     for (std::ptrdiff_t r = split.begin(i); r < split.end(i); ++r) {
-      const float* row = x + r * columns;
-      float* dst = out + r * columns;
-      float top = row[0];
-      for (int c = 1; c < columns; ++c) top = row[c] > top ? row[c] : top;
-      float sum = 0.f;
-      for (int c = 0; c < columns; ++c) sum += (dst[c] = std::exp(row[c] - top));
-      const float inverse = 1.f / sum;
-      for (int c = 0; c < columns; ++c) dst[c] *= inverse;
+      softmax_row(x + r * columns, columns, out + r * columns);
     }
   });
 }
@@ -584,48 +668,43 @@ bool counted(const int32_t* labels, std::ptrdiff_t r, int classes, int ignore_in
 }  // namespace
 
 void softmax_losses(std::ptrdiff_t rows, int classes, const float* x, const int32_t* labels, int ignore_index, int excluded, int suppressed,
-                    float* p, float* losses) {
+                    float* p, float* losses, float* count) {
   if (classes < 1) rows = 0;
   const int blocks = static_cast<int>((rows + LOSS_BLOCK - 1) / LOSS_BLOCK);
   // Per block: sum of -log p[label] over counted rows, rows counted, sum of p[suppressed].
   std::vector<double> sums(static_cast<std::size_t>(blocks) * 3, 0.0);
   parallel_for(blocks, [&](int i) {
-    double cross = 0, count = 0, suppression = 0;
+    double cross = 0, in_block = 0, suppression = 0;
     const std::ptrdiff_t end = std::min<std::ptrdiff_t>(rows, static_cast<std::ptrdiff_t>(i + 1) * LOSS_BLOCK);
     for (std::ptrdiff_t r = static_cast<std::ptrdiff_t>(i) * LOSS_BLOCK; r < end; ++r) {
       const float* row = x + r * classes;
       float* dst = p + r * classes;
-      float top = row[0];
-      for (int c = 1; c < classes; ++c) top = row[c] > top ? row[c] : top;
-      float sum = 0.f;
-      for (int c = 0; c < classes; ++c) sum += (dst[c] = std::exp(row[c] - top));
-      const float inverse = 1.f / sum;
-      for (int c = 0; c < classes; ++c) dst[c] *= inverse;
+      const auto [top, sum] = softmax_row(row, classes, dst);
       if (counted(labels, r, classes, ignore_index, excluded)) {
         cross += std::log(static_cast<double>(sum)) - (static_cast<double>(row[labels[r]]) - top);
-        count += 1;
+        in_block += 1;
       }
       if (suppressed >= 0) suppression += dst[suppressed];
     }
     sums[3 * i] = cross;
-    sums[3 * i + 1] = count;
+    sums[3 * i + 1] = in_block;
     sums[3 * i + 2] = suppression;
   });
-  double cross = 0, count = 0, suppression = 0;
+  double cross = 0, counted_rows = 0, suppression = 0;
   for (int i = 0; i < blocks; ++i) {
     cross += sums[3 * i];
-    count += sums[3 * i + 1];
+    counted_rows += sums[3 * i + 1];
     suppression += sums[3 * i + 2];
   }
-  losses[0] = static_cast<float>(count > 0 ? cross / count : 0.0);
+  losses[0] = static_cast<float>(counted_rows > 0 ? cross / counted_rows : 0.0);
   losses[1] = static_cast<float>(rows > 0 ? suppression / static_cast<double>(rows) : 0.0);
-  losses[2] = static_cast<float>(count);
+  *count = static_cast<float>(counted_rows);
 }
 
 void softmax_losses_gradient(std::ptrdiff_t rows, int classes, const float* p, const int32_t* labels, int ignore_index, int excluded, int suppressed,
-                             const float* losses, const float* dy, float* dx) {
+                             const float* count, const float* dy, float* dx) {
   if (classes < 1) return;
-  const float w_ce = labels ? dy[0] / std::max(losses[2], 1.f) : 0.f;
+  const float w_ce = labels ? dy[0] / std::max(*count, 1.f) : 0.f;
   const float w_sup = suppressed >= 0 && rows > 0 ? dy[1] / static_cast<float>(rows) : 0.f;
   const Split split(static_cast<int>(rows), rows * classes >= 65536 ? threads() : 1, 256);
   parallel_for(split.parts, [&](int i) {

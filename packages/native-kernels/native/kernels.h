@@ -52,14 +52,14 @@ void max_pool_gradient(const ConvGeometry& g, const float* x, const float* dy, f
 
 // The softmax terms of the DropClass objective over rows of `classes` logits: p = softmax of each row;
 // losses[0] = mean of -log p[label] over the rows counted (0 when none), losses[1] = mean over all
-// rows of p[suppressed] (0 when suppressed < 0), losses[2] = rows counted. A row counts when labels
-// is not null and its label is in [0, classes), not ignore_index and not excluded.
+// rows of p[suppressed] (0 when suppressed < 0), *count = rows counted. A row counts when labels is
+// not null and its label is in [0, classes), not ignore_index and not excluded.
 void softmax_losses(std::ptrdiff_t rows, int classes, const float* x, const int32_t* labels, int ignore_index, int excluded, int suppressed,
-                    float* p, float* losses);
+                    float* p, float* losses, float* count);
 // Its gradient, given dy[2] for losses[0..1]: dx = w_ce (p - onehot(label)) [row counted]
-// + w_sup p[suppressed] (onehot(suppressed) - p), w_ce = dy[0] / max(losses[2], 1), w_sup = dy[1] / rows.
+// + w_sup p[suppressed] (onehot(suppressed) - p), w_ce = dy[0] / max(*count, 1), w_sup = dy[1] / rows.
 void softmax_losses_gradient(std::ptrdiff_t rows, int classes, const float* p, const int32_t* labels, int ignore_index, int excluded, int suppressed,
-                             const float* losses, const float* dy, float* dx);
+                             const float* count, const float* dy, float* dx);
 
 // Batch norm in training over rows of `channels` values: mean and biased variance of each channel
 // (sums in double), y = (x - mean) / sqrt(variance + epsilon) * gamma + beta, then ReLU when `relu`.

@@ -21,10 +21,10 @@ export interface NativeAddon {
   rows(heap: Float32Array, x: number, out: number, rows: number, columns: number, op: RowOp): void;
   copyRows(heap: Float32Array, src: number, srcStride: number, dst: number, dstStride: number, rows: number, width: number): void;
   maxPoolGradient(heap: Float32Array, x: number, dy: number, dx: number, ...geometry: number[]): void;
-  /** Softmax of `[rows, classes]` logits into `p`, and `losses` `[3]`: cross-entropy, suppression term, pixels counted. */
-  softmaxLosses(heap: Float32Array, logits: number, labels: number, losses: number, p: number, rows: number, classes: number, ignoreIndex: number, excludedClass: number, suppressedClass: number): void;
-  /** The logits' gradient from `p`, the labels, the forward's `losses` and `dy` `[2]`. */
-  softmaxLossesGradient(heap: Float32Array, p: number, labels: number, losses: number, dy: number, dx: number, rows: number, classes: number, ignoreIndex: number, excludedClass: number, suppressedClass: number): void;
+  /** Softmax of `[rows, classes]` logits into `p`, `losses` `[2]` (cross-entropy, suppression term) and `count` `[1]` (pixels counted). */
+  softmaxLosses(heap: Float32Array, logits: number, labels: number, losses: number, p: number, count: number, rows: number, classes: number, ignoreIndex: number, excludedClass: number, suppressedClass: number): void;
+  /** The logits' gradient from `p`, the labels, the forward's `count` and `dy` `[2]`. */
+  softmaxLossesGradient(heap: Float32Array, p: number, labels: number, count: number, dy: number, dx: number, rows: number, classes: number, ignoreIndex: number, excludedClass: number, suppressedClass: number): void;
   setThreads(threads: number): void;
   threads(): number;
 }

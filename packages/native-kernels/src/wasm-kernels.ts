@@ -275,18 +275,19 @@ const softmaxLosses: Run = (addon, backend, { logits, labels }, attrs) => {
   const a = attrs as unknown as SoftmaxLossesAttrs;
   const shape = lossShape(logits, labels, a);
   if (!shape) return undefined;
-  const losses = backend.makeOutput([3], 'float32');
+  const losses = backend.makeOutput([2], 'float32');
   const p = backend.makeOutput(shape, 'float32');
-  addon.softmaxLosses(heap(backend), at(backend, logits!), labels ? at(backend, labels) : -1, at(backend, losses), at(backend, p), ...shape, a.ignoreIndex, a.excludedClass, a.suppressedClass);
-  return [losses, p];
+  const count = backend.makeOutput([1], 'float32');
+  addon.softmaxLosses(heap(backend), at(backend, logits!), labels ? at(backend, labels) : -1, at(backend, losses), at(backend, p), at(backend, count), ...shape, a.ignoreIndex, a.excludedClass, a.suppressedClass);
+  return [losses, p, count];
 };
 
-const softmaxLossesGradient: Run = (addon, backend, { probabilities, labels, losses, dy }, attrs) => {
+const softmaxLossesGradient: Run = (addon, backend, { probabilities, labels, count, dy }, attrs) => {
   const a = attrs as unknown as SoftmaxLossesAttrs;
   const shape = lossShape(probabilities, labels, a);
-  if (!shape || !float32(losses, dy) || size(losses!.shape) !== 3 || size(dy!.shape) !== 2) return undefined;
+  if (!shape || !float32(count, dy) || size(count!.shape) !== 1 || size(dy!.shape) !== 2) return undefined;
   const dx = backend.makeOutput(shape, 'float32');
-  addon.softmaxLossesGradient(heap(backend), at(backend, probabilities!), labels ? at(backend, labels) : -1, at(backend, losses!), at(backend, dy!), at(backend, dx), ...shape, a.ignoreIndex, a.excludedClass, a.suppressedClass);
+  addon.softmaxLossesGradient(heap(backend), at(backend, probabilities!), labels ? at(backend, labels) : -1, at(backend, count!), at(backend, dy!), at(backend, dx), ...shape, a.ignoreIndex, a.excludedClass, a.suppressedClass);
   return dx;
 };
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { batchNormInTraining } from '../ops/batch-norm.js';
 import { NO_CLASS_DROPPED, averagedImportance } from './importance.js';
 import { resizeBilinear } from './upsample.js';
-import { softmaxLosses } from '../ops/softmax-losses.js';
+import { component, softmaxLosses } from '../ops/softmax-losses.js';
 
 export const DEFAULT_ALPHA = 10;
 export const DEFAULT_BN_EPSILON = 1e-5;
@@ -24,7 +24,7 @@ export function pointwise(x: tf.Tensor4D, kernel: tf.Tensor2D, bias: tf.Tensor1D
 export function maskedCrossEntropy(logits: tf.Tensor4D, labels: tf.Tensor3D, ignoreIndex = IGNORE_INDEX, excludedClass = NO_CLASS_DROPPED): tf.Scalar {
   return tf.tidy(() => {
     const sized = atLabelSize(logits, labels) ? logits : resizeBilinear(logits, labels.shape[1], labels.shape[2]);
-    return tf.reshape(tf.slice(softmaxLosses(sized, labels, { ignoreIndex, excludedClass, suppressedClass: NO_CLASS_DROPPED }), [0], [1]), []) as tf.Scalar;
+    return component(softmaxLosses(sized, labels, { ignoreIndex, excludedClass, suppressedClass: NO_CLASS_DROPPED }), 0);
   });
 }
 
@@ -141,11 +141,12 @@ export function dropClassObjective(inputs: DropClassInputs): DropClassTerms {
   let lossDrop: tf.Scalar;
   let lossSup: tf.Scalar;
   if (atLabelSize(logitsDrop, labels)) {
-    [lossDrop, lossSup] = tf.unstack(softmaxLosses(logitsDrop, labels, { ignoreIndex, excludedClass: droppedClass, suppressedClass: droppedClass })) as [tf.Scalar, tf.Scalar];
+    const losses = softmaxLosses(logitsDrop, labels, { ignoreIndex, excludedClass: droppedClass, suppressedClass: droppedClass });
+    [lossDrop, lossSup] = [component(losses, 0), component(losses, 1)];
   } else {
     lossDrop = maskedCrossEntropy(logitsDrop, labels, ignoreIndex, droppedClass);
     const dropped = droppedClass !== NO_CLASS_DROPPED;
-    lossSup = dropped ? (tf.reshape(tf.slice(softmaxLosses(logitsDrop, undefined, { ignoreIndex, excludedClass: NO_CLASS_DROPPED, suppressedClass: droppedClass }), [1], [1]), []) as tf.Scalar) : tf.scalar(0);
+    lossSup = dropped ? component(softmaxLosses(logitsDrop, undefined, { ignoreIndex, excludedClass: NO_CLASS_DROPPED, suppressedClass: droppedClass }), 1) : tf.scalar(0);
   }
   const total = tf.addN([tf.mul(lossCe, 1 - progress), tf.mul(lossDrop, progress), tf.mul(lossSup, alpha)]) as tf.Scalar;
   return { logits, logitsDrop, importance, lossCe, lossDrop, lossSup, total, batchStatistics: batchStatistics! };

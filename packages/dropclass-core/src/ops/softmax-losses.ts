@@ -5,16 +5,17 @@ import * as tf from '@tensorflow/tfjs-core';
  *
  * Inputs `{ logits, labels? }`: float32 `[N, K]` and int32 `[N]`; attributes {@link SoftmaxLossesAttrs}.
  * Outputs, in order:
- * - `losses`, float32 `[3]`: the cross-entropy, the suppression term (both as {@link softmaxLosses}
- *   defines them) and the number of pixels the cross-entropy counted;
- * - `probabilities`, float32 `[N, K]`: the softmax of each row.
+ * - `losses`, float32 `[2]`: the cross-entropy and the suppression term, as {@link softmaxLosses}
+ *   defines them;
+ * - `probabilities`, float32 `[N, K]`: the softmax of each row;
+ * - `count`, float32 `[1]`: the number of pixels the cross-entropy counted.
  */
 export const SOFTMAX_LOSSES_KERNEL = 'DropClassSoftmaxLosses';
 
 /**
  * Name of the fused gradient kernel that goes with {@link SOFTMAX_LOSSES_KERNEL}.
  *
- * Inputs `{ probabilities, labels?, losses, dy }`: the forward kernel's two outputs, its labels, and
+ * Inputs `{ probabilities, labels?, count, dy }`: the forward kernel's outputs, its labels, and
  * `dy` float32 `[2]`, the gradient of the two losses. Output: the gradient of the logits `[N, K]`,
  * `wCe (p - onehot(label)) [pixel counted] + wSup p_z (onehot(z) - p)` with
  * `wCe = dy[0] / max(count, 1)`, `wSup = dy[1] / N`, `z` the suppressed class (no term when -1).
@@ -30,7 +31,7 @@ export interface SoftmaxLossesAttrs extends tf.NamedAttrMap {
   suppressedClass: number;
 }
 
-/** One way of computing the op: forward returns `[crossEntropy, suppression, count]` and what backward needs. */
+/** One way of computing the op: forward returns `[crossEntropy, suppression]` and what backward needs. */
 interface Implementation {
   forward(logits: tf.Tensor2D, labels: tf.Tensor1D | undefined, attrs: SoftmaxLossesAttrs): { losses: tf.Tensor1D; saved: tf.Tensor[] };
   backward(dy: tf.Tensor1D, saved: tf.Tensor[], hasLabels: boolean, attrs: SoftmaxLossesAttrs): tf.Tensor;
@@ -40,11 +41,11 @@ interface Implementation {
 const fused: Implementation = {
   forward(logits, labels, attrs) {
     const inputs: tf.NamedTensorMap = labels ? { logits, labels } : { logits };
-    const [losses, probabilities] = tf.engine().runKernel(SOFTMAX_LOSSES_KERNEL, inputs, attrs) as tf.Tensor[];
-    return { losses: losses as tf.Tensor1D, saved: labels ? [probabilities, losses, labels] : [probabilities, losses] };
+    const [losses, probabilities, count] = tf.engine().runKernel(SOFTMAX_LOSSES_KERNEL, inputs, attrs) as tf.Tensor[];
+    return { losses: losses as tf.Tensor1D, saved: labels ? [probabilities, count, labels] : [probabilities, count] };
   },
-  backward(dy, [probabilities, losses, labels], hasLabels, attrs) {
-    const inputs: tf.NamedTensorMap = hasLabels ? { probabilities, labels, losses, dy } : { probabilities, losses, dy };
+  backward(dy, [probabilities, count, labels], hasLabels, attrs) {
+    const inputs: tf.NamedTensorMap = hasLabels ? { probabilities, labels, count, dy } : { probabilities, count, dy };
     return tf.engine().runKernel(SOFTMAX_LOSSES_GRAD_KERNEL, inputs, attrs) as tf.Tensor;
   },
 };
@@ -78,24 +79,23 @@ const composite: Implementation = {
       suppression = tf.div(tf.sum(pz), Math.max(n, 1));
       saved.push(pz);
     }
-    const losses = tf.stack([crossEntropy, suppression, count]) as tf.Tensor1D;
-    return { losses, saved: [...saved, losses] };
+    return { losses: tf.stack([crossEntropy, suppression]) as tf.Tensor1D, saved: [...saved, count] };
   },
   backward(dy, saved, hasLabels, { suppressedClass }) {
     const p = saved[0];
     const [n, k] = p.shape;
-    const losses = saved[saved.length - 1];
+    const count = saved[saved.length - 1];
     let coefficient: tf.Tensor | undefined;
     let gradient: tf.Tensor | undefined;
     if (hasLabels) {
       const [picks, weights] = saved.slice(1, 3);
-      const wCe = tf.div(tf.slice(dy, [0], [1]), tf.maximum(tf.slice(losses, [2], [1]), 1));
+      const wCe = tf.div(component(dy, 0), tf.maximum(count, 1));
       coefficient = tf.mul(weights, wCe);
       gradient = tf.neg(tf.mul(picks, wCe));
     }
     if (suppressedClass >= 0) {
       const pz = saved[hasLabels ? 3 : 1];
-      const scaled = tf.mul(pz, tf.div(tf.slice(dy, [1], [1]), Math.max(n, 1)));
+      const scaled = tf.mul(pz, tf.div(component(dy, 1), Math.max(n, 1)));
       coefficient = coefficient ? tf.sub(coefficient, scaled) : tf.neg(scaled);
       const toZ = tf.mul(scaled, tf.reshape(tf.oneHot(tf.tensor1d([suppressedClass], 'int32'), k), [1, k]));
       gradient = gradient ? tf.add(gradient, toZ) : toZ;
@@ -104,6 +104,14 @@ const composite: Implementation = {
     return tf.add(tf.mul(p, coefficient), gradient);
   },
 };
+
+/**
+ * Component `i` of a `[2]` vector as a scalar: a product with `e_i`, where wasm's `Slice` kernel (and
+ * `Unpack`, made of it) reads the tensor back to JavaScript.
+ */
+export function component(values: tf.Tensor, i: number): tf.Scalar {
+  return tf.dot(values, tf.tensor1d(i === 0 ? [1, 0] : [0, 1])) as tf.Scalar;
+}
 
 function hasFusedKernels(): boolean {
   const backend = tf.getBackend();
@@ -135,7 +143,7 @@ export function softmaxLosses(logits: tf.Tensor, labels: tf.Tensor | undefined, 
     const { losses, saved } = implementation.forward(x, flatLabels, attrs);
     save(saved);
     return {
-      value: tf.slice(losses, [0], [2]),
+      value: losses,
       gradFunc: (dy: tf.Tensor, kept: tf.Tensor[]) => implementation.backward(dy as tf.Tensor1D, kept, flatLabels !== undefined, attrs),
     };
   });
