@@ -59,6 +59,7 @@ describe('softmaxLosses', () => {
     const shaped = tf.tidy(() => softmaxLosses(logits, labels4, attrs).dataSync());
     expect(Array.from(shaped)).toEqual(Array.from(flat));
     expect(() => softmaxLosses(logits, tf.zeros([2, 2, 2]), attrs)).toThrow(/labels \[2, 2, 2\] do not match logits \[2, 2, 3, 5\]/);
+    expect(() => softmaxLosses(logits, labels4, { ...attrs, suppressedClass: 5 })).toThrow(/suppressedClass 5 is not a class of these 5-class logits/);
     tf.dispose([logits, labels4]);
   });
 

@@ -136,6 +136,10 @@ export function softmaxLosses(logits: tf.Tensor, labels: tf.Tensor | undefined, 
   if (labels && labels.size !== n) {
     throw new Error(`softmaxLosses (ops/softmax-losses.ts): labels [${labels.shape.join(', ')}] do not match logits [${logits.shape.join(', ')}] without the class axis`);
   }
+  const { suppressedClass } = attrs;
+  if (!Number.isInteger(suppressedClass) || suppressedClass < -1 || suppressedClass >= k) {
+    throw new RangeError(`softmaxLosses (ops/softmax-losses.ts): suppressedClass ${suppressedClass} is not a class of these ${k}-class logits; give an integer in 0..${k - 1}, or -1 for none`);
+  }
   const implementation = hasFusedKernels() ? fused : composite;
   const flatLabels = labels ? (tf.reshape(labels.dtype === 'int32' ? labels : tf.cast(labels, 'int32'), [n]) as tf.Tensor1D) : undefined;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
