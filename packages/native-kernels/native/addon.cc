@@ -264,21 +264,38 @@ napi_value CopyRows(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// The arguments the two softmax-loss functions share, from position 6: rows, classes, ignoreIndex,
+// excludedClass, suppressedClass; and the labels (or -1) at position 2.
+struct LossArgs {
+  int32_t rows = 0, classes = 0, ignore_index = 0, excluded = 0, suppressed = -1;
+  int64_t size = 0;
+  const int32_t* labels = nullptr;
+
+  explicit LossArgs(Args& a) {
+    rows = a.integer(6), classes = a.integer(7), ignore_index = a.integer(8), excluded = a.integer(9), suppressed = a.integer(10);
+    if (!a.ok) return;
+    if (rows < 0 || classes < 0 || suppressed >= classes || suppressed < -1) {
+      a.ok = false;
+      fail(a.env, "native kernels: invalid softmax-losses shape or class");
+      return;
+    }
+    size = int64_t(rows) * classes;
+    if (a.integer(2) >= 0) labels = reinterpret_cast<const int32_t*>(a.tensor(2, rows));
+  }
+};
+
 // (heap, logits, labels|-1, losses, p, count, rows, classes, ignoreIndex, excludedClass, suppressedClass)
 napi_value SoftmaxLosses(napi_env env, napi_callback_info info) {
   Args a(env, info, 11);
   if (!a.ok) return nullptr;
-  const int32_t rows = a.integer(6), classes = a.integer(7), ignore_index = a.integer(8), excluded = a.integer(9), suppressed = a.integer(10);
+  const LossArgs l(a);
   if (!a.ok) return nullptr;
-  if (rows < 0 || classes < 0 || suppressed >= classes || suppressed < -1) return fail(env, "native kernels: invalid softmax-losses shape or class");
-  const int64_t size = int64_t(rows) * classes;
-  float* x = a.tensor(1, size);
-  const int32_t* labels = a.integer(2) >= 0 ? reinterpret_cast<const int32_t*>(a.tensor(2, rows)) : nullptr;
+  float* x = a.tensor(1, l.size);
   float* losses = a.tensor(3, 2);
-  float* p = a.tensor(4, size);
+  float* p = a.tensor(4, l.size);
   float* count = a.tensor(5, 1);
   if (!a.ok) return nullptr;
-  dck::softmax_losses(rows, classes, x, labels, ignore_index, excluded, suppressed, p, losses, count);
+  dck::softmax_losses(l.rows, l.classes, x, l.labels, l.ignore_index, l.excluded, l.suppressed, p, losses, count);
   return nullptr;
 }
 
@@ -286,17 +303,14 @@ napi_value SoftmaxLosses(napi_env env, napi_callback_info info) {
 napi_value SoftmaxLossesGradient(napi_env env, napi_callback_info info) {
   Args a(env, info, 11);
   if (!a.ok) return nullptr;
-  const int32_t rows = a.integer(6), classes = a.integer(7), ignore_index = a.integer(8), excluded = a.integer(9), suppressed = a.integer(10);
+  const LossArgs l(a);
   if (!a.ok) return nullptr;
-  if (rows < 0 || classes < 0 || suppressed >= classes || suppressed < -1) return fail(env, "native kernels: invalid softmax-losses shape or class");
-  const int64_t size = int64_t(rows) * classes;
-  float* p = a.tensor(1, size);
-  const int32_t* labels = a.integer(2) >= 0 ? reinterpret_cast<const int32_t*>(a.tensor(2, rows)) : nullptr;
+  float* p = a.tensor(1, l.size);
   float* count = a.tensor(3, 1);
   float* dy = a.tensor(4, 2);
-  float* dx = a.tensor(5, size);
+  float* dx = a.tensor(5, l.size);
   if (!a.ok) return nullptr;
-  dck::softmax_losses_gradient(rows, classes, p, labels, ignore_index, excluded, suppressed, count, dy, dx);
+  dck::softmax_losses_gradient(l.rows, l.classes, p, l.labels, l.ignore_index, l.excluded, l.suppressed, count, dy, dx);
   return nullptr;
 }
 

@@ -548,7 +548,7 @@ void matmul(int batch, int m, int n, int k, const float* a, std::ptrdiff_t a_bat
 }
 
 void batch_norm(std::ptrdiff_t rows, int channels, const float* x, const float* mean, const float* variance, const float* offset,
-                const float* scale, float epsilon, float* out) {
+                const float* scale, float epsilon, float* out, bool relu) {
   // Per channel: out = x * k + b with k = scale / sqrt(variance + epsilon), b = offset - mean * k.
   std::vector<float> k(channels), b(channels);
   for (int c = 0; c < channels; ++c) {
@@ -560,7 +560,10 @@ void batch_norm(std::ptrdiff_t rows, int channels, const float* x, const float* 
     for (std::ptrdiff_t r = split.begin(i); r < split.end(i); ++r) {
       const float* src = x + r * channels;
       float* dst = out + r * channels;
-      for (int c = 0; c < channels; ++c) dst[c] = src[c] * k[c] + b[c];
+      if (relu)
+        for (int c = 0; c < channels; ++c) dst[c] = std::max(src[c] * k[c] + b[c], 0.f);
+      else
+        for (int c = 0; c < channels; ++c) dst[c] = src[c] * k[c] + b[c];
     }
   });
 }
@@ -751,29 +754,13 @@ void batch_norm_training(std::ptrdiff_t rows, int channels, const float* x, cons
                          float* y, float* mean, float* variance) {
   const double n = static_cast<double>(std::max<std::ptrdiff_t>(rows, 1));
   const std::vector<double> sums = channel_sums<1>(rows, channels, [&](std::ptrdiff_t r, int c, double* v) { v[0] = x[r * channels + c]; });
-  std::vector<float> m(channels);
-  for (int c = 0; c < channels; ++c) m[c] = mean[c] = static_cast<float>(sums[c] / n);
+  for (int c = 0; c < channels; ++c) mean[c] = static_cast<float>(sums[c] / n);
   const std::vector<double> squares = channel_sums<1>(rows, channels, [&](std::ptrdiff_t r, int c, double* v) {
-    const double d = x[r * channels + c] - m[c];
+    const double d = x[r * channels + c] - mean[c];
     v[0] = d * d;
   });
   for (int c = 0; c < channels; ++c) variance[c] = static_cast<float>(squares[c] / n);
-  std::vector<float> k(channels), b(channels);
-  for (int c = 0; c < channels; ++c) {
-    k[c] = gamma[c] / std::sqrt(variance[c] + epsilon);
-    b[c] = beta[c] - m[c] * k[c];
-  }
-  const Split split(static_cast<int>(rows), rows * channels >= 65536 ? threads() : 1, 256);
-  parallel_for(split.parts, [&](int i) {
-    for (std::ptrdiff_t r = split.begin(i); r < split.end(i); ++r) {
-      const float* src = x + r * channels;
-      float* dst = y + r * channels;
-      if (relu)
-        for (int c = 0; c < channels; ++c) dst[c] = std::max(src[c] * k[c] + b[c], 0.f);
-      else
-        for (int c = 0; c < channels; ++c) dst[c] = src[c] * k[c] + b[c];
-    }
-  });
+  batch_norm(rows, channels, x, mean, variance, beta, gamma, epsilon, y, relu);
 }
 
 namespace {

@@ -34,10 +34,10 @@ void conv2d_filter_gradient(const ConvGeometry& g, const float* x, const float* 
 void matmul(int batch, int m, int n, int k, const float* a, std::ptrdiff_t a_batch_stride, bool transpose_a, const float* b,
             std::ptrdiff_t b_batch_stride, bool transpose_b, float* out);
 
-// out = (x - mean) / sqrt(variance + epsilon) * scale + offset over rows of `channels` values; any
-// of mean, variance, offset, scale may be null (0, 1, 0, 1).
+// out = (x - mean) / sqrt(variance + epsilon) * scale + offset over rows of `channels` values, then
+// ReLU when `relu`; any of mean, variance, offset, scale may be null (0, 1, 0, 1).
 void batch_norm(std::ptrdiff_t rows, int channels, const float* x, const float* mean, const float* variance, const float* offset,
-                const float* scale, float epsilon, float* out);
+                const float* scale, float epsilon, float* out, bool relu = false);
 // out[c] = sum (or mean when `mean`) over r of x[r * columns + c].
 void reduce_rows(std::ptrdiff_t rows, std::ptrdiff_t columns, const float* x, bool mean, float* out);
 // out[r] = max over c of x[r * columns + c] (NaN when a value is NaN).

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { backendRegisters } from './fused-kernels.js';
 
 /**
  * The one batch-norm convention of every layer here, PyTorch's `BatchNorm2d`: training normalises
@@ -61,11 +62,6 @@ export interface BatchNormResult {
   variance: tf.Tensor1D;
 }
 
-function hasFusedKernels(): boolean {
-  const backend = tf.getBackend();
-  return tf.getKernel(BATCH_NORM_TRAINING_KERNEL, backend) !== undefined && tf.getKernel(BATCH_NORM_TRAINING_GRAD_KERNEL, backend) !== undefined;
-}
-
 /**
  * Batch norm in training over every axis but the last (channels): `y = gamma (x - mean) / sqrt(var +
  * eps) + beta` with the batch's mean and biased variance, which are returned too (for moving
@@ -80,7 +76,7 @@ function hasFusedKernels(): boolean {
  */
 export function batchNormInTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number, options: { relu?: boolean } = {}): BatchNormResult {
   const relu = options.relu ?? false;
-  if (x.size > 0 && hasFusedKernels()) return fusedBatchNormInTraining(x, gamma, beta, epsilon, relu);
+  if (x.size > 0 && backendRegisters(BATCH_NORM_TRAINING_KERNEL, BATCH_NORM_TRAINING_GRAD_KERNEL)) return fusedBatchNormInTraining(x, gamma, beta, epsilon, relu);
   const { y, mean, variance } = compositeBatchNormInTraining(x, gamma, beta, epsilon);
   return { y: relu ? tf.relu(y) : y, mean, variance };
 }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { backendRegisters } from './fused-kernels.js';
 
 /**
  * Name of the fused forward kernel a backend may register for {@link softmaxLosses}.
@@ -113,11 +114,6 @@ export function component(values: tf.Tensor, i: number): tf.Scalar {
   return tf.dot(values, tf.tensor1d(i === 0 ? [1, 0] : [0, 1])) as tf.Scalar;
 }
 
-function hasFusedKernels(): boolean {
-  const backend = tf.getBackend();
-  return tf.getKernel(SOFTMAX_LOSSES_KERNEL, backend) !== undefined && tf.getKernel(SOFTMAX_LOSSES_GRAD_KERNEL, backend) !== undefined;
-}
-
 /**
  * The objective's softmax terms over logits `[..., K]` in one op, as `[crossEntropy, suppression]`:
  * - `crossEntropy`: the mean of `-log softmax(logits)[label]` over the pixels whose label is a class
@@ -140,7 +136,7 @@ export function softmaxLosses(logits: tf.Tensor, labels: tf.Tensor | undefined, 
   if (!Number.isInteger(suppressedClass) || suppressedClass < -1 || suppressedClass >= k) {
     throw new RangeError(`softmaxLosses (ops/softmax-losses.ts): suppressedClass ${suppressedClass} is not a class of these ${k}-class logits; give an integer in 0..${k - 1}, or -1 for none`);
   }
-  const implementation = hasFusedKernels() ? fused : composite;
+  const implementation = backendRegisters(SOFTMAX_LOSSES_KERNEL, SOFTMAX_LOSSES_GRAD_KERNEL) ? fused : composite;
   const flatLabels = labels ? (tf.reshape(labels.dtype === 'int32' ? labels : tf.cast(labels, 'int32'), [n]) as tf.Tensor1D) : undefined;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
