@@ -44,7 +44,7 @@ describe('createDeepLabV3', () => {
 
   it('refuses impossible options', () => {
     expect(() => createDeepLabV3({ outputStride: 4 as 8 })).toThrow(/outputStride must be 8 or 16, got 4/);
-    expect(() => createDeepLabV3({ layout: 'resnet50' as 'resnet18' })).toThrow(/resnet18 or resnet34/);
+    expect(() => createDeepLabV3({ layout: 'resnet101' as 'resnet18' })).toThrow(/layout must be resnet18, resnet34 or resnet50, got "resnet101"/);
   });
 });
 

@@ -246,7 +246,7 @@ describe('dropclass command line', () => {
     const run = await dropclass(['main', '--quick', '--resamples', '200'], { cwd: dir });
     expect(run.stderr).toMatch(/\| car +\| object +\| road/);
     expect(run.code).toBe(0);
-    expect(run.stderr).toMatch(/DropClass - baseline \(IoU %, 95% intervals; 1 seed\(s\), 4 steps\)/);
+    expect(run.stderr).toMatch(/Differences from baseline \(IoU %, 95% intervals; \* beyond the noise; 1 seed\(s\), 4 steps, scratch regime\):/);
     expect(run.stderr).toMatch(/What this run can and cannot show:\n- /);
     // Quick data and runs never land where the full job looks.
     for (const f of ['data/synthetic-quick/stats.json', 'runs/main-quick/report.md']) expect(existsSync(join(dir, f)), f).toBe(true);
@@ -254,7 +254,7 @@ describe('dropclass command line', () => {
     const report = await readFile(join(dir, 'runs/main-quick/report.md'), 'utf8');
     expect(report).toMatch(/\| mean \(under-represented\) +\| +\| +\| +\| +-?[\d.]+ \[-?[\d.]+, -?[\d.]+\] \|/);
     expect(report).toMatch(/## Reading\n\nTODO\(reader\)/);
-    for (const f of ['iou-ci-val.png', 'delta-ci-val-shifted.png', 'seed-0/iou-val.png', 'seed-0/baseline/dependency.png', 'seed-0/dropclass/dependency.png', 'seed-0/baseline/config-hash']) {
+    for (const f of ['iou-ci-val.png', 'delta-ci-val-shifted.png', 'seed-0/vs-dropclass/iou-val.png', 'seed-0/baseline/dependency.png', 'seed-0/dropclass/dependency.png', 'seed-0/baseline/config-hash']) {
       expect(existsSync(join(dir, 'runs/main-quick', f)), f).toBe(true);
     }
     // The same intervention in both models.

@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { DropClassModel, type InferenceOptions, type ModelInfo } from '@dropclass/core';
 import { BACKEND_NAMES, type BackendName, initBackend } from '@dropclass/tfjs-wasm-train';
 import { type DatasetKind, type Rgb, SYNTHETIC_CLASS_NAMES, computeClassFrequencies, defaultPalette, openDataset } from '@dropclass/datasets';
@@ -9,11 +10,12 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { BUNDLED_TORCH_ANCHOR, type BenchOptions, formatBench, runBench } from './bench.js';
 import { resolveModelDir } from './checkpoint.js';
 import { importBackbonePackage } from './backbones.js';
-import { type RunConfig, loadRunConfig, parseRunConfig, resolveRunConfig } from './config.js';
+import { ConfigError, type RunConfig, loadRunConfig, parseRunConfig, resolveRunConfig } from './config.js';
 import { diagnoseDependency } from './diagnose.js';
 import { evaluateDataset } from './evaluate.js';
 import { checkExportTarget, exportModel, formatExportReport } from './export.js';
-import { MAIN_JOB_ITERATIONS, mainJobConfig, runMainJob } from './main-job.js';
+import { DEFAULT_MODES, MAIN_JOB_ITERATIONS, mainJobConfig, runMainJob } from './main-job.js';
+import { MAIN_RECIPE_FILE } from './recipe.js';
 import { DEFAULT_TOLERANCE, formatParity, runParity } from './parity.js';
 import { CONFIG_JSON } from './paths.js';
 import { predictFiles } from './predict.js';
@@ -36,6 +38,11 @@ const sizePair = (name: string) => (value: string): [number, number] => {
   }
   return parts as [number, number];
 };
+
+/** `baseline,dropclass` -> ['baseline', 'dropclass']. */
+const modeList = (value: string): string[] => value.split(',').map((m) => m.trim()).filter(Boolean);
+
+const MAIN_RECIPE_NAME = `recipes/${basename(MAIN_RECIPE_FILE)}`;
 
 /** `0.75,1,1.25` -> [0.75, 1, 1.25]. */
 const scaleList = (value: string): number[] => {
@@ -145,9 +152,14 @@ export function buildProgram(): Command {
     .option('--out <dir>', 'run directory (default: runs/<config name>)')
     .option('--resume', 'continue the run in --out from its newest checkpoint (only a run of the same config)')
     .option('--fresh', 'remove what --out holds and train from the start')
+    .option('--init <path>', 'start from these weights (a finished run, a saved model or a .safetensors file): the run config\'s init.from, with its parts (default backbone and classifier)')
     .addOption(backendOption())
-    .action(async (opts: { config: string; out?: string; resume?: boolean; fresh?: boolean; backend?: BackendName }) => {
+    .action(async (opts: { config: string; out?: string; resume?: boolean; fresh?: boolean; init?: string; backend?: BackendName }) => {
       const config = await loadRunConfig(opts.config);
+      if (opts.init) {
+        if (!existsSync(opts.init)) throw new ConfigError(`--init ${opts.init} does not exist; give a finished run, a saved model or a .safetensors file`);
+        config.init = { from: resolve(opts.init), parts: config.init?.parts ?? ['backbone', 'classifier'] };
+      }
       await initBackend({ backend: opts.backend });
       const out = opts.out ?? join('runs', basename(opts.config, '.json'));
       const result = await train(config, { out, resume: opts.resume, fresh: opts.fresh, log, configFile: opts.config });
@@ -300,19 +312,22 @@ export function buildProgram(): Command {
 
   program
     .command('main')
-    .description('the main job: synthetic benchmark, baseline and DropClass U-Net, evaluation on val and val-shifted with bootstrap intervals, dependency diagnostic, report')
+    .description('the main job: synthetic benchmark, a U-Net per seed and mode (baseline and DropClass by default), evaluation on val and val-shifted with bootstrap intervals, dependency diagnostic, report')
     .option('--quick', 'a few steps on tiny data, in their own folders (runs/main-quick, data/synthetic-quick): for tests')
     .option('--seeds <n>', 'seeds to run; the report pools them (mean, spread, intervals over images and seeds)', integer('--seeds'), 1)
-    .option('--iterations <n>', `training steps per run (default ${MAIN_JOB_ITERATIONS}; 4 with --quick)`, integer('--iterations'))
+    .option('--regime <name>', `how the runs are trained, from ${MAIN_RECIPE_NAME}: scratch (random weights) or finetune (each seed pretrained on a balanced pretraining set, then fine-tuned)`, 'scratch')
+    .option('--modes <list>', `the modes compared, the reference first, from ${MAIN_RECIPE_NAME} (e.g. baseline,dropclass,weighted-ce,dropclass+weighted-ce,focal,ohem,dropclass-alpha0)`, modeList, DEFAULT_MODES)
+    .option('--iterations <n>', `training steps per run (default: the regime's, ${MAIN_JOB_ITERATIONS} from scratch; 4 with --quick)`, integer('--iterations'))
+    .option('--pretrain-iterations <n>', "steps of each pretraining run of the finetune regime (default: the regime's)", integer('--pretrain-iterations'))
     .option('--jobs <n>', 'runs trained at once, each in its own process with floor(cores / jobs) threads (default: one per run, at most the cores; 1 with --quick)', integer('--jobs'))
     .option('--fresh', 'remove the runs of this job in --out and train them again')
     .option('--results <file>', 'also write the results page here (e.g. docs/results.md), with its charts in a folder beside it')
     .option('--resamples <n>', 'bootstrap resamples', integer('--resamples'), 1000)
-    .option('--out <dir>', 'report directory (default runs/main, or runs/main-quick with --quick)')
+    .option('--out <dir>', 'report directory (default runs/main, runs/main-<regime> for another regime; -quick appended with --quick)')
     .option('--data <dir>', 'where the synthetic benchmark is written (default data/synthetic, or data/synthetic-quick with --quick)')
     .addOption(backendOption())
     .action(
-      async (opts: { quick?: boolean; seeds: number; iterations?: number; jobs?: number; fresh?: boolean; results?: string; resamples: number; out?: string; data?: string; backend?: BackendName }) => {
+      async (opts: { quick?: boolean; seeds: number; regime: string; modes: string[]; iterations?: number; pretrainIterations?: number; jobs?: number; fresh?: boolean; results?: string; resamples: number; out?: string; data?: string; backend?: BackendName }) => {
         await initBackend({ backend: opts.backend });
         await runMainJob({ ...opts, quick: !!opts.quick, command: ['dropclass', ...commandLine].join(' '), log });
       },

@@ -41,6 +41,8 @@ const inference = z
 
 const synthetic = z
   .object({
+    /** `pretrain`: the balanced pretraining set (splits train and val; valShifted unused). Absent: the long-tailed benchmark. */
+    mode: z.enum(['longtail', 'pretrain']).optional(),
     seed: z.number().int().default(0),
     size: positiveInt.default(64),
     train: positiveInt.default(SYNTHETIC_DEFAULT_COUNTS.train),
@@ -48,6 +50,40 @@ const synthetic = z
     valShifted: positiveInt.default(SYNTHETIC_DEFAULT_COUNTS['val-shifted']),
   })
   .strict();
+
+/**
+ * Initial weights of a run (fine-tuning), distinct from `--resume`: `from` is a finished run, a saved
+ * model or a `.safetensors` file (torchvision's, timm's: read by the backbone adapter), taken
+ * relative to the config file; `parts` are the parts of the model loaded from it, the others start
+ * afresh.
+ */
+const init = z
+  .object({
+    from: z.string().min(1),
+    parts: z.array(z.enum(['backbone', 'classifier', 'selection'])).min(1).default(['backbone', 'classifier']),
+  })
+  .strict();
+
+/** Per-part learning-rate factors (mmsegmentation's paramwise_cfg). */
+const lrMultipliers = z
+  .object({ backbone: z.number().min(0).optional(), classifier: z.number().min(0).optional(), selection: z.number().min(0).optional() })
+  .strict();
+
+/**
+ * The pixel loss of the cross-entropy terms: `kind` ce, focal or ohem; `classWeights` none, inverse
+ * (1 / pixel share), median (median-frequency balancing) or one weight per class.
+ */
+const loss = z
+  .object({
+    kind: z.enum(['ce', 'focal', 'ohem']).default('ce'),
+    classWeights: z.union([z.enum(['none', 'inverse', 'median']), z.array(z.number().min(0)).min(2)]).default('none'),
+    gamma: z.number().min(0).optional(),
+    threshold: z.number().gt(0).max(1).optional(),
+    minKept: positiveInt.optional(),
+  })
+  .strict()
+  .refine((l) => l.kind === 'focal' || l.gamma === undefined, { message: 'gamma is the focal loss\'s: set kind to "focal" or remove gamma', path: ['gamma'] })
+  .refine((l) => l.kind === 'ohem' || (l.threshold === undefined && l.minKept === undefined), { message: 'threshold and minKept are OHEM\'s: set kind to "ohem" or remove them', path: ['kind'] });
 
 const dataset = z
   .object({
@@ -85,6 +121,11 @@ export const runConfigSchema = z
     /** Images evaluated together when they have the same size (windows are always one image at a time). */
     evalBatchSize: positiveInt.default(4),
     inference: inference.default({ flip: false, scales: [1] }),
+    // Optional, without defaults: a config that leaves them out hashes as before they existed.
+    init: init.optional(),
+    lrMultipliers: lrMultipliers.optional(),
+    freezeBackboneNorm: z.boolean().optional(),
+    loss: loss.optional(),
   })
   .strict()
   .refine((c) => c.scale[0] <= c.scale[1], { message: 'scale must be [min, max] with min <= max', path: ['scale'] });
@@ -143,6 +184,7 @@ export function parseRunConfig(raw: unknown, file = '<config>', options: { check
   if (options.checkBackbone ?? true) parseBackbone(config, file);
   const base = baseDir(file);
   config.dataset.root = resolve(base, config.dataset.root);
+  if (config.init) config.init.from = resolve(base, config.init.from);
   if (config.dataset.kind !== 'folder' && config.dataset.generate) {
     throw new ConfigError(`${file}: dataset.generate writes the synthetic benchmark, which is a folder dataset; set dataset.kind to "folder" or remove dataset.generate`);
   }
@@ -179,5 +221,10 @@ export async function loadRunConfig(file: string): Promise<RunConfig> {
   } catch (error) {
     throw new ConfigError(`${file}: not valid JSON (${(error as Error).message})`);
   }
-  return resolveRunConfig(raw, file);
+  const config = await resolveRunConfig(raw, file);
+  // Checked here, where a user's config file is read; a job that plans runs before their init source is trained parses configs without it.
+  if (config.init && !existsSync(config.init.from)) {
+    throw new ConfigError(`${file}: init.from ${config.init.from} does not exist; give a finished run, a saved model or a .safetensors file (relative to the config file)`);
+  }
+  return config;
 }

@@ -29,13 +29,17 @@ export interface TrainingData {
 export async function ensureSyntheticData(config: RunConfig, log: (line: string) => void): Promise<void> {
   const generate = config.dataset.generate;
   if (!generate) return;
+  const pretrain = generate.mode === 'pretrain';
   const options = {
     root: config.dataset.root,
+    mode: generate.mode,
     seed: generate.seed,
     size: generate.size,
-    counts: { train: generate.train, val: generate.val, 'val-shifted': generate.valShifted },
+    counts: pretrain ? { train: generate.train, val: generate.val } : { train: generate.train, val: generate.val, 'val-shifted': generate.valShifted },
   };
-  if (!existsSync(join(config.dataset.root, SYNTHETIC_STATS_JSON))) log(`writing the synthetic long-tailed benchmark to ${config.dataset.root} (seed ${generate.seed})`);
+  if (!existsSync(join(config.dataset.root, SYNTHETIC_STATS_JSON))) {
+    log(`writing the synthetic ${pretrain ? 'pretraining set (balanced classes and contexts)' : 'long-tailed benchmark'} to ${config.dataset.root} (seed ${generate.seed})`);
+  }
   const { stats, generated } = await ensureSynthetic(options);
   if (generated) log(formatSyntheticStats(stats));
 }

@@ -2,11 +2,11 @@ import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DropClassModel } from '@dropclass/core';
 import { SYNTHETIC_STATS_JSON, type SyntheticStats, openDataset } from '@dropclass/datasets';
-import { type RunConfig, parseRunConfig } from './config.js';
+import type { RunConfig } from './config.js';
 import { ensureSyntheticData } from './data.js';
 import { type DependencyDiagnostic, diagnoseDependency } from './diagnose.js';
 import { type EvalFile, readEvalFile, writeComparison } from './run-report.js';
@@ -14,6 +14,7 @@ import { Checkpoints } from './checkpoint.js';
 import { type RunState, removeRun, runState } from './run-dir.js';
 import { train } from './train.js';
 import { type ExperimentRun, type ResultsPage, writeResultsPage } from './results-page.js';
+import { checkRegimeAndModes, mainRecipe, modeRunConfig, pretrainData, pretrainRunConfig } from './recipe.js';
 
 export interface MainJobOptions {
   /** Where the runs and the report go. Default runs/main (runs/main-quick with --quick). */
@@ -24,7 +25,14 @@ export interface MainJobOptions {
   quick: boolean;
   /** Seeds to run; the report pools them (mean, spread, intervals over images and seeds). */
   seeds: number;
+  /** Steps of every mode's run (default: the regime's). */
   iterations?: number;
+  /** The regime (`recipes/main-job.json`): `scratch` (default) or `finetune`. */
+  regime?: string;
+  /** The modes compared, the first the reference (default baseline and dropclass). */
+  modes?: string[];
+  /** Steps of each pretraining run of the fine-tuning regime (default: the regime's). */
+  pretrainIterations?: number;
   /**
    * Runs trained at once, each in its own process with floor(cores / jobs) threads. Default: as many
    * as there are runs to train, at most the machine's cores (1, in this process, with `quick`).
@@ -43,55 +51,40 @@ export interface MainJobOptions {
   log: (line: string) => void;
 }
 
-/** Steps of the main job per run: about 9 minutes for both runs and their evaluation on 2 cores with the native kernels. */
-export const MAIN_JOB_ITERATIONS = 1600;
+/** Steps of the main job per run (the recipe's): about 9 minutes for both runs and their evaluation on 2 cores with the native kernels. */
+export const MAIN_JOB_ITERATIONS = mainRecipe().base.iterations as number;
 /** Width of the feature map the DropClass head sees in the main job: 8 channels per class. */
-export const MAIN_JOB_FEATURE_CHANNELS = 64;
+export const MAIN_JOB_FEATURE_CHANNELS = ((mainRecipe().base.backbone as { options: { featureChannels: number } }).options).featureChannels;
 
-export function mainJobFolders(options: Pick<MainJobOptions, 'quick' | 'out' | 'data'>): { out: string; data: string } {
+/** The default modes: the reference first. */
+export const DEFAULT_MODES = ['baseline', 'dropclass'];
+
+export function mainJobFolders(options: Pick<MainJobOptions, 'quick' | 'out' | 'data' | 'regime'>): { out: string; data: string } {
+  const regime = options.regime ?? 'scratch';
+  const name = regime === 'scratch' ? 'runs/main' : `runs/main-${regime}`;
   return {
-    out: options.out ?? (options.quick ? 'runs/main-quick' : 'runs/main'),
+    out: options.out ?? (options.quick ? `${name}-quick` : name),
     data: options.data ?? (options.quick ? 'data/synthetic-quick' : 'data/synthetic'),
   };
 }
 
-/** The main job's run config: a small U-Net with a wide final feature map on the synthetic benchmark. */
+/** The main job's run config from scratch: a small U-Net with a wide final feature map on the synthetic benchmark. */
 export function mainJobConfig(options: Pick<MainJobOptions, 'data' | 'quick' | 'iterations'>, seed: number, dropclass: boolean): RunConfig {
-  const quick = options.quick;
-  return parseRunConfig({
-    backbone: { kind: 'unet', options: quick ? { base: 4, depth: 2, featureChannels: 16 } : { base: 8, depth: 3, featureChannels: MAIN_JOB_FEATURE_CHANNELS } },
-    dataset: {
-      kind: 'folder',
-      root: mainJobFolders(options).data,
-      trainSplit: 'train',
-      evalSplits: ['val', 'val-shifted'],
-      generate: quick ? { seed: 0, size: 32, train: 24, val: 8, valShifted: 8 } : { seed: 0 },
-    },
-    crop: quick ? [32, 32] : [64, 64],
-    scale: [0.75, 1.25],
-    batchSize: 8,
-    iterations: options.iterations ?? (quick ? 4 : MAIN_JOB_ITERATIONS),
-    learningRate: 0.05,
-    dropclass,
-    seed,
-    checkpointEvery: quick ? 2 : 100,
-    // Small images: larger batches cost fewer kernel calls per image.
-    evalBatchSize: 16,
-  });
+  return modeRunConfig('scratch', dropclass ? 'dropclass' : 'baseline', seed, { quick: options.quick, data: mainJobFolders(options).data, iterations: options.iterations });
 }
 
 /** The dependency diagnostic looks at the first this many val images (each class's channels removed in turn costs K more head passes). */
 export const DEPENDENCY_IMAGES = 1000;
 
-const MODES = ['baseline', 'dropclass'] as const;
-type Mode = (typeof MODES)[number];
-
 interface PlannedRun {
   seed: number;
-  mode: Mode;
+  /** A mode of the recipe, or `pretrain` for a pretraining run. */
+  mode: string;
   dir: string;
   config: RunConfig;
   state: RunState;
+  /** The pretraining run this run starts from. */
+  after?: PlannedRun;
 }
 
 const BIN = fileURLToPath(new URL('./bin/dropclass.js', import.meta.url));
@@ -130,19 +123,38 @@ function child(args: string[], env: Record<string, string>, logFile: string, onL
   });
 }
 
-/** Runs `tasks` with at most `jobs` at a time; the first failure is thrown once the running ones end. */
-async function pool<T>(items: T[], jobs: number, task: (item: T) => Promise<void>): Promise<void> {
-  const queue = [...items];
-  const errors: unknown[] = [];
-  await Promise.all(
-    Array.from({ length: Math.min(jobs, items.length) }, async () => {
-      while (queue.length && !errors.length) {
-        const item = queue.shift()!;
-        await task(item).catch((e: unknown) => errors.push(e));
-      }
-    }),
-  );
-  if (errors.length) throw errors[0];
+/**
+ * Runs every item with at most `jobs` at a time, an item only once the items it depends on
+ * (`after`) have finished; the first failure is thrown once the running ones end, and nothing new
+ * starts after it.
+ */
+async function pool<T extends { after?: T }>(items: T[], jobs: number, task: (item: T) => Promise<void>): Promise<void> {
+  const done = new Map<T, Promise<void>>();
+  const waiting: (() => void)[] = [];
+  let free = Math.max(1, jobs);
+  let failed: unknown;
+  const slot = () => (free > 0 ? (free--, Promise.resolve()) : new Promise<void>((resolve) => waiting.push(resolve)));
+  const release = () => (waiting.length ? waiting.shift()!() : free++);
+  for (const item of items) {
+    const before = item.after && done.get(item.after);
+    done.set(
+      item,
+      (async () => {
+        if (before) await before;
+        await slot();
+        try {
+          if (failed === undefined) await task(item);
+        } catch (error) {
+          failed ??= error;
+          throw error;
+        } finally {
+          release();
+        }
+      })(),
+    );
+  }
+  await Promise.allSettled(done.values());
+  if (failed !== undefined) throw failed;
 }
 
 function describeBackbone(config: RunConfig): string {
@@ -202,33 +214,44 @@ export class ChildProgress {
 const minutes = (ms: number) => `${(ms / 60000).toFixed(1)} min`;
 
 /**
- * The main job: writes the synthetic long-tailed, context-biased benchmark if it is not there,
- * trains a baseline and a DropClass U-Net (same seed, same steps) per seed, evaluates both on val
- * and val-shifted, runs the class-dependency diagnostic, and writes the report with bootstrap
- * intervals. A finished run is reused and a partial one resumed only when its recorded config
- * hash matches; otherwise the job stops and says what differs.
+ * The main job: writes the synthetic long-tailed, context-biased benchmark if it is not there (and
+ * the balanced pretraining set for the fine-tuning regime), trains per seed one run of every mode
+ * (same seed, same steps; in the fine-tuning regime each starts from that seed's pretraining run,
+ * trained once and shared), evaluates them on val and val-shifted, runs the class-dependency
+ * diagnostic, and writes the report with bootstrap intervals. A finished run is reused and a partial
+ * one resumed only when its recorded config hash matches; otherwise the job stops and says what
+ * differs.
  */
 export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> {
   const started = Date.now();
   const { log } = options;
-  const folders = mainJobFolders(options);
+  const regime = options.regime ?? 'scratch';
+  const modes = options.modes ?? DEFAULT_MODES;
+  checkRegimeAndModes(regime, modes);
+  const folders = mainJobFolders({ ...options, regime });
+  const recipeOptions = { quick: options.quick, data: folders.data, iterations: options.iterations, pretrainIterations: options.pretrainIterations };
   const seeds = Array.from({ length: options.seeds }, (_, i) => i);
+  const hint = (dir: string) => `run the job again with --fresh to train every run in ${folders.out} again, or remove ${dir} (or give another --out)`;
+  const plan = async (seed: number, mode: string, config: RunConfig, after?: PlannedRun): Promise<PlannedRun> => {
+    const dir = join(folders.out, `seed-${seed}`, mode);
+    if (options.fresh) await removeRun(dir);
+    return { seed, mode, dir, config, state: await runState(dir, config, hint(dir)), after };
+  };
+  const pretraining: PlannedRun[] = [];
   const planned: PlannedRun[] = [];
   for (const seed of seeds) {
-    for (const mode of MODES) {
-      const dir = join(folders.out, `seed-${seed}`, mode);
-      if (options.fresh) await removeRun(dir);
-      const config = mainJobConfig({ ...options, data: folders.data }, seed, mode === 'dropclass');
-      const hint = `run the job again with --fresh to train every run in ${folders.out} again, or remove ${dir} (or give another --out)`;
-      planned.push({ seed, mode, dir, config, state: await runState(dir, config, hint) });
-    }
+    const pretrain = mainRecipe().regimes[regime].pretrain ? await plan(seed, 'pretrain', pretrainRunConfig(regime, seed, recipeOptions)) : undefined;
+    if (pretrain) pretraining.push(pretrain);
+    for (const mode of modes) planned.push(await plan(seed, mode, modeRunConfig(regime, mode, seed, recipeOptions, pretrain && resolve(pretrain.dir)), pretrain));
   }
   await mkdir(folders.out, { recursive: true });
   // The data is written once, here, before any training process reads it.
   await ensureSyntheticData(planned[0].config, log);
-  const pending = planned.filter((r) => r.state !== 'complete');
+  if (pretraining.length) await ensureSyntheticData(pretraining[0].config, log);
+  const all = [...pretraining, ...planned];
+  const pending = all.filter((r) => r.state !== 'complete');
   const jobs = options.jobs === undefined ? defaultJobs(pending.length, os.availableParallelism(), options.quick) : Math.max(1, options.jobs);
-  for (const r of planned.filter((p) => p.state === 'complete')) log(`${r.dir} is a finished run of this config; reusing it`);
+  for (const r of all.filter((p) => p.state === 'complete')) log(`${r.dir} is a finished run of this config; reusing it`);
   const threads = Math.max(1, Math.floor(os.availableParallelism() / jobs));
   const childEnv = { DROPCLASS_THREADS: String(threads) };
   const backendArgs = options.backend ? ['--backend', options.backend] : [];
@@ -256,9 +279,9 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
     }).finally(() => progress.stop());
   }
 
-  // The class-dependency diagnostic of every run that has none yet (the same intervention for both models).
+  // The class-dependency diagnostic of every run that has none yet (the same intervention for every model).
   const undiagnosed = planned.filter((r) => !existsSync(join(r.dir, 'dependency.json')));
-  const title = (r: PlannedRun) => `Class dependency of the ${r.mode} model, seed ${r.seed} (val)`;
+  const title = (r: PlannedRun) => `Class dependency of the ${mainRecipe().modes[r.mode].label} model, seed ${r.seed} (val)`;
   if (jobs === 1) {
     for (const r of undiagnosed) {
       const latest = await new Checkpoints(join(r.dir, 'checkpoints')).latest();
@@ -267,10 +290,10 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
       await diagnoseDependency(model, val, { mean: r.config.mean, std: r.config.std, out: r.dir, title: title(r), limit: DEPENDENCY_IMAGES });
       model.dispose();
     }
-  } else {
+  } else if (undiagnosed.length) {
     log(`class-dependency diagnostic of ${undiagnosed.length} model(s), ${jobs} at a time; logs in <run>/diagnose.log`);
     const progress = new ChildProgress(log);
-    await pool(undiagnosed, jobs, (r) => {
+    await pool(undiagnosed.map((r) => ({ ...r, after: undefined })), jobs, (r) => {
       const args = ['diagnose', '--model', r.dir, '--split', 'val', '--limit', String(DEPENDENCY_IMAGES), '--out', r.dir, '--title', title(r), ...backendArgs];
       return progress.run(label(r), args, childEnv, join(r.dir, 'diagnose.log'));
     }).finally(() => progress.stop());
@@ -282,15 +305,32 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
     const dependency = JSON.parse(await readFile(join(r.dir, 'dependency.json'), 'utf8')) as DependencyDiagnostic;
     runs.push({ seed: r.seed, mode: r.mode, dir: r.dir, evalFile, dependency, reused: r.state === 'complete' });
   }
-  // Per seed, the plain side-by-side comparison (tables and bar charts) as before.
+  // Per seed, the plain side-by-side comparison of each mode with the reference (tables and bar charts).
   for (const seed of seeds) {
-    const [a, b] = MODES.map((m) => runs.find((r) => r.seed === seed && r.mode === m)!.evalFile);
-    await writeComparison(a, b, join(folders.out, `seed-${seed}`));
+    const of = (mode: string) => runs.find((r) => r.seed === seed && r.mode === mode)!.evalFile;
+    for (const mode of modes.slice(1)) await writeComparison(of(modes[0]), of(mode), join(folders.out, `seed-${seed}`, `vs-${mode}`));
   }
   const statsFile = join(planned[0].config.dataset.root, SYNTHETIC_STATS_JSON);
   const stats = existsSync(statsFile) ? (JSON.parse(await readFile(statsFile, 'utf8')) as SyntheticStats) : undefined;
+  const recipe = mainRecipe();
+  const pretrainStats = pretraining.length ? join(pretrainData(folders.data), SYNTHETIC_STATS_JSON) : undefined;
   const page = await writeResultsPage({
     runs,
+    modes: modes.map((name) => ({ name, ...recipe.modes[name] })),
+    regime: {
+      name: regime,
+      description: recipe.regimes[regime].description,
+      ...(pretraining.length
+        ? {
+            pretraining: {
+              iterations: pretraining[0].config.iterations,
+              stats: pretrainStats && existsSync(pretrainStats) ? (JSON.parse(await readFile(pretrainStats, 'utf8')) as SyntheticStats) : undefined,
+              runs: await Promise.all(pretraining.map(async (r) => ({ seed: r.seed, dir: r.dir, evalFile: await readEvalFile(r.dir) }))),
+              parts: planned[0].config.init?.parts ?? [],
+            },
+          }
+        : {}),
+    },
     out: folders.out,
     stats,
     iterations: planned[0].config.iterations,

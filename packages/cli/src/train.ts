@@ -1,6 +1,6 @@
 import { appendFile, mkdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { DropClassModel, InferenceOptionsError, NonFiniteLossError, type StepLosses, checkInferenceOptions, polyLearningRate } from '@dropclass/core';
+import { DropClassModel, InferenceOptionsError, NonFiniteLossError, type PixelLossOptions, type StepLosses, checkInferenceOptions, polyLearningRate } from '@dropclass/core';
 import { openDataset } from '@dropclass/datasets';
 import * as tf from '@tensorflow/tfjs-core';
 import { createBackbone } from './backbones.js';
@@ -8,6 +8,7 @@ import { Checkpoints } from './checkpoint.js';
 import { ConfigError, type RunConfig } from './config.js';
 import { type TrainingData, openTrainingData, trainingBatches, trainingFrequencies } from './data.js';
 import { evaluateSplits } from './evaluate.js';
+import { type InitRecord, initialiseWeights, resolveLoss, writeInitRecord } from './init.js';
 import { CONFIG_JSON, METRICS_JSONL } from './paths.js';
 import { removeRun, runState, writeRunConfig } from './run-dir.js';
 import { Progress } from './progress.js';
@@ -32,8 +33,11 @@ export interface TrainResult {
 }
 
 
-/** A run config's untrained model: its backbone and the DropClass (or baseline) head, seeded by the config. */
-export function createRunModel(config: RunConfig, data: TrainingData): DropClassModel {
+/**
+ * A run config's untrained model: its backbone and the DropClass (or baseline) head, seeded by the
+ * config, with the pixel loss `resolveLoss` gives (the plain cross-entropy when undefined).
+ */
+export function createRunModel(config: RunConfig, data: TrainingData, loss?: PixelLossOptions): DropClassModel {
   return DropClassModel.create(createBackbone(config.backbone, config.seed), {
     numClasses: data.numClasses,
     dropclass: config.dropclass,
@@ -41,6 +45,7 @@ export function createRunModel(config: RunConfig, data: TrainingData): DropClass
     seed: config.seed,
     momentum: config.momentum,
     weightDecay: config.weightDecay,
+    ...(loss ? { loss } : {}),
     metadata: { classNames: data.classNames, palette: data.palette, mean: config.mean, std: config.std },
   });
 }
@@ -71,7 +76,21 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
   }
 
   const data = await openTrainingData(config, log);
-  const model = latest ? await DropClassModel.load(latest.dir) : createRunModel(config, data);
+  let model: DropClassModel;
+  let init: InitRecord | undefined;
+  if (latest) {
+    model = await DropClassModel.load(latest.dir);
+  } else {
+    model = createRunModel(config, data, await resolveLoss(config, data, log));
+    try {
+      // Initial weights are loaded once, into the new model; a resumed run has them in its checkpoints.
+      if (config.init) init = await initialiseWeights(model, config, log);
+    } catch (error) {
+      model.dispose();
+      throw error instanceof ConfigError ? new ConfigError(`${options.configFile ?? 'run config'}: ${error.message}`) : error;
+    }
+  }
+  if (config.freezeBackboneNorm) model.setBackboneNormFrozen(true);
   try {
     // Checked before the first step, so that a window the backbone cannot take does not end the run at its first evaluation.
     checkInferenceOptions(config.inference, model.info.backbone);
@@ -88,6 +107,7 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
     // A run killed before its first checkpoint left only a log: it starts again from step 0.
     await rm(join(options.out, METRICS_JSONL), { force: true });
     await writeRunConfig(options.out, config);
+    if (init) await writeInitRecord(options.out, init);
   }
   if (latest) log(`resuming ${options.out} from step ${model.step}`);
   else log(`${config.dropclass ? 'DropClass' : 'baseline'} ${config.backbone.kind}: ${model.countParams().toLocaleString('en')} trainable parameters`);
@@ -115,6 +135,7 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
         losses = model.trainStep(images as tf.Tensor4D, batch.labels, {
           progress: step / config.iterations,
           learningRate,
+          ...(config.lrMultipliers ? { learningRateMultipliers: config.lrMultipliers } : {}),
         });
       } finally {
         tf.dispose([images, batch.images, batch.labels]);

@@ -5,12 +5,13 @@ export { CLASSES_JSON, defaultPalette, openFolderDataset, readClassesFile, type 
 export { openDataset, type DatasetKind, type OpenDatasetOptions } from './open.js';
 export { PairedDataset, type SamplePair } from './paired.js';
 export { IMAGENET_MEAN, IMAGENET_STD, createBatchStream, createEvalStream, type Batch, type BatchOptions } from './pipeline.js';
-export { computeClassFrequencies, type ClassFrequencies } from './stats.js';
+export { type ClassBalance, classBalanceWeights, computeClassFrequencies, type ClassFrequencies } from './stats.js';
 export {
   SYNTHETIC_CLASS_NAMES,
   SYNTHETIC_CONTEXTS,
   SYNTHETIC_OBJECTS,
   SYNTHETIC_DEFAULT_COUNTS,
+  SYNTHETIC_PRETRAIN_COUNTS,
   SYNTHETIC_GENERATOR_VERSION,
   SYNTHETIC_PALETTE,
   SYNTHETIC_STATS_JSON,
@@ -24,6 +25,7 @@ export {
   syntheticLayout,
   type SyntheticGeneratorOptions,
   type SyntheticLayout,
+  type SyntheticMode,
   type SyntheticOptions,
   type SyntheticSplit,
   type SyntheticStats,

@@ -13,6 +13,7 @@ import {
   openDataset,
   planSynthetic,
   readLabelPng,
+  syntheticLayout,
 } from './index.js';
 
 /** 8-connected components of each value in a label map. */
@@ -68,13 +69,13 @@ describe('synthetic long-tailed, context-biased benchmark', () => {
     const root = await mkdtemp(join(tmpdir(), 'synth-'));
     onTestFinished(() => rm(root, { recursive: true, force: true }));
     const stats = await generateSynthetic({ root, seed: 0, counts });
-    const train = stats.splits.train;
+    const train = stats.splits.train!;
     const present = train.pixelFrequency.filter((f) => f > 0);
     expect(Math.max(...present) / Math.min(...present)).toBeGreaterThan(100);
     expect(train.pixelFrequency.filter((f) => f > 0 && f < 0.01).length).toBeGreaterThanOrEqual(3);
     for (const o of SYNTHETIC_OBJECTS.slice(0, 2)) {
       expect(train.onHomeContext[o]).toBeGreaterThan(0.75);
-      expect(stats.splits['val-shifted'].onHomeContext[o]).toBe(0);
+      expect(stats.splits['val-shifted']!.onHomeContext[o]).toBe(0);
     }
     const ds = await openDataset({ kind: 'folder', root, split: 'train' });
     expect(ds.length).toBe(120);
@@ -88,7 +89,7 @@ describe('synthetic long-tailed, context-biased benchmark', () => {
     onTestFinished(() => rm(root, { recursive: true, force: true }));
     const small = { seed: 3, counts: { train: 60, val: 40, 'val-shifted': 40 } };
     const stats = await generateSynthetic({ root, ...small });
-    expect(planSynthetic(small)).toEqual(Object.fromEntries(Object.entries(stats.splits).map(([s, v]) => [s, v.instances])));
+    expect(planSynthetic(small)).toEqual(Object.fromEntries(Object.entries(stats.splits).map(([s, v]) => [s, v!.instances])));
     for (const split of ['train', 'val', 'val-shifted'] as SyntheticSplit[]) {
       const counted = new Array<number>(SYNTHETIC_OBJECTS.length).fill(0);
       for (let i = 0; i < small.counts[split]; i++) {
@@ -96,15 +97,41 @@ describe('synthetic long-tailed, context-biased benchmark', () => {
         for (const [value, n] of componentsPerValue(mask.data, mask.width)) if (value >= SYNTHETIC_CONTEXTS.length) counted[value - SYNTHETIC_CONTEXTS.length] += n;
       }
       expect(counted.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
-      expect(counted).toEqual(SYNTHETIC_OBJECTS.map((o) => stats.splits[split].instances[o]));
+      expect(counted).toEqual(SYNTHETIC_OBJECTS.map((o) => stats.splits[split]!.instances[o]));
     }
     expect(stats.options).toEqual({ version: 2, seed: 3, size: 64, counts: small.counts, bias: 0.9, objectScale: 1.5 });
   });
 
   it('plans at least 300 instances of every object class in val and val-shifted at the default options, and keeps the tail in train', () => {
     const plan = planSynthetic();
-    for (const split of ['val', 'val-shifted'] as const) for (const o of SYNTHETIC_OBJECTS) expect(plan[split][o]).toBeGreaterThanOrEqual(300);
-    expect(plan.train.car).toBeGreaterThan(3 * plan.train.crab);
+    for (const split of ['val', 'val-shifted'] as const) for (const o of SYNTHETIC_OBJECTS) expect(plan[split]![o]).toBeGreaterThanOrEqual(300);
+    expect(plan.train!.car).toBeGreaterThan(3 * plan.train!.crab);
+  });
+
+  it('pretrain mode: every object class about equally often, each on every context about equally often, recorded in its options', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'synth-pre-'));
+    onTestFinished(() => rm(root, { recursive: true, force: true }));
+    const stats = await generateSynthetic({ root, mode: 'pretrain', seed: 0, counts: { train: 400, val: 40 } });
+    expect(Object.keys(stats.splits)).toEqual(['train', 'val']);
+    expect(stats.options).toEqual({ version: 2, mode: 'pretrain', seed: 0, size: 64, counts: { train: 400, val: 40 }, bias: 0.9, objectScale: 1.5 });
+    // At the default 2400 training images: 2040 with an object, about 660 instances per class.
+    const instances = Object.values(planSynthetic({ mode: 'pretrain' }).train!);
+    expect(Math.min(...instances) / Math.max(...instances)).toBeGreaterThan(0.8);
+    expect(Math.min(...instances)).toBeGreaterThan(500);
+    for (const o of SYNTHETIC_OBJECTS) expect(stats.splits.train!.onHomeContext[o]).toBeLessThan(0.5);
+    const contexts = new Array<number>(SYNTHETIC_CONTEXTS.length).fill(0);
+    const objectOnContext = SYNTHETIC_OBJECTS.map(() => new Array<number>(SYNTHETIC_CONTEXTS.length).fill(0));
+    for (let i = 0; i < 2400; i++) {
+      const layout = syntheticLayout(0, 'train', i, 64, 0.9, 1.5, 'pretrain');
+      contexts[layout.context]++;
+      if (layout.object >= 0) objectOnContext[layout.object][layout.context]++;
+    }
+    expect(Math.min(...contexts) / Math.max(...contexts)).toBeGreaterThan(0.85);
+    // Each object's images spread over the contexts: every share within 0.25 +- 0.06 (the benchmark's train puts 0.9 on one).
+    for (const row of objectOnContext) for (const n of row) expect(Math.abs(n / row.reduce((a, b) => a + b, 0) - 0.25)).toBeLessThan(0.06);
+    // Other random streams than the benchmark's splits of the same seed.
+    expect(syntheticLayout(0, 'train', 0, 64, 0.9, 1.5, 'pretrain')).not.toEqual(syntheticLayout(0, 'train', 0));
+    await expect(ensureSynthetic({ root, seed: 0, counts: { train: 400, val: 40 } })).rejects.toThrow(/the synthetic benchmark there was generated with .*mode "pretrain"/);
   });
 
   it('reuses a folder only when it was generated with the same options', async () => {

@@ -26,8 +26,18 @@ export const SYNTHETIC_PALETTE: Rgb[] = [
 
 export type SyntheticSplit = 'train' | 'val' | 'val-shifted';
 
+/**
+ * - `longtail`: the benchmark: long-tailed objects, each mostly on its usual context in `train` and
+ *   `val`, on other contexts in `val-shifted`;
+ * - `pretrain`: a stand-in for a diverse pretraining corpus: every object class equally often, on
+ *   every context equally often (no long tail, no context bias); splits `train` and `val`.
+ */
+export type SyntheticMode = 'longtail' | 'pretrain';
+
 export interface SyntheticOptions {
   root: string;
+  /** Default `longtail`. */
+  mode?: SyntheticMode;
   seed?: number;
   /** Image height and width. Default 64. */
   size?: number;
@@ -45,7 +55,7 @@ export interface SyntheticStats {
   /** The options it was generated with (absent in folders written before they were recorded). */
   options?: SyntheticGeneratorOptions;
   /** Per split: images, pixel share of each class, share of each object's instances on its usual context, object instances per class. */
-  splits: Record<SyntheticSplit, { images: number; pixelFrequency: number[]; onHomeContext: Record<string, number>; instances: Record<string, number> }>;
+  splits: Partial<Record<SyntheticSplit, { images: number; pixelFrequency: number[]; onHomeContext: Record<string, number>; instances: Record<string, number> }>>;
 }
 
 const OBJECT_WEIGHTS = [0.55, 0.15, 0.2, 0.1];
@@ -148,8 +158,9 @@ function paintObject(c: Canvas, object: number, cx: number, cy: number, scale: n
   }
 }
 
-function seedFor(seed: number, split: SyntheticSplit, index: number): number {
-  const splitCode = split === 'train' ? 1 : split === 'val' ? 2 : 3;
+function seedFor(seed: number, split: SyntheticSplit, index: number, mode: SyntheticMode): number {
+  // The pretraining set draws from other streams than the benchmark's splits of the same seed.
+  const splitCode = (split === 'train' ? 1 : split === 'val' ? 2 : 3) + (mode === 'pretrain' ? 3 : 0);
   return (Math.imul(seed + 1, 2654435761) ^ Math.imul(splitCode, 40503) ^ Math.imul(index + 1, 97)) >>> 0;
 }
 
@@ -182,13 +193,15 @@ export interface SyntheticLayout {
  * instance counts of a split are known without rendering it. A second instance is placed only where
  * its bounding box keeps 2 pixels from the first, so every instance is its own connected object.
  */
-export function syntheticLayout(seed: number, split: SyntheticSplit, index: number, size = 64, bias = 0.9, objectScale = 1.5): SyntheticLayout {
-  const rng = new Rng(seedFor(seed, split, index));
+export function syntheticLayout(seed: number, split: SyntheticSplit, index: number, size = 64, bias = 0.9, objectScale = 1.5, mode: SyntheticMode = 'longtail'): SyntheticLayout {
+  const rng = new Rng(seedFor(seed, split, index, mode));
   const contexts = SYNTHETIC_CONTEXTS.length;
   const hasObject = rng.next() >= NO_OBJECT;
-  const object = pickWeighted(rng, OBJECT_WEIGHTS);
+  const pretrain = mode === 'pretrain';
+  const object = pretrain ? rng.int(SYNTHETIC_OBJECTS.length) : pickWeighted(rng, OBJECT_WEIGHTS);
   let context: number;
-  if (!hasObject) context = pickWeighted(rng, [0.4, 0.3, 0.2, 0.1]);
+  if (pretrain) context = rng.int(contexts);
+  else if (!hasObject) context = pickWeighted(rng, [0.4, 0.3, 0.2, 0.1]);
   else if (split !== 'val-shifted' && rng.next() < bias) context = object;
   else context = (object + 1 + rng.int(contexts - 1)) % contexts;
   const wanted = hasObject ? (rng.next() < 0.3 ? 2 : 1) : 0;
@@ -205,9 +218,9 @@ export function syntheticLayout(seed: number, split: SyntheticSplit, index: numb
 }
 
 /** Renders one sample; returns the canvas and the objects it holds with their context. */
-export function renderSynthetic(seed: number, split: SyntheticSplit, index: number, size = 64, bias = 0.9, objectScale = 1.5) {
-  const layout = syntheticLayout(seed, split, index, size, bias, objectScale);
-  const rng = new Rng(seedFor(seed, split, index) ^ 0x5bd1e995);
+export function renderSynthetic(seed: number, split: SyntheticSplit, index: number, size = 64, bias = 0.9, objectScale = 1.5, mode: SyntheticMode = 'longtail') {
+  const layout = syntheticLayout(seed, split, index, size, bias, objectScale, mode);
+  const rng = new Rng(seedFor(seed, split, index, mode) ^ 0x5bd1e995);
   const canvas: Canvas = { size, rgb: new Uint8Array(size * size * 3), label: new Uint8Array(size * size) };
   paintContext(canvas, layout.context, rng);
   for (const p of layout.placements) paintObject(canvas, layout.object, p.cx, p.cy, p.scale, rng);
@@ -218,23 +231,34 @@ export function renderSynthetic(seed: number, split: SyntheticSplit, index: numb
 export const SYNTHETIC_GENERATOR_VERSION = 2;
 
 export const SYNTHETIC_DEFAULT_COUNTS: Record<SyntheticSplit, number> = { train: 600, val: 3200, 'val-shifted': 3200 };
+/** The pretraining set's splits: four times the benchmark's training images, and a `val` to check what it teaches. */
+export const SYNTHETIC_PRETRAIN_COUNTS: Partial<Record<SyntheticSplit, number>> = { train: 2400, val: 800 };
 
 /** Everything that decides the generated files; written to `stats.json` as `options`. */
 export interface SyntheticGeneratorOptions {
   version: number;
+  /** Absent in folders written before the pretraining mode existed: those are `longtail`. */
+  mode?: SyntheticMode;
   seed: number;
   size: number;
-  counts: Record<SyntheticSplit, number>;
+  counts: Partial<Record<SyntheticSplit, number>>;
   bias: number;
   objectScale: number;
 }
 
 export function resolveSyntheticOptions(options: Omit<SyntheticOptions, 'root'>): SyntheticGeneratorOptions {
+  const mode = options.mode ?? 'longtail';
+  const counts =
+    mode === 'pretrain'
+      ? { ...SYNTHETIC_PRETRAIN_COUNTS, ...Object.fromEntries(Object.entries(options.counts ?? {}).filter(([split]) => split !== 'val-shifted')) }
+      : { ...SYNTHETIC_DEFAULT_COUNTS, ...options.counts };
   return {
     version: SYNTHETIC_GENERATOR_VERSION,
+    // Recorded only for the pretraining mode, so that benchmark folders written before it keep their options.
+    ...(mode === 'pretrain' ? { mode } : {}),
     seed: options.seed ?? 0,
     size: options.size ?? 64,
-    counts: { ...SYNTHETIC_DEFAULT_COUNTS, ...options.counts },
+    counts,
     bias: options.bias ?? 0.9,
     objectScale: options.objectScale ?? 1.5,
   };
@@ -244,13 +268,13 @@ export function resolveSyntheticOptions(options: Omit<SyntheticOptions, 'root'>)
  * Object instances per class and split that `generateSynthetic` would write with these options,
  * from the layouts alone (no drawing): `{ split: { car: n, cow: n, ... } }`.
  */
-export function planSynthetic(options: Omit<SyntheticOptions, 'root'> = {}): Record<SyntheticSplit, Record<string, number>> {
+export function planSynthetic(options: Omit<SyntheticOptions, 'root'> = {}): Partial<Record<SyntheticSplit, Record<string, number>>> {
   const o = resolveSyntheticOptions(options);
-  const plan = {} as Record<SyntheticSplit, Record<string, number>>;
+  const plan: Partial<Record<SyntheticSplit, Record<string, number>>> = {};
   for (const split of Object.keys(o.counts) as SyntheticSplit[]) {
     const total = new Array<number>(SYNTHETIC_OBJECTS.length).fill(0);
-    for (let i = 0; i < o.counts[split]; i++) {
-      const layout = syntheticLayout(o.seed, split, i, o.size, o.bias, o.objectScale);
+    for (let i = 0; i < o.counts[split]!; i++) {
+      const layout = syntheticLayout(o.seed, split, i, o.size, o.bias, o.objectScale, o.mode);
       if (layout.object >= 0) total[layout.object] += layout.placements.length;
     }
     plan[split] = Object.fromEntries(SYNTHETIC_OBJECTS.map((name, k) => [name, total[k]]));
@@ -278,8 +302,8 @@ export async function generateSynthetic(options: SyntheticOptions): Promise<Synt
     const onHome = new Array(SYNTHETIC_OBJECTS.length).fill(0);
     const total = new Array(SYNTHETIC_OBJECTS.length).fill(0);
     const writes: Promise<unknown>[] = [];
-    for (let i = 0; i < counts[split]; i++) {
-      const { canvas, context, object, instances } = renderSynthetic(seed, split, i, size, bias, o.objectScale);
+    for (let i = 0; i < counts[split]!; i++) {
+      const { canvas, context, object, instances } = renderSynthetic(seed, split, i, size, bias, o.objectScale, o.mode);
       for (const v of canvas.label) pixels[v]++;
       if (object >= 0) {
         total[object] += instances;
@@ -296,7 +320,7 @@ export async function generateSynthetic(options: SyntheticOptions): Promise<Synt
     await Promise.all(writes);
     const sum = pixels.reduce((a, b) => a + b, 0);
     stats.splits[split] = {
-      images: counts[split],
+      images: counts[split]!,
       pixelFrequency: Array.from(pixels, (p) => p / sum),
       onHomeContext: Object.fromEntries(SYNTHETIC_OBJECTS.map((o, k) => [o, total[k] ? onHome[k] / total[k] : Number.NaN])),
       instances: Object.fromEntries(SYNTHETIC_OBJECTS.map((o, k) => [o, total[k]])),
@@ -360,14 +384,14 @@ export function formatSyntheticStats(stats: SyntheticStats): string {
       name,
       isObject ? 'object' : 'context',
       isObject ? SYNTHETIC_CONTEXTS[c - SYNTHETIC_CONTEXTS.length] : '',
-      ...splits.map((s) => `${(100 * stats.splits[s].pixelFrequency[c]).toFixed(2)}%`),
+      ...splits.map((s) => `${(100 * stats.splits[s]!.pixelFrequency[c]).toFixed(2)}%`),
     ];
   });
   const bias = SYNTHETIC_OBJECTS.map((o) => [
     `${o} on its usual context`,
     '',
     '',
-    ...splits.map((s) => `${(100 * stats.splits[s].onHomeContext[o]).toFixed(0)}% of ${stats.splits[s].instances[o]}`),
+    ...splits.map((s) => `${(100 * stats.splits[s]!.onHomeContext[o]).toFixed(0)}% of ${stats.splits[s]!.instances[o]}`),
   ]);
   const all = [header, ...rows, ...bias];
   const widths = header.map((_, i) => Math.max(...all.map((r) => r[i].length)));

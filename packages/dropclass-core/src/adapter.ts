@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { WeightMap } from './weights/state-dict.js';
 
 /**
  * Where a backbone came from: the adapter that built it, the npm package that registers that
@@ -66,6 +67,14 @@ export interface BackboneAdapter<Options extends object = Record<string, unknown
   /** Checks raw options (from JSON) and returns them complete, defaults filled in; throws {@link BackboneOptionsError}. */
   parseOptions(raw: unknown): Options;
   create(options: Options & CommonBackboneOptions): SegmentationBackbone;
+  /**
+   * Optional: reads PyTorch state dicts (torchvision's, timm's) into backbones of this adapter.
+   * Given every key of a weight file (so the kind of file can be told apart, e.g. an ImageNet
+   * ResNet from a whole segmentation model) and the backbone's options, returns how the file's keys
+   * go onto the model's PyTorch-style keys (`namedWeights`); throws an Error that names the
+   * file's kind and what this adapter reads when it knows no such file.
+   */
+  torchWeights?(fileKeys: readonly string[], options: Options): WeightMap;
 }
 
 /** One bad option: its key path (e.g. `depth`) and what is wrong with it. */

@@ -53,6 +53,24 @@ export {
 } from './model/model.js';
 export { DropClassHead } from './dropclass/head.js';
 export { polyLearningRate, type SgdOptions } from './train/sgd.js';
+
+// Pixel losses of the cross-entropy terms: class weights, focal loss, OHEM.
+export { checkPixelLoss, pixelLoss, type PixelLossOptions } from './losses/pixel-loss.js';
+
+// Weights from elsewhere: safetensors files (torchvision, timm) and other models, loaded strictly.
+export { WeightFileError, encodeSafetensors, parseSafetensors, type StateDict, type StoredTensor } from './weights/safetensors.js';
+export { readSafetensors } from './weights/read.js';
+export {
+  MODEL_PARTS,
+  WeightMismatchError,
+  loadStateDict,
+  namedWeights,
+  torchShape,
+  type LoadReport,
+  type ModelPart,
+  type NamedWeight,
+  type WeightMap,
+} from './weights/state-dict.js';
 export { NO_CLASS_DROPPED } from './dropclass/importance.js';
 export { IGNORE_INDEX } from './dropclass/objective.js';
 

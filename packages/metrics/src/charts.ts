@@ -140,11 +140,19 @@ export function intervalsSpec(points: IntervalPoint[], options: { title: string;
   const series = [...new Set(points.map((p) => p.series))];
   const values = points.map((p) => ({ ...p, estimate: clean(p.estimate), lower: clean(p.lower), upper: clean(p.upper) }));
   const x = { field: 'label', type: 'nominal', sort: order, title: null, axis: { labelAngle: -40 } };
-  const colour = { field: 'series', type: 'nominal', sort: series, title: null, scale: { range: ['#9aa5b1', '#d9480f', '#1c7ed6', '#2b8a3e'] }, legend: series.length > 1 ? {} : null };
+  const colour = {
+    field: 'series',
+    type: 'nominal',
+    sort: series,
+    title: null,
+    scale: { range: ['#9aa5b1', '#d9480f', '#1c7ed6', '#2b8a3e', '#ae3ec9', '#f59f00', '#0ca678', '#e64980'] },
+    legend: series.length > 1 ? { labelLimit: 320 } : null,
+  };
   return {
     title: options.title,
     data: { values },
-    width: { step: 44 },
+    // Each class gets about 88 pixels however many series share it (44 per series for one or two).
+    width: { step: series.length > 2 ? Math.max(12, Math.round(88 / series.length)) : 44 },
     height: 240,
     layer: [
       ...(options.zeroLine ? [{ mark: { type: 'rule', color: '#495057' }, encoding: { y: { datum: 0 } } }] : []),

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { BN_NEW_BATCH_WEIGHT, updateMovingStatistics } from '../ops/batch-norm.js';
 import { layerSeed } from '../rng.js';
+import { type PixelLossOptions, isPlainCrossEntropy, pixelLoss } from '../losses/pixel-loss.js';
 import { NO_CLASS_DROPPED, averagedImportance } from './importance.js';
 import {
   DEFAULT_ALPHA,
@@ -35,6 +36,8 @@ export interface HeadTrainingOptions {
   progress: number;
   alpha?: number;
   ignoreIndex?: number;
+  /** The pixel loss of the cross-entropy terms; default the plain cross-entropy. */
+  loss?: PixelLossOptions;
 }
 
 export interface HeadLosses {
@@ -194,7 +197,8 @@ export class DropClassHead extends tfl.layers.Layer {
   trainingLosses(features: tf.Tensor4D, options: HeadTrainingOptions): HeadLosses {
     const ignoreIndex = options.ignoreIndex ?? IGNORE_INDEX;
     if (!this.dropclass) {
-      const lossCe = maskedCrossEntropy(pointwise(features, this.kernel, this.bias), options.labels, ignoreIndex);
+      const logits = pointwise(features, this.kernel, this.bias);
+      const lossCe = isPlainCrossEntropy(options.loss) ? maskedCrossEntropy(logits, options.labels, ignoreIndex) : pixelLoss(logits, options.labels, { loss: options.loss!, ignoreIndex });
       return { total: lossCe, lossCe, lossDrop: tf.scalar(0), lossSup: tf.scalar(0) };
     }
     const terms: DropClassTerms = dropClassObjective({
@@ -208,6 +212,7 @@ export class DropClassHead extends tfl.layers.Layer {
       alpha: options.alpha ?? DEFAULT_ALPHA,
       bnEpsilon: this.bnEpsilon,
       ignoreIndex,
+      loss: options.loss,
     });
     const moving = { mean: this.movingMean!, variance: this.movingVariance! };
     updateMovingStatistics(moving, terms.batchStatistics, features.shape[0] * features.shape[1] * features.shape[2], this.bnMomentum);

@@ -3,6 +3,7 @@ import { batchNormInTraining } from '../ops/batch-norm.js';
 import { NO_CLASS_DROPPED, averagedImportance } from './importance.js';
 import { resizeBilinear } from './upsample.js';
 import { component, softmaxLosses } from '../ops/softmax-losses.js';
+import { type PixelLossOptions, isPlainCrossEntropy, pixelLoss } from '../losses/pixel-loss.js';
 
 export const DEFAULT_ALPHA = 10;
 export const DEFAULT_BN_EPSILON = 1e-5;
@@ -26,6 +27,11 @@ export function maskedCrossEntropy(logits: tf.Tensor4D, labels: tf.Tensor3D, ign
     const sized = atLabelSize(logits, labels) ? logits : resizeBilinear(logits, labels.shape[1], labels.shape[2]);
     return component(softmaxLosses(sized, labels, { ignoreIndex, excludedClass, suppressedClass: NO_CLASS_DROPPED }), 0);
   });
+}
+
+/** The suppression term `mean p(z)` over every position of the logits, at their own resolution. */
+function suppression(logitsDrop: tf.Tensor4D, droppedClass: number, ignoreIndex: number): tf.Scalar {
+  return component(softmaxLosses(logitsDrop, undefined, { ignoreIndex, excludedClass: NO_CLASS_DROPPED, suppressedClass: droppedClass }), 1);
 }
 
 function atLabelSize(logits: tf.Tensor4D, labels: tf.Tensor3D): boolean {
@@ -104,6 +110,8 @@ export interface DropClassInputs {
   alpha?: number;
   bnEpsilon?: number;
   ignoreIndex?: number;
+  /** The pixel loss of `CE` and `CE_drop` (class weights, focal, OHEM); default the plain cross-entropy. */
+  loss?: PixelLossOptions;
 }
 
 export interface DropClassTerms {
@@ -134,19 +142,26 @@ export function dropClassObjective(inputs: DropClassInputs): DropClassTerms {
   const { selected, batchStatistics } = featureSelection(features, importance, selection, bnEpsilon);
   const logits = pointwise(features, classifierKernel, classifierBias);
   const logitsDrop = pointwise(selected, classifierKernel, classifierBias);
-  const lossCe = maskedCrossEntropy(logits, labels, ignoreIndex);
-  // CE_drop leaves out the pixels of the dropped class z. At the labels' size one op gives CE_drop
-  // and the suppression term mean p_drop(z) from one softmax; coarser logits are upsampled for
-  // CE_drop only, the suppression term stays at their own size.
+  const dropped = droppedClass !== NO_CLASS_DROPPED;
+  let lossCe: tf.Scalar;
   let lossDrop: tf.Scalar;
   let lossSup: tf.Scalar;
-  if (atLabelSize(logitsDrop, labels)) {
+  if (!isPlainCrossEntropy(inputs.loss)) {
+    // Another pixel loss for both cross-entropy terms; the suppression term as always.
+    lossCe = pixelLoss(logits, labels, { loss: inputs.loss!, ignoreIndex });
+    lossDrop = pixelLoss(logitsDrop, labels, { loss: inputs.loss!, ignoreIndex, excludedClass: droppedClass });
+    lossSup = dropped ? suppression(logitsDrop, droppedClass, ignoreIndex) : tf.scalar(0);
+  } else if (atLabelSize(logitsDrop, labels)) {
+    // CE_drop leaves out the pixels of the dropped class z. At the labels' size one op gives CE_drop
+    // and the suppression term mean p_drop(z) from one softmax; coarser logits are upsampled for
+    // CE_drop only, the suppression term stays at their own size.
+    lossCe = maskedCrossEntropy(logits, labels, ignoreIndex);
     const losses = softmaxLosses(logitsDrop, labels, { ignoreIndex, excludedClass: droppedClass, suppressedClass: droppedClass });
     [lossDrop, lossSup] = [component(losses, 0), component(losses, 1)];
   } else {
+    lossCe = maskedCrossEntropy(logits, labels, ignoreIndex);
     lossDrop = maskedCrossEntropy(logitsDrop, labels, ignoreIndex, droppedClass);
-    const dropped = droppedClass !== NO_CLASS_DROPPED;
-    lossSup = dropped ? component(softmaxLosses(logitsDrop, undefined, { ignoreIndex, excludedClass: NO_CLASS_DROPPED, suppressedClass: droppedClass }), 1) : tf.scalar(0);
+    lossSup = dropped ? suppression(logitsDrop, droppedClass, ignoreIndex) : tf.scalar(0);
   }
   const total = tf.addN([tf.mul(lossCe, 1 - progress), tf.mul(lossDrop, progress), tf.mul(lossSup, alpha)]) as tf.Scalar;
   return { logits, logitsDrop, importance, lossCe, lossDrop, lossSup, total, batchStatistics: batchStatistics! };

@@ -41,8 +41,15 @@ interface StockFields {
  */
 export class BatchNormalization extends StockBatchNormalization {
   static className = 'DropClassBatchNormalization';
+  /**
+   * When true, training runs this layer in inference mode: the moving statistics normalise and are
+   * not updated; scale and offset still get gradients (see `DropClassModel.setBackboneNormFrozen`).
+   * A training setting, not saved with the model.
+   */
+  frozenStatistics = false;
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
+    if (kwargs?.training && this.frozenStatistics) return super.call(inputs, { ...kwargs, training: false });
     const input = Array.isArray(inputs) ? inputs[0] : inputs;
     const self = this as unknown as StockFields;
     const axis = self.axis < 0 ? self.axis + input.rank : self.axis;

@@ -11,6 +11,8 @@ export interface ConvLayerConfig {
   useBias: false;
   /** Seed of the kernel's He-normal initialiser; undefined leaves it unseeded. */
   seed?: number;
+  /** The layer's name, when the block is given names. */
+  name?: string;
 }
 
 /** Options of {@link convBnRelu}. */
@@ -30,6 +32,12 @@ export interface ConvBnReluOptions {
   seed?: number;
   /** Default true; false stops after the batch norm (e.g. the last conv of a residual branch). */
   relu?: boolean;
+  /**
+   * Names of the conv and batch-norm layers. PyTorch module paths (`{ conv: 'layer1.0.conv1', norm:
+   * 'layer1.0.bn1' }`) let a model read torchvision's weights by name (see `namedWeights`).
+   * Default: tfjs's automatic names.
+   */
+  names?: { conv: string; norm: string };
   /** Batch norm momentum (tfjs-layers' convention: weight of the old moving average). Default 0.9. */
   bnMomentum?: number;
   /** Batch norm epsilon. Default 1e-5. */
@@ -63,6 +71,7 @@ export function convBnRelu(x: tfl.SymbolicTensor, options: ConvBnReluOptions): t
     dilationRate: options.dilationRate ?? 1,
     useBias: false,
     ...(options.seed === undefined ? {} : { seed: options.seed }),
+    ...(options.names ? { name: options.names.conv } : {}),
   };
   const conv = options.conv
     ? options.conv(config)
@@ -74,8 +83,9 @@ export function convBnRelu(x: tfl.SymbolicTensor, options: ConvBnReluOptions): t
         padding: 'same',
         useBias: false,
         kernelInitializer: tfl.initializers.heNormal({ seed: config.seed }),
+        ...(config.name ? { name: config.name } : {}),
       });
   const y = conv.apply(x) as tfl.SymbolicTensor;
-  const normed = batchNormalization({ momentum: options.bnMomentum ?? 0.9, epsilon: options.bnEpsilon ?? 1e-5 }).apply(y) as tfl.SymbolicTensor;
+  const normed = batchNormalization({ momentum: options.bnMomentum ?? 0.9, epsilon: options.bnEpsilon ?? 1e-5, ...(options.names ? { name: options.names.norm } : {}) }).apply(y) as tfl.SymbolicTensor;
   return options.relu === false ? normed : (tfl.layers.reLU().apply(normed) as tfl.SymbolicTensor);
 }

@@ -10,6 +10,10 @@ import { resizeBilinear } from '../dropclass/upsample.js';
 import { decodeTensors, encodeTensors, fileSystemHandler, writeFileAtomic } from '../io/file-system.js';
 import { Rng } from '../rng.js';
 import { Sgd, type SgdOptions } from '../train/sgd.js';
+import { BatchNormalization } from '../layers/batch-norm.js';
+import { type PixelLossOptions, checkPixelLoss } from '../losses/pixel-loss.js';
+import type { StateDict } from '../weights/safetensors.js';
+import { type LoadReport, MODEL_PARTS, type ModelPart, type NamedWeight, type WeightMap, loadStateDict, namedWeights, transferWeights } from '../weights/state-dict.js';
 import { checkImages, checkLabels } from './input.js';
 
 export const MODEL_FORMAT = 'dropclass-model/1';
@@ -30,6 +34,8 @@ export interface DropClassModelOptions extends SgdOptions {
   seed?: number;
   /** Label of pixels without a class, left out of the losses; default {@link IGNORE_INDEX}, 255. */
   ignoreIndex?: number;
+  /** The pixel loss of the cross-entropy terms (class weights, focal, OHEM); default the plain cross-entropy. */
+  loss?: PixelLossOptions;
   /** Anything the application wants saved with the model (class names, palette, normalisation). */
   metadata?: Record<string, unknown>;
 }
@@ -48,6 +54,8 @@ export interface ModelInfo {
   alpha: number;
   seed: number;
   ignoreIndex: number;
+  /** The pixel loss of the cross-entropy terms; absent: the plain cross-entropy. */
+  loss?: PixelLossOptions;
   momentum: number;
   weightDecay: number;
   /** Training steps taken so far. */
@@ -64,6 +72,8 @@ export interface TrainStepOptions {
   learningRate: number;
   /** Forces the class to suppress this step (`-1`: none); otherwise drawn as SPEC section 2 says. */
   droppedClass?: number;
+  /** Per-part factors on the learning rate (mmsegmentation's `paramwise_cfg`), e.g. `{ backbone: 0.1 }`; default 1. */
+  learningRateMultipliers?: Partial<Record<ModelPart, number>>;
 }
 
 /** The loss terms of one training step, as numbers. */
@@ -125,6 +135,7 @@ export class DropClassModel {
     const logits = head.apply(output) as tfl.SymbolicTensor;
     const network = tfl.model({ inputs: backbone.model.inputs, outputs: logits, name: `${backbone.name}_${dropclass ? 'dropclass' : 'baseline'}` });
     const sgd = new Sgd(options);
+    if (options.loss) checkPixelLoss(options.loss, options.numClasses);
     const info: ModelInfo = {
       format: MODEL_FORMAT,
       backbone: {
@@ -141,6 +152,7 @@ export class DropClassModel {
       alpha: options.alpha ?? DEFAULT_ALPHA,
       seed,
       ignoreIndex: options.ignoreIndex ?? IGNORE_INDEX,
+      ...(options.loss ? { loss: options.loss } : {}),
       momentum: sgd.momentum,
       weightDecay: sgd.weightDecay,
       step: 0,
@@ -196,6 +208,7 @@ export class DropClassModel {
         progress: options.progress,
         alpha: this.info.alpha,
         ignoreIndex: this.info.ignoreIndex,
+        loss: this.info.loss,
       });
       terms = [losses.lossCe, losses.lossDrop, losses.lossSup].map((t) => tf.keep(t));
       return losses.total;
@@ -209,14 +222,86 @@ export class DropClassModel {
       throw new NonFiniteLossError(this.info.step, losses);
     }
     const weights = this.network.trainableWeights;
+    const multipliers = options.learningRateMultipliers ?? {};
     this.optimizer.step(
-      weights.map((w, i) => ({ key: w.originalName, variable: variables[i], gradient: grads[variables[i].name] })),
+      weights.map((w, i) => ({ key: w.originalName, variable: variables[i], gradient: grads[variables[i].name], learningRateScale: multipliers[this.partOf(w.originalName)] ?? 1 })),
       options.learningRate,
     );
     tf.dispose(grads);
     this.info.step += 1;
     this.info.rngState = this.rng.getState();
     return losses;
+  }
+
+  /** The part a weight belongs to, by its tfjs name: the head's classifier or feature selection, else the backbone. */
+  partOf(weightName: string): ModelPart {
+    const prefix = `${this.head.name}/`;
+    if (!weightName.startsWith(prefix)) return 'backbone';
+    return weightName.slice(prefix.length).startsWith('selection') ? 'selection' : 'classifier';
+  }
+
+  /** Every weight (moving statistics included) under its PyTorch-style key, with its part (see `namedWeights`). */
+  namedWeights(): NamedWeight[] {
+    return namedWeights(
+      this.network.layers.flatMap((layer) => layer.weights),
+      (name) => this.partOf(name),
+    );
+  }
+
+  /**
+   * Fills the `parts` of this model from a PyTorch state dict (read with `parseSafetensors`), its
+   * keys put onto this model's by `map` (the backbone adapter's `torchWeights`), strictly: a
+   * {@link WeightMismatchError} lists every missing, unexpected and mismatched key, and nothing is
+   * written then. `source` names the file in messages and the report.
+   */
+  loadStateDict(dict: StateDict, options: { source: string; map: WeightMap; parts?: readonly ModelPart[] }): LoadReport {
+    const parts = this.checkParts(options.parts ?? ['backbone', 'classifier'], options.source);
+    return loadStateDict(this.namedWeights(), dict, { source: options.source, map: options.map, parts });
+  }
+
+  /**
+   * Fills the `parts` of this model (default backbone and classifier) from another model built by
+   * the same backbone adapter (a finished run, a saved model): its weights and moving statistics,
+   * not its optimizer state or step. A DropClass model started from a baseline gets a new
+   * feature-selection layer. Throws a {@link WeightMismatchError} when the networks differ.
+   */
+  loadWeightsFrom(source: DropClassModel, options: { source: string; parts?: readonly ModelPart[] }): LoadReport {
+    const parts = this.checkParts(options.parts ?? ['backbone', 'classifier'], options.source);
+    const [from, to] = [source.info.backbone, this.info.backbone];
+    if (from.source && to.source && from.source.kind !== to.source.kind) {
+      throw new Error(`${options.source} holds a ${from.source.kind} backbone, this model a ${to.source.kind} backbone; start from a model of the same backbone kind`);
+    }
+    if (parts.includes('selection') && !source.dropclass) {
+      throw new Error(`${options.source} is a baseline model, with no feature-selection layer to load; leave "selection" out of the parts`);
+    }
+    return transferWeights({ label: options.source, weights: source.namedWeights() }, this.namedWeights(), parts);
+  }
+
+  private checkParts(parts: readonly ModelPart[], source: string): readonly ModelPart[] {
+    const unknown = parts.filter((p) => !MODEL_PARTS.includes(p));
+    if (unknown.length) throw new RangeError(`${source}: unknown part(s) ${unknown.map((p) => JSON.stringify(p)).join(', ')} to load; the parts are ${MODEL_PARTS.join(', ')}`);
+    if (parts.includes('selection') && !this.dropclass) {
+      throw new RangeError(`${source}: this model is a baseline (dropclass: false) and has no feature-selection layer; leave "selection" out of the parts`);
+    }
+    return parts;
+  }
+
+  /**
+   * With `true`, the backbone's batch norms run in inference mode during training: they normalise
+   * with their moving statistics and do not update them, while their scale and offset still train
+   * (mmsegmentation's `norm_eval`, for fine-tuning with small batches). Every batch norm of the
+   * backbone must be core's (`batchNormalization`, which `convBnRelu` builds).
+   */
+  setBackboneNormFrozen(frozen: boolean): void {
+    const norms = this.features.layers.filter((l) => /BatchNormalization/.test(l.getClassName()));
+    const foreign = norms.filter((l) => !(l instanceof BatchNormalization));
+    if (foreign.length) {
+      throw new Error(
+        `the ${this.info.backbone.name} backbone has batch norms that cannot be frozen (${foreign.map((l) => `${l.name}: ${l.getClassName()}`).slice(0, 5).join(', ')}); ` +
+          "build them with @dropclass/core's batchNormalization() (convBnRelu does) to freeze their statistics",
+      );
+    }
+    for (const layer of norms as BatchNormalization[]) layer.frozenStatistics = frozen;
   }
 
   /**

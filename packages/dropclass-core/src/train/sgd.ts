@@ -25,11 +25,12 @@ export class Sgd {
 
   /**
    * Updates each parameter from its gradient. `key` names the parameter stably across save and load
-   * (tfjs variable names are made unique per process, so they are not used).
+   * (tfjs variable names are made unique per process, so they are not used). `learningRateScale`
+   * multiplies the learning rate of one parameter (default 1), as a PyTorch parameter group's `lr`.
    */
-  step(parameters: { key: string; variable: tf.Variable; gradient: tf.Tensor }[], learningRate: number): void {
+  step(parameters: { key: string; variable: tf.Variable; gradient: tf.Tensor; learningRateScale?: number }[], learningRate: number): void {
     tf.tidy(() => {
-      for (const { key, variable, gradient } of parameters) {
+      for (const { key, variable, gradient, learningRateScale = 1 } of parameters) {
         const decayed = this.weightDecay === 0 ? gradient : tf.add(gradient, tf.mul(variable, this.weightDecay));
         let direction = decayed;
         if (this.momentum !== 0) {
@@ -43,7 +44,7 @@ export class Sgd {
             direction = fresh;
           }
         }
-        variable.assign(tf.sub(variable, tf.mul(direction, learningRate)));
+        variable.assign(tf.sub(variable, tf.mul(direction, learningRate * learningRateScale)));
       }
     });
   }
