@@ -31,6 +31,13 @@ const PLAN = new Map([
     },
   ],
   ['npm test', { run: [], why: 'this check is part of npm test: running npm test from it would recurse' }],
+  [
+    'npx dropclass train --config examples/voc/finetune-torchvision.json --out runs/voc-finetune',
+    {
+      run: ['npm test -w @dropclass/example-voc -- -t finetune-torchvision'],
+      why: "it needs PASCAL VOC 2012 and torchvision's weights, neither of which can be downloaded here; the example's test trains the same config for one step on a tree in the VOC layout, from torchvision's deeplabv3_resnet50 with random weights written by PyTorch (skipped, saying so, where python3-torchvision is not installed)",
+    },
+  ],
   ['npm run build', { run: ['npm run build'] }],
   ['npx dropclass-reference', { run: ['npx dropclass-reference'] }],
   ['npx dropclass-reference DIR', { run: ['npx dropclass-reference packages/dropclass-core/reference'], why: 'DIR stands for a folder of vectors of one\'s own; the shipped folder is given by its path' }],

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -93,6 +94,21 @@ function describeBackend(): string {
   const native = backend === 'wasm' ? nativeKernelsState() : undefined;
   if (!native) return backend;
   return native.active ? `${backend} with native kernels (${native.isa})` : `${backend} without native kernels (${native.reason})`;
+}
+
+/**
+ * The code that ran: `DROPCLASS_COMMIT` when set (a copy of the checkout without its git folder),
+ * else the checkout's commit, marked when files differ from it.
+ */
+function describeCode(): string {
+  if (process.env.DROPCLASS_COMMIT) return `commit ${process.env.DROPCLASS_COMMIT}`;
+  try {
+    const git = (args: string[]) => execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const commit = git(['rev-parse', '--short', 'HEAD']);
+    return `commit ${commit}${git(['status', '--porcelain', '--untracked-files=no']) ? ' with uncommitted changes' : ''}`;
+  } catch {
+    return 'not a git checkout (DROPCLASS_COMMIT names the code)';
+  }
 }
 
 /**
@@ -270,6 +286,7 @@ export async function writeResultsPage(options: {
       `- Command: \`${options.command}\``,
       `- Machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores; backend ${describeBackend()}; ${options.jobs === 1 ? 'runs one after the other in one process' : `${options.jobs} runs at a time, ${options.threads} thread(s) each`}`,
       `- Date: ${new Date().toISOString()}`,
+      `- Code: ${describeCode()}`,
       `- Wall time of the command: ${(options.wallMs / 60000).toFixed(1)} min${reused ? ` (${reused} of ${runs.length} runs were finished by an earlier invocation and reused)` : ''}`,
       `- Regime: ${regime.name}, ${regime.description}.`,
       pretrainLine,
