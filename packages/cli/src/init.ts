@@ -86,12 +86,20 @@ export function describeInit(record: InitRecord): string[] {
   return lines;
 }
 
-/** `fc.weight, fc.bias, 53 x *.num_batches_tracked`: ignored keys, the repeated suffixes counted. */
+/**
+ * Ignored keys in a line: PyTorch's batch-norm counters counted once (`53 x *.num_batches_tracked`),
+ * keys that share a first segment as that prefix (`aux_classifier.* (8)`), the rest by name.
+ */
 function summariseKeys(keys: string[]): string {
-  const tracked = keys.filter((k) => k.endsWith('.num_batches_tracked'));
-  const aux = keys.filter((k) => k.startsWith('aux_classifier.'));
-  const rest = keys.filter((k) => !tracked.includes(k) && !aux.includes(k));
-  return [...rest, ...(aux.length ? [`${aux.length} x aux_classifier.*`] : []), ...(tracked.length ? [`${tracked.length} x *.num_batches_tracked`] : [])].join(', ');
+  const counters = keys.filter((k) => k.endsWith('.num_batches_tracked'));
+  const rest = keys.filter((k) => !counters.includes(k));
+  const first = (k: string) => k.split('.')[0];
+  const prefixes = [...new Set(rest.map(first))].filter((p) => rest.filter((k) => first(k) === p).length > 2);
+  return [
+    ...rest.filter((k) => !prefixes.includes(first(k))),
+    ...prefixes.map((p) => `${p}.* (${rest.filter((k) => first(k) === p).length})`),
+    ...(counters.length ? [`${counters.length} x *.num_batches_tracked`] : []),
+  ].join(', ');
 }
 
 async function sha256(file: string): Promise<string> {

@@ -189,7 +189,7 @@ export function loadStateDict(weights: NamedWeight[], dict: StateDict, options: 
       missing,
       unexpected,
       mismatched,
-      'Check the backbone options (layout, width, outputStride, headConv) against the network the weights were saved from; to start a part afresh (e.g. a classifier for another number of classes), leave it out of the parts to load.',
+      'Check the backbone options against the network the weights were saved from (its layout, widths, extra layers); to start a part afresh (e.g. a classifier for another number of classes), leave it out of the parts to load.',
     );
   }
   assign(weights, filled, report, (w) => (parts.includes(w.part) ? (map.covers(w.key) ? 'not in the source' : `${map.description} does not hold it`) : `part ${w.part} not loaded`));
