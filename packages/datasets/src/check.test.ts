@@ -111,6 +111,9 @@ describe('checking the data before a run', () => {
     for (const i of [0, 1]) await writeLabel(join(root, 'val', 'masks', `val-0000${i}.png`), 8, 6, () => 100);
     const noneLeft = await caught(checkDataset({ kind: 'folder', root, splits: ['train', 'val'], skipBad: true }));
     expect(noneLeft.message).toMatch(/val: holds no good sample \(all 2 are bad\)/);
+    // A sample that goes bad after the check is an error when read, not silently replaced.
+    await writeLabel(join(root, 'train', 'masks', 'train-00003.png'), 8, 6, () => 201);
+    await expect(result.datasets.train.get(2)).rejects.toThrow(/train-00003\.png: has label value 201/);
   });
 });
 

@@ -73,6 +73,9 @@ export function formatDataProblems(root: string, problems: DataProblem[], skippa
   return [`${root}: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the data, found before training:`, ...lines, ...fixes, ...skip].join('\n');
 }
 
+/** A dataset error's advice, less its library phrasing of skipping (the run config's is given once, below the list). */
+const fixOf = (error: DatasetError) => error.fix.replace(/,? or open the dataset with skipBad: true\./, '.');
+
 /** `$DROPCLASS_CACHE_DIR`, else `$XDG_CACHE_HOME/dropclass`, else `~/.cache/dropclass`. */
 export function dropclassCacheDir(): string {
   return process.env.DROPCLASS_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'dropclass');
@@ -163,7 +166,7 @@ export async function checkDataset(options: DataCheckOptions): Promise<DataCheck
       const e = error as Error;
       problems.push(
         error instanceof DatasetError
-          ? { split, file: error.file, message: `${error.found}; expected ${error.expected}`, fix: error.fix }
+          ? { split, file: error.file, message: `${error.found}; expected ${error.expected}`, fix: fixOf(error) }
           : { split, message: e.message, fix: 'Check the dataset root and the split names in the run config.' },
       );
       continue;
@@ -214,7 +217,7 @@ export async function checkDataset(options: DataCheckOptions): Promise<DataCheck
         } else {
           decoded++;
           const error = await ds.problem(i);
-          problem = error && { split, id: pair.id, file: error.file, message: `${error.found}; expected ${error.expected}`, fix: error.fix };
+          problem = error && { split, id: pair.id, file: error.file, message: `${error.found}; expected ${error.expected}`, fix: fixOf(error) };
         }
         if (image && label) fresh[key] = [image[0], image[1], label[0], label[1], ...(problem ? [problem] : [])] as CacheFile['samples'][string];
         if (problem) {
@@ -226,12 +229,11 @@ export async function checkDataset(options: DataCheckOptions): Promise<DataCheck
     // In the split's order, whatever order the reads finished in.
     const order = new Map(ds.ids.map((id, i) => [id, i]));
     found.sort((a, b) => order.get(a.id!)! - order.get(b.id!)!);
-    if (options.skipBad) {
-      skipped.push(...found, ...ds.skipped.map((s) => ({ split, id: s.id, message: s.reason, fix: '' })));
-      if (bad.size) datasets[split] = ds.without(bad);
-    } else {
-      problems.push(...found);
-    }
+    if (options.skipBad) skipped.push(...ds.skipped.map((s) => ({ split, id: s.id, message: s.reason, fix: '' })), ...found);
+    else problems.push(...found);
+    // Opened skipping to list every unmatched file; read, a sample that went bad after the check
+    // is an error (never silently replaced by another, which would change the run).
+    datasets[split] = ds.without(options.skipBad ? bad : new Map(), false);
     const left = datasets[split].length;
     if (left === 0) {
       problems.push({

@@ -73,9 +73,12 @@ export class PairedDataset implements SegmentationDataset {
     }
   }
 
-  /** The same split without the samples whose ids are given (checked bad before a run), recorded as skipped. */
-  without(skip: Map<string, string>): PairedDataset {
-    const kept = new PairedDataset({ ...this.options, pairs: this.pairs.filter((p) => !skip.has(p.id)) });
+  /**
+   * The same split without the samples whose ids are given (found bad before a run), recorded as
+   * skipped; `skipBad` says whether reading a sample that is bad after all skips it or throws.
+   */
+  without(skip: Map<string, string>, skipBad = this.skipBad): PairedDataset {
+    const kept = new PairedDataset({ ...this.options, skipBad, pairs: this.pairs.filter((p) => !skip.has(p.id)) });
     kept.skipped.push(...this.skipped, ...[...skip].map(([id, reason]) => ({ id, reason })));
     return kept;
   }
