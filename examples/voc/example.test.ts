@@ -12,7 +12,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 const here = dirname(fileURLToPath(import.meta.url));
 
 describe('examples/voc', () => {
-  it('run.json trains in quick mode on a VOC-layout tree with the real size mix, and evaluates every image at its own size', async () => {
+  it('voc.json trains in quick mode on a VOC-layout tree with the real size mix, and evaluates every image at its own size', async () => {
     await initBackend({ backend: 'wasm', quiet: true });
     const root = await mkdtemp(join(tmpdir(), 'example-voc-'));
     onTestFinished(() => rm(root, { recursive: true, force: true }));
@@ -30,13 +30,13 @@ describe('examples/voc', () => {
     await mkdir(join(root, 'ImageSets', 'Segmentation'), { recursive: true });
     await writeFile(join(root, 'ImageSets', 'Segmentation', 'train.txt'), `${images.map(([id]) => id).join('\n')}\n`);
     await writeFile(join(root, 'ImageSets', 'Segmentation', 'val.txt'), `${images.map(([id]) => id).join('\n')}\n`);
-    const raw = JSON.parse(await readFile(join(here, 'run.json'), 'utf8'));
+    const raw = JSON.parse(await readFile(join(here, 'voc.json'), 'utf8'));
     Object.assign(raw, { crop: [32, 32], batchSize: 2, iterations: 2, evalEvery: 0 });
     raw.backbone.options.width = 0.125;
     raw.dataset.root = root;
     const before = tf.memory().numTensors;
     const out = join(root, 'run');
-    const result = await train(parseRunConfig(raw, join(here, 'run.json')), { out, log: () => {} });
+    const result = await train(parseRunConfig(raw, join(here, 'voc.json')), { out, log: () => {} });
     expect(result.model.numClasses).toBe(21);
     result.model.dispose();
     expect(tf.memory().numTensors).toBe(before);
