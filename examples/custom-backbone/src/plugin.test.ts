@@ -56,7 +56,7 @@ describe('examples/custom-backbone as a plugin', () => {
     // eval from the run directory: the command imports the package the model names
     const evaluated = await dropclass(['eval', '--model', run, '--split', 'val', '--format', 'json'], { cwd: here });
     expect(evaluated.code).toBe(0);
-    const report = JSON.parse(evaluated.stdout);
+    const report = JSON.parse(evaluated.stdout).splits.val;
     expect(report.mIoU).toBeGreaterThan(0);
     expect(report.mIoU).toBeLessThanOrEqual(1);
 
