@@ -283,6 +283,34 @@ describe('issue 24: nothing lost, nothing silent', () => {
     expect(report.splits.val.rows.map((r: { name: string }) => r.name)).toEqual(['road', 'grass', 'water', 'sand', 'car', 'cow', 'boat', 'crab']);
   });
 
+  it('8. the same seed and config give the same bits with 1 and 2 threads where the native kernels run; each run records its threads and kernels', async () => {
+    // Big enough that the reductions the threads could split (filter gradients, sums over rows) have several parts.
+    const config = await writeConfig(dir, 'threads.json', {
+      ...tiny('data32'),
+      backbone: { kind: 'unet', options: { base: 4, depth: 2, featureChannels: 16 } },
+      dataset: { kind: 'folder', root: 'data32', evalSplits: ['val'], generate: { seed: 0, size: 32, train: 16, val: 2, valShifted: 2 } },
+      crop: [32, 32],
+      batchSize: 8,
+      iterations: 5,
+      checkpointEvery: 5,
+      learningRate: 0.05,
+    });
+    for (const threads of ['1', '2']) {
+      const run = await dropclass(['train', '--config', config, '--out', `runs/threads-${threads}`], { cwd: dir, env: { DROPCLASS_THREADS: threads } });
+      expect(run.code, run.stderr).toBe(0);
+    }
+    const sessions = ['1', '2'].map((t) => JSON.parse(readFileSync(join(dir, `runs/threads-${t}/dropclass-run.json`), 'utf8')).sessions[0]);
+    expect(sessions.map((s) => [s.backend, s.threads])).toEqual([
+      ['wasm', 1],
+      ['wasm', 2],
+    ]);
+    expect(sessions[0].kernels).toMatch(/^(native \(.+, 1 thread\)|wasm)$/);
+    if (sessions.every((s) => s.kernels.startsWith('native'))) {
+      expect(checkpointBytes(join(dir, 'runs/threads-2'))).toEqual(checkpointBytes(join(dir, 'runs/threads-1')));
+      expect(stripTime(readFileSync(join(dir, 'runs/threads-2/metrics.jsonl'), 'utf8'))).toBe(stripTime(readFileSync(join(dir, 'runs/threads-1/metrics.jsonl'), 'utf8')));
+    }
+  });
+
   it('10. predict on a folder with a corrupt image lists it before writing anything; --skip-bad predicts the others', async () => {
     const input = join(dir, 'pictures');
     await cp(join(dir, 'data/val/images'), input, { recursive: true });
