@@ -175,6 +175,19 @@ export async function cutMetrics(dir: string, step: number): Promise<number> {
   return lines.length - kept.length;
 }
 
+/** Whether a run's metrics log holds the evaluation of `step`. */
+export async function loggedEvaluation(dir: string, step: number): Promise<boolean> {
+  const text = await readFile(join(dir, METRICS_JSONL), 'utf8').catch(() => '');
+  return text.split('\n').some((line) => {
+    try {
+      const row = JSON.parse(line) as { step?: number; eval?: unknown };
+      return row.step === step && row.eval !== undefined;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Reads a run's marker (undefined when the folder carries none). */
 export async function readRunMarker(dir: string): Promise<RunMarker | undefined> {
   const text = await readFile(join(dir, RUN_MARKER), 'utf8').catch(() => undefined);

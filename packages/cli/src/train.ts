@@ -10,7 +10,7 @@ import { type TrainingData, openTrainingData, trainingBatches, trainingFrequenci
 import { evaluateSplits } from './evaluate.js';
 import { CONFIG_JSON, METRICS_JSONL } from './paths.js';
 import { RUN_LOCK, type RunLock, acquireRunLock } from './run-lock.js';
-import { claimRunDir, clearRun, cutMetrics, recordRunSession, removeIfPristine, removeRun, runState, writeRunConfig } from './run-dir.js';
+import { claimRunDir, clearRun, cutMetrics, loggedEvaluation, recordRunSession, removeIfPristine, removeRun, runState, writeRunConfig } from './run-dir.js';
 import { computeSession } from './compute.js';
 import { killPoint } from './faults.js';
 import { Progress } from './progress.js';
@@ -123,6 +123,11 @@ async function trainLocked(config: RunConfig, options: TrainOptions): Promise<Tr
     // Lines logged after the checkpoint (by the run that was interrupted) are taken again.
     const dropped = await cutMetrics(options.out, model.step);
     if (dropped > 0) log(`${join(options.out, METRICS_JSONL)}: ${dropped} line(s) after step ${model.step} removed; those steps are taken again`);
+  }
+  // An evaluation due at the checkpoint's step that the interrupted run did not log yet is taken now.
+  if (latest && config.evalEvery > 0 && model.step % config.evalEvery === 0 && model.step < config.iterations && !(await loggedEvaluation(options.out, model.step))) {
+    const results = await evaluateSplits(model, config, data, log);
+    await appendFile(join(options.out, METRICS_JSONL), `${JSON.stringify({ step: model.step, eval: results.summary })}\n`);
   }
   await recordRunSession(options.out, await computeSession(options.out, model.step, log));
   if (model.step >= config.iterations) log(`${options.out} is trained (step ${model.step} of ${config.iterations}); evaluating it`);
