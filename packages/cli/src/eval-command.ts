@@ -63,7 +63,14 @@ export async function evalCommand(model: DropClassModel, modelNames: string[] | 
     if (ds) opened[split] = ds;
   }
   checkClasses(options.modelPath, model.numClasses, modelNames, opened);
-  const checked = await checkDataset({ kind: options.kind, root: options.root, splits: wanted, skipBad: options.skipBad, cacheFile: defaultCheckCacheFile(options.kind, options.root) });
+  const checked = await checkDataset({
+    kind: options.kind,
+    root: options.root,
+    splits: wanted,
+    skipBad: options.skipBad,
+    cacheFile: defaultCheckCacheFile(options.kind, options.root),
+    skipHint: 'Or pass --skip-bad to leave the bad samples out (they are listed).',
+  });
   for (const s of checked.skipped) options.log(`skipped (--skip-bad): ${s.split}: ${s.file ? `${s.file}: ` : ''}${s.message}`);
   const frequencies = (await computeClassFrequencies(checked.datasets[options.frequenciesSplit])).fraction;
   const modelInfo = { path: options.modelPath, step: options.source.step, iterations: options.source.iterations, partial: options.source.partial };

@@ -272,6 +272,10 @@ describe('issue 24: nothing lost, nothing silent', () => {
     expect(count.stderr).not.toMatch(/evaluating/);
     const names = await dropclass(['eval', '--model', 'runs/base', '--kind', 'folder', '--root', renamed, '--split', 'val'], { cwd: dir });
     expectOwnError(names, /the model \(runs[/\\]base\) and the folder dataset at .*renamed-classes \(split val\) name their classes differently: id 0 is "road" in the model and "sky" in the dataset/);
+    // The same classes, a bad file: listed before anything is predicted, with eval's own way to skip it.
+    const badFile = await dropclass(['eval', '--model', 'runs/base', '--kind', 'folder', '--root', join(dir, 'bad-data'), '--split', 'val'], { cwd: dir });
+    expectOwnError(badFile, /val-00000\.png: is a 8-bit 3-channel PNG[\s\S]*Or pass --skip-bad to leave the bad samples out/);
+    expect(badFile.stderr).not.toMatch(/evaluating/);
   });
 
   it('7. eval --format json prints one JSON document keyed by split, with the model\'s step', async () => {

@@ -121,7 +121,7 @@ function looksLikeUnmarkedRun(names: string[]): boolean {
 
 function notARun(dir: string, names: string[], action: string): NotARunError {
   const old = looksLikeUnmarkedRun(names)
-    ? ` It looks like a run written by an older version of dropclass: continue it with --resume (which marks it), or remove it yourself.`
+    ? ` It looks like a run written by an older version of dropclass: continue it (train --resume, or the main job without --fresh), which marks it, or remove it yourself.`
     : ' Choose another --out, or empty or remove that folder yourself if its contents are yours to lose.';
   return new NotARunError(`${dir} is not a DropClass run (it has no ${RUN_MARKER}) and holds ${describeEntries(names)}; ${action}.${old}`);
 }

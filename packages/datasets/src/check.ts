@@ -34,6 +34,8 @@ export interface DataCheckOptions {
   cacheFile?: string;
   /** Samples read at once (default 16). */
   concurrency?: number;
+  /** How the message tells to leave bad samples out (default: the run config's `dataset.skipBad`). */
+  skipHint?: string;
 }
 
 export interface DataCheckResult {
@@ -57,19 +59,18 @@ export class DataCheckError extends Error {
     readonly root: string,
     readonly problems: DataProblem[],
     skippable: boolean,
+    skipHint?: string,
   ) {
-    super(formatDataProblems(root, problems, skippable));
+    super(formatDataProblems(root, problems, skippable, skipHint));
     this.name = 'DataCheckError';
   }
 }
 
 /** The list of problems as one message: every problem, then what to do. */
-export function formatDataProblems(root: string, problems: DataProblem[], skippable: boolean): string {
+export function formatDataProblems(root: string, problems: DataProblem[], skippable: boolean, skipHint?: string): string {
   const lines = problems.map((p) => `  ${p.split}: ${p.file ? `${p.file}: ` : ''}${p.message}`);
   const fixes = [...new Set(problems.map((p) => p.fix))];
-  const skip = skippable
-    ? ['Or leave the bad samples out: set "skipBad": true under "dataset" in the run config (they are listed when the run starts).']
-    : [];
+  const skip = skippable ? [skipHint ?? 'Or leave the bad samples out: set "skipBad": true under "dataset" in the run config (they are listed when the run starts).'] : [];
   return [`${root}: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the data, found before training:`, ...lines, ...fixes, ...skip].join('\n');
 }
 
@@ -251,6 +252,6 @@ export async function checkDataset(options: DataCheckOptions): Promise<DataCheck
   // Split by split, in the order the run reads them.
   const splitOrder = options.splits.indexOf.bind(options.splits);
   problems.sort((a, b) => splitOrder(a.split) - splitOrder(b.split));
-  if (problems.length) throw new DataCheckError(root, problems, !options.skipBad && problems.some((p) => p.id !== undefined));
+  if (problems.length) throw new DataCheckError(root, problems, !options.skipBad && problems.some((p) => p.id !== undefined), options.skipHint);
   return { datasets, skipped, samples, decoded, cached, ms: performance.now() - started, cacheNote };
 }
