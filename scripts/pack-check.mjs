@@ -8,9 +8,12 @@
 // list no tfjs backend among its runtime dependencies.
 // It also packs a copy of one package whose `files` list drops `dist`, and fails unless that copy
 // is caught, so the check is known to catch it.
-import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// Last, it follows the plugin guide (examples/custom-backbone/README.md, "From `npm init`") as
+// written, in a fresh home folder: its commands in order, its files as shown, from `npm pack` of
+// the packages to `dropclass train`, `eval` and `predict` of the package it makes.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
@@ -46,6 +49,35 @@ function runSnippet(project, name, code) {
   } catch (error) {
     return `${error.stderr || error.message}`.split('\n').filter(Boolean).slice(0, 6).join('\n');
   }
+}
+
+/**
+ * The plugin guide as one shell script: the lines of its ```sh blocks, and a file written for each
+ * block whose first line names a file (`// src/fcn.ts`), whole, where the guide stands at that point.
+ */
+function guideScript(readme) {
+  const start = readme.indexOf('## From `npm init`');
+  if (start < 0) throw new Error('examples/custom-backbone/README.md has no "From `npm init`" section');
+  const end = readme.indexOf('\n## ', start + 3);
+  const section = readme.slice(start, end < 0 ? undefined : end);
+  const lines = ['set -e'];
+  const files = [];
+  for (const [, lang, body] of section.matchAll(/```(\w*)\n([\s\S]*?)```/g)) {
+    if (lang === 'sh') {
+      for (const line of body.split('\n')) if (line.trim() && !line.trim().startsWith('#')) lines.push(`echo '$ ${line.replace(/\s+#.*$/, '').replace(/'/g, "'\\''")}'`, line);
+      continue;
+    }
+    const file = body.match(/^\/\/ ([\w./-]+)\n/)?.[1];
+    if (!file) continue;
+    files.push(file);
+    lines.push(`echo '$ (write ${file})'`, `mkdir -p "$(dirname '${file}')"`, `cat > '${file}' <<'DROPCLASS_GUIDE_FILE'`, body.replace(/\n$/, ''), 'DROPCLASS_GUIDE_FILE');
+  }
+  return { script: `${lines.join('\n')}\n`, files };
+}
+
+/** The environment of a user's shell: without what npm sets for the script running this check (a nested npm would take it for its own config). */
+function userEnvironment() {
+  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(npm_|NX_|INIT_CWD$|VITEST)/i.test(key)));
 }
 
 const work = mkdtempSync(join(tmpdir(), 'dropclass-pack-'));
@@ -136,6 +168,37 @@ try {
   const caught = brokenTarball.files.every((f) => !f.startsWith('dist/')) && runSnippet(brokenProject, 'broken', snippetOf(join(broken, 'README.md'))) !== undefined;
   console.log(`a copy of @dropclass/metrics without dist in its files list: ${caught ? 'caught' : 'NOT caught'}`);
   if (!caught) failures.push('the check did not catch a package packed without dist');
+
+  // The plugin guide, as written, in a fresh home folder (npm keeps the user's settings and cache).
+  const { script, files } = guideScript(readFileSync(join(root, 'examples/custom-backbone/README.md'), 'utf8'));
+  const home = join(work, 'home');
+  mkdirSync(home);
+  const userNpmrc = join(homedir(), '.npmrc');
+  const env = {
+    ...userEnvironment(),
+    HOME: home,
+    DROPCLASS_BACKEND: 'wasm',
+    npm_config_cache: execFileSync('npm', ['config', 'get', 'cache'], { ...quiet, env: userEnvironment() }).trim(),
+    ...(existsSync(userNpmrc) ? { npm_config_userconfig: userNpmrc } : {}),
+  };
+  const t0 = performance.now();
+  const guide = spawnSync('bash', ['-c', script], { cwd: root, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const seconds = ((performance.now() - t0) / 1000).toFixed(0);
+  const plugin = join(home, 'backbone-fcn');
+  const evalFile = join(plugin, 'runs/fcn/eval.json');
+  const trained = guide.status === 0 && existsSync(evalFile) && existsSync(join(plugin, 'runs/fcn/masks/predictions.json'));
+  console.log(`plugin guide (examples/custom-backbone/README.md), followed as written in a fresh folder (${files.length} files written, ${seconds} s): ${trained ? `@acme/backbone-fcn built, tested, trained, evaluated and predicted with (runs/fcn at step ${JSON.parse(readFileSync(evalFile, 'utf8')).step})` : 'FAILED'}`);
+  if (trained) {
+    // Without its exports map the package cannot import itself by name, and dropclass train cannot find it: the check must see that.
+    const manifestFile = join(plugin, 'package.json');
+    const { exports: _, ...withoutExports } = JSON.parse(readFileSync(manifestFile, 'utf8'));
+    writeFileSync(manifestFile, JSON.stringify(withoutExports, null, 2));
+    const bare = spawnSync(join(plugin, 'node_modules/.bin/dropclass'), ['train', '--config', 'fcn.json', '--out', 'runs/no-exports'], { cwd: plugin, env, encoding: 'utf8' });
+    const refused = bare.status === 1 && /backbone package @acme\/backbone-fcn is not installed/.test(bare.stderr);
+    console.log(`the same package without "exports": ${refused ? 'refused by dropclass train, as expected' : 'NOT refused'}`);
+    if (!refused) failures.push(`the plugin package without "exports" was not refused by dropclass train (exit ${bare.status}):\n${bare.stderr.slice(-400)}`);
+  }
+  if (!trained) failures.push(`the plugin guide failed where it was followed as written (exit ${guide.status ?? guide.signal}):\n${`${guide.stdout}${guide.stderr}`.trim().split('\n').slice(-25).join('\n')}`);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

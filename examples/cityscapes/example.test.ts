@@ -13,7 +13,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const [WIDTH, HEIGHT] = [2048, 1024];
 
 describe('examples/cityscapes', () => {
-  it('run.json trains in quick mode on a Cityscapes-layout tree of 2048x1024 images and evaluates them with sliding windows', async () => {
+  it('cityscapes.json trains in quick mode on a Cityscapes-layout tree of 2048x1024 images and evaluates them with sliding windows', async () => {
     await initBackend({ backend: 'wasm', quiet: true });
     const root = await mkdtemp(join(tmpdir(), 'example-cityscapes-'));
     onTestFinished(() => rm(root, { recursive: true, force: true }));
@@ -25,16 +25,16 @@ describe('examples/cityscapes', () => {
       await writeImage(join(root, 'leftImg8bit', split, 'aachen', `${base}_leftImg8bit.png`), WIDTH, HEIGHT, (x, y) => [(x >> 3) % 256, (y >> 2) % 256, split === 'val' ? 90 : 30]);
       await writeLabel(join(root, 'gtFine', split, 'aachen', `${base}_gtFine_labelIds.png`), WIDTH, HEIGHT, labelId);
     }
-    const raw = JSON.parse(await readFile(join(here, 'run.json'), 'utf8'));
+    const raw = JSON.parse(await readFile(join(here, 'cityscapes.json'), 'utf8'));
     expect(raw.inference.window).toEqual([512, 1024]);
-    // the run.json window, a coarser stride than its own (6 overlapping windows instead of 9) to keep the test short
+    // the cityscapes.json window, a coarser stride than its own (6 overlapping windows instead of 9) to keep the test short
     Object.assign(raw, { crop: [32, 32], batchSize: 1, iterations: 1, evalEvery: 0 });
     raw.inference.stride = [512, 512];
     raw.backbone.options.width = 0.125;
     raw.dataset.root = root;
     const out = join(root, 'run');
     const before = tf.memory().numTensors;
-    const result = await train(parseRunConfig(raw, join(here, 'run.json')), { out, log: () => {} });
+    const result = await train(parseRunConfig(raw, join(here, 'cityscapes.json')), { out, log: () => {} });
     expect(result.model.numClasses).toBe(19);
     result.model.dispose();
     expect(tf.memory().numTensors).toBe(before);

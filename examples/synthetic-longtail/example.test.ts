@@ -9,7 +9,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 const here = dirname(fileURLToPath(import.meta.url));
 
 describe('examples/synthetic-longtail', () => {
-  for (const name of ['run.json', 'baseline.json']) {
+  for (const name of ['synthetic-dropclass.json', 'synthetic-baseline.json']) {
     it(`${name} trains in quick mode: fewer steps, a smaller benchmark`, async () => {
       await initBackend({ backend: 'wasm', quiet: true });
       const raw = JSON.parse(await readFile(join(here, name), 'utf8'));
@@ -22,7 +22,7 @@ describe('examples/synthetic-longtail', () => {
       const config = parseRunConfig(raw, join(here, name));
       const result = await train(config, { out: join(dir, 'run'), log: () => {} });
       expect(result.steps).toBe(2);
-      expect(result.model.dropclass).toBe(name === 'run.json');
+      expect(result.model.dropclass).toBe(name === 'synthetic-dropclass.json');
       result.model.dispose();
     });
   }

@@ -39,16 +39,16 @@ async function vocTree(images: [string, number, number][]): Promise<{ root: stri
 }
 
 describe('examples/voc', () => {
-  it('run.json trains in quick mode on a VOC-layout tree with the real size mix, and evaluates every image at its own size', async () => {
+  it('voc.json trains in quick mode on a VOC-layout tree with the real size mix, and evaluates every image at its own size', async () => {
     await initBackend({ backend: 'wasm', quiet: true });
     const { root, images } = await vocTree(VOC_SIZES);
-    const raw = JSON.parse(await readFile(join(here, 'run.json'), 'utf8'));
+    const raw = JSON.parse(await readFile(join(here, 'voc.json'), 'utf8'));
     Object.assign(raw, { crop: [32, 32], batchSize: 2, iterations: 2, evalEvery: 0 });
     raw.backbone.options.width = 0.125;
     raw.dataset.root = root;
     const before = tf.memory().numTensors;
     const out = join(root, 'run');
-    const result = await train(parseRunConfig(raw, join(here, 'run.json')), { out, log: () => {} });
+    const result = await train(parseRunConfig(raw, join(here, 'voc.json')), { out, log: () => {} });
     expect(result.model.numClasses).toBe(21);
     result.model.dispose();
     expect(tf.memory().numTensors).toBe(before);

@@ -39,8 +39,8 @@ describe('examples/custom-backbone as a plugin', () => {
     expect(() => plainFcn.parseOptions({ width: 0, depth: 2 })).toThrow(/^invalid options for the plain-fcn backbone:\n {2}width: Too small: expected number to be >0\n {2}depth: unknown option: remove it or check its spelling$/);
   });
 
-  it('dropclass train --config run.json trains it, and dropclass eval and predict load it by its package', async () => {
-    const config = join(here, 'run.json');
+  it('dropclass train --config plain-fcn.json trains it, and dropclass eval and predict load it by its package', async () => {
+    const config = join(here, 'plain-fcn.json');
     const run = join(out, 'run');
     // run from another directory: the package is found from the config file's directory
     const trained = await dropclass(['train', '--config', config, '--out', run], { cwd: out });
@@ -56,7 +56,7 @@ describe('examples/custom-backbone as a plugin', () => {
     // eval from the run directory: the command imports the package the model names
     const evaluated = await dropclass(['eval', '--model', run, '--split', 'val', '--format', 'json'], { cwd: here });
     expect(evaluated.code).toBe(0);
-    const report = JSON.parse(evaluated.stdout);
+    const report = JSON.parse(evaluated.stdout).splits.val;
     expect(report.mIoU).toBeGreaterThan(0);
     expect(report.mIoU).toBeLessThanOrEqual(1);
 

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DropClassModel } from '@dropclass/core';
+import { killPoint } from './faults.js';
 
 const LATEST = 'latest.json';
 const KEEP = 2;
@@ -29,8 +30,10 @@ export class Checkpoints {
     const dir = stepDir(this.root, model.step);
     await rm(dir, { recursive: true, force: true });
     await model.save(dir);
+    killPoint('checkpoint');
     await writeFileAtomic(join(this.root, LATEST), JSON.stringify({ step: model.step, dir: dir.slice(this.root.length + 1), ...extra }, null, 2));
     await this.prune(model.step);
+    killPoint('pruned');
     return dir;
   }
 
@@ -62,4 +65,45 @@ export async function resolveModelDir(path: string): Promise<{ modelDir: string;
     return { modelDir: path, runDir: existsSync(join(runDir, 'config.json')) ? runDir : undefined };
   }
   throw new Error(`${path} is neither a run directory (with checkpoints/latest.json) nor a saved model (with dropclass.json)`);
+}
+
+/** Where a model's weights come from: its run, its step, and whether the run had finished its schedule. */
+export interface ModelSource {
+  modelDir: string;
+  runDir?: string;
+  /** The training step of the weights. */
+  step: number;
+  /** The steps of the run's schedule (from its config.json), when the model belongs to a run. */
+  iterations?: number;
+  /** The run stopped before its last step (interrupted, diverged or still training). */
+  partial: boolean;
+}
+
+/** A command asked for the model of an unfinished run without --allow-partial. */
+export class PartialRunError extends Error {}
+
+/** The model of `path` (see {@link resolveModelDir}), with its step and whether its run is finished. */
+export async function modelSource(path: string): Promise<ModelSource> {
+  const { modelDir, runDir } = await resolveModelDir(path);
+  const info = JSON.parse(await readFile(join(modelDir, 'dropclass.json'), 'utf8')) as { step?: number };
+  const step = info.step ?? 0;
+  let iterations: number | undefined;
+  if (runDir && existsSync(join(runDir, 'config.json'))) {
+    iterations = (JSON.parse(await readFile(join(runDir, 'config.json'), 'utf8')) as { iterations?: number }).iterations;
+  }
+  return { modelDir, runDir, step, iterations, partial: iterations !== undefined && step < iterations };
+}
+
+/** `step 4 of 8 (unfinished)`, `step 8 of 8`, or `step 8` for a model outside a run. */
+export function describeStep(source: ModelSource): string {
+  return source.iterations === undefined ? `step ${source.step}` : `step ${source.step} of ${source.iterations}${source.partial ? ' (unfinished run)' : ''}`;
+}
+
+/** Refuses the model of an unfinished run unless `allowPartial`, saying how to finish it or how to use it as it is. */
+export function refusePartial(path: string, source: ModelSource, command: string, allowPartial: boolean | undefined): void {
+  if (!source.partial || allowPartial) return;
+  throw new PartialRunError(
+    `${path} is an unfinished run: its newest checkpoint (${source.modelDir}) is at step ${source.step} of ${source.iterations}. ` +
+      `Finish it (dropclass train --config ${join(source.runDir ?? path, 'config.json')} --out ${source.runDir ?? path} --resume), or pass --allow-partial to ${command} the model of step ${source.step} as it is.`,
+  );
 }

@@ -80,7 +80,7 @@ describe('dropclass command line', () => {
 
     const evaluated = await dropclass(['eval', '--model', 'runs/tiny', '--format', 'json', '--split', 'val'], { cwd: dir });
     expect(evaluated.code).toBe(0);
-    const report = JSON.parse(evaluated.stdout);
+    const report = JSON.parse(evaluated.stdout).splits.val;
     expect(report.rows.map((r: { name: string }) => r.name)).toEqual(['road', 'grass', 'water', 'sand', 'car', 'cow', 'boat', 'crab']);
     expect(Object.keys(report.groups)).toEqual(['frequent', 'under-represented']);
 
@@ -160,7 +160,8 @@ describe('dropclass command line', () => {
     // A checkpoint directory written only in part (as a kill mid-save leaves it) is never the one loaded.
     await mkdir(join(dir, 'runs/killed/checkpoints/step-9999999'), { recursive: true });
     await writeFile(join(dir, 'runs/killed/checkpoints/step-9999999/model.json'), '{"trunc');
-    const evaluated = await dropclass(['eval', '--model', 'runs/killed', '--split', 'val'], { cwd: dir });
+    // an unfinished run: evaluated only when asked to be
+    const evaluated = await dropclass(['eval', '--model', 'runs/killed', '--split', 'val', '--allow-partial'], { cwd: dir });
     expect(evaluated.stdout).toMatch(/mIoU/);
     expect(evaluated.code).toBe(0);
     const resumed = await dropclass(['train', '--config', config, '--out', 'runs/killed', '--resume'], { cwd: dir });
@@ -174,7 +175,8 @@ describe('dropclass command line', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/the loss became NaN at step 3 .* the weights were not updated/);
     expect(run.stderr).toMatch(/the last good checkpoint is .*step-0000002 \(step 2\)/);
-    const evaluated = await dropclass(['eval', '--model', 'runs/nan', '--split', 'val'], { cwd: dir });
+    const evaluated = await dropclass(['eval', '--model', 'runs/nan', '--split', 'val', '--allow-partial'], { cwd: dir });
+    expect(evaluated.stdout).toMatch(/^model: runs\/nan, step 2 of 6 \(unfinished run\)/);
     expect(evaluated.code).toBe(0);
   });
 

@@ -1,18 +1,18 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { DropClassModel, type InferenceOptions, type ModelInfo } from '@dropclass/core';
 import { BACKEND_NAMES, type BackendName, initBackend } from '@dropclass/tfjs-wasm-train';
-import { type DatasetKind, type Rgb, SYNTHETIC_CLASS_NAMES, computeClassFrequencies, defaultPalette, openDataset } from '@dropclass/datasets';
-import { classReport, formatReport } from '@dropclass/metrics';
+import { type DatasetKind, type Rgb, SYNTHETIC_CLASS_NAMES, defaultPalette, openDataset } from '@dropclass/datasets';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BUNDLED_TORCH_ANCHOR, type BenchOptions, formatBench, runBench } from './bench.js';
-import { resolveModelDir } from './checkpoint.js';
+import { describeStep, modelSource, refusePartial, resolveModelDir } from './checkpoint.js';
+import { evalCommand } from './eval-command.js';
 import { importBackbonePackage } from './backbones.js';
 import { ConfigError, type RunConfig, loadRunConfig, parseRunConfig, resolveRunConfig } from './config.js';
+import { printDefaultConfig } from './config-print.js';
 import { diagnoseDependency } from './diagnose.js';
-import { evaluateDataset } from './evaluate.js';
 import { checkExportTarget, exportModel, formatExportReport } from './export.js';
 import { DEFAULT_MODES, MAIN_JOB_ITERATIONS, mainJobConfig, runMainJob } from './main-job.js';
 import { MAIN_RECIPE_FILE } from './recipe.js';
@@ -23,6 +23,11 @@ import { readEvalFile, writeComparison } from './run-report.js';
 import { train } from './train.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** The version of @dropclass/cli (its package.json, beside dist/). */
+function cliVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
 const integer = (name: string) => (value: string) => {
   const n = Number(value);
@@ -142,8 +147,21 @@ async function loadModel(path: string): Promise<{ model: DropClassModel; config?
 export function buildProgram(): Command {
   const program = new Command('dropclass')
     .description('DropClass for TensorFlow.js: train, evaluate, predict, export, compare a baseline with DropClass, benchmark')
+    .version(cliVersion(), '-V, --version', 'print the version of dropclass')
     .showHelpAfterError()
     .exitOverride();
+
+  program
+    .command('config')
+    .description('run configs: print a complete default one, with a comment on every key')
+    .option('--print [kind]', 'print the default run config for a backbone kind (default unet), e.g. dropclass config --print deeplabv3 > run.json')
+    .option('--package <name>', 'import this package first, for the kind of a backbone plugin')
+    .action(async (opts: { print?: string | boolean; package?: string }) => {
+      if (!opts.print) throw new Error('say what to do: dropclass config --print [kind] prints a default run config');
+      const kind = typeof opts.print === 'string' ? opts.print : 'unet';
+      if (opts.package) await importBackbonePackage(opts.package, [process.cwd()], kind);
+      process.stdout.write(`${printDefaultConfig(kind)}\n`);
+    });
 
   program
     .command('train')
@@ -151,11 +169,12 @@ export function buildProgram(): Command {
     .requiredOption('--config <file>', 'run config (JSON); see examples/')
     .option('--out <dir>', 'run directory (default: runs/<config name>)')
     .option('--resume', 'continue the run in --out from its newest checkpoint (only a run of the same config)')
-    .option('--fresh', 'remove what --out holds and train from the start')
+    .option('--fresh', 'remove what the run in --out holds and train from the start (only a folder marked as a run)')
+    .option('--set <key=value...>', 'override a key of the run config, e.g. --set iterations=2000 backbone.options.base=16 (values are JSON, or text)')
     .option('--init <path>', 'start from these weights (a finished run, a saved model or a .safetensors file): the run config\'s init.from, with its parts (default backbone and classifier)')
     .addOption(backendOption())
-    .action(async (opts: { config: string; out?: string; resume?: boolean; fresh?: boolean; init?: string; backend?: BackendName }) => {
-      const config = await loadRunConfig(opts.config);
+    .action(async (opts: { config: string; out?: string; resume?: boolean; fresh?: boolean; set?: string[]; init?: string; backend?: BackendName }) => {
+      const config = await loadRunConfig(opts.config, opts.set);
       if (opts.init) {
         if (!existsSync(opts.init)) throw new ConfigError(`--init ${opts.init} does not exist; give a finished run, a saved model or a .safetensors file`);
         config.init = { from: resolve(opts.init), parts: config.init?.parts ?? ['backbone', 'classifier'] };
@@ -178,7 +197,11 @@ export function buildProgram(): Command {
     .option('--frequencies-split <name>', 'split whose pixel frequencies group the classes (default: the training split)')
     .addOption(backendOption())
     .option('--batch-size <n>', 'images of one size predicted together (default: the run config\'s evalBatchSize, else 4)', integer('--batch-size'))
-    .action(async (opts: { model: string; kind?: DatasetKind; root?: string; split?: string[]; format: string; frequenciesSplit?: string; backend?: BackendName; batchSize?: number } & InferenceFlags) => {
+    .option('--allow-partial', 'evaluate the newest checkpoint of a run that has not finished its schedule')
+    .option('--skip-bad', 'leave out the samples that cannot be read or have bad labels (listed), instead of stopping')
+    .action(async (opts: { model: string; kind?: DatasetKind; root?: string; split?: string[]; format: string; frequenciesSplit?: string; backend?: BackendName; batchSize?: number; allowPartial?: boolean; skipBad?: boolean } & InferenceFlags) => {
+      const source = await modelSource(opts.model);
+      refusePartial(opts.model, source, 'evaluate', opts.allowPartial);
       await initBackend({ backend: opts.backend });
       const { model, config, meta } = await loadModel(opts.model);
       try {
@@ -186,14 +209,25 @@ export function buildProgram(): Command {
         const root = opts.root ?? config?.dataset.root;
         if (!kind || !root) throw new Error(`${opts.model} has no run config: give --kind and --root`);
         const splits = opts.split ?? config?.dataset.evalSplits ?? ['val'];
-        const frequencies = (await computeClassFrequencies(await openDataset({ kind, root, split: opts.frequenciesSplit ?? config?.dataset.trainSplit ?? splits[0] }))).fraction;
-        const format = opts.format === 'table' ? 'terminal' : (opts.format as 'markdown' | 'json');
-        for (const split of splits) {
-          const ds = await openDataset({ kind, root, split });
-          const result = (await evaluateDataset(model, ds, { mean: meta.mean, std: meta.std, batchSize: opts.batchSize ?? config?.evalBatchSize, inference: inferenceFrom(opts, config) })).result();
-          const report = classReport(result, { classNames: ds.classNames, frequencies, rareThreshold: config?.rareThreshold });
-          process.stdout.write(`${format === 'json' ? '' : `${split}:\n`}${formatReport(report, format)}\n\n`);
-        }
+        const modelNames = (model.info.metadata as { classNames?: string[] }).classNames;
+        const printed = await evalCommand(model, modelNames, {
+          modelPath: opts.model,
+          source,
+          kind,
+          root,
+          splits,
+          // another dataset than the run's need not have its training split
+          frequenciesSplit: opts.frequenciesSplit ?? (opts.root || opts.kind ? splits[0] : (config?.dataset.trainSplit ?? splits[0])),
+          format: opts.format === 'table' ? 'terminal' : (opts.format as 'markdown' | 'json'),
+          mean: meta.mean,
+          std: meta.std,
+          batchSize: opts.batchSize ?? config?.evalBatchSize,
+          inference: inferenceFrom(opts, config),
+          rareThreshold: config?.rareThreshold,
+          skipBad: opts.skipBad ?? config?.dataset.skipBad,
+          log,
+        });
+        process.stdout.write(`${printed}\n`);
       } finally {
         model.dispose();
       }
@@ -206,12 +240,24 @@ export function buildProgram(): Command {
     .requiredOption('--input <path>', 'an image file or a folder of images')
     .requiredOption('--out <dir>', 'output folder')
     .addOption(backendOption())
-    .action(async (opts: { model: string; input: string; out: string; backend?: BackendName } & InferenceFlags) => {
+    .option('--allow-partial', 'predict with the newest checkpoint of a run that has not finished its schedule')
+    .option('--skip-bad', 'leave out the images that cannot be read (listed), instead of stopping before the first prediction')
+    .action(async (opts: { model: string; input: string; out: string; backend?: BackendName; allowPartial?: boolean; skipBad?: boolean } & InferenceFlags) => {
+      const source = await modelSource(opts.model);
+      refusePartial(opts.model, source, 'predict with', opts.allowPartial);
       await initBackend({ backend: opts.backend });
       const { model, config, meta } = await loadModel(opts.model);
       try {
-        const files = await predictFiles(model, opts.input, opts.out, { ...meta, inference: inferenceFrom(opts, config) });
-        log(`wrote ${files.length} files to ${opts.out}`);
+        let skipped: { file: string; reason: string }[] = [];
+        const onSkipped = (s: typeof skipped) => {
+          skipped = s;
+          for (const { file, reason } of s) log(`skipped (--skip-bad): ${file}: ${reason}`);
+        };
+        const files = await predictFiles(model, opts.input, opts.out, { ...meta, inference: inferenceFrom(opts, config), skipBad: opts.skipBad, onSkipped });
+        // What the masks came from, beside them.
+        const record = { format: 'dropclass-predictions/1', model: { path: opts.model, step: source.step, iterations: source.iterations, partial: source.partial }, input: opts.input, written: files, skipped };
+        await writeFile(join(opts.out, 'predictions.json'), `${JSON.stringify(record, null, 2)}\n`);
+        log(`wrote ${files.length} files to ${opts.out} (model ${opts.model}, ${describeStep(source)})`);
       } finally {
         model.dispose();
       }
@@ -225,8 +271,11 @@ export function buildProgram(): Command {
     .addOption(new Option('--quantize <dtype>', 'store the weights as float16 (half the size)').choices(['float16']))
     .option('--split <name>', 'split to measure the mIoU on (default: val, when the run config names a dataset)')
     .option('--no-eval', 'do not measure the mIoU')
+    .option('--allow-partial', 'export the newest checkpoint of a run that has not finished its schedule')
     .addOption(backendOption())
-    .action(async (opts: { model: string; out?: string; quantize?: 'float16'; split?: string; eval: boolean; backend?: BackendName }) => {
+    .action(async (opts: { model: string; out?: string; quantize?: 'float16'; split?: string; eval: boolean; backend?: BackendName; allowPartial?: boolean }) => {
+      const source = await modelSource(opts.model);
+      refusePartial(opts.model, source, 'export', opts.allowPartial);
       await initBackend({ backend: opts.backend });
       const out = opts.out ?? join(opts.model, 'export');
       await checkExportTarget(out);
@@ -241,7 +290,7 @@ export function buildProgram(): Command {
           log(`${opts.model} has no run config, so its dataset is unknown: the mIoU is not measured (export a run directory to measure it)`);
         }
         const report = await exportModel(model, { out, quantize: opts.quantize ?? 'none', evaluation, scratch });
-        process.stdout.write(`${formatExportReport(report)}\n`);
+        process.stdout.write(`${formatExportReport(report)}\nexported from ${opts.model}, ${describeStep(source)}\n`);
       } finally {
         await rm(scratch, { recursive: true, force: true });
         model.dispose();

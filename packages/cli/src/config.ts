@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { BackboneOptionsError, getBackbone } from '@dropclass/core';
 import { SYNTHETIC_DEFAULT_COUNTS } from '@dropclass/datasets';
 import { IMAGENET_MEAN, IMAGENET_STD } from '@dropclass/datasets';
 import { z } from 'zod';
 import { importBackbonePackage } from './backbones.js';
+import { applyOverrides, readConfigFile } from './config-file.js';
 
 const positiveInt = z.number().int().positive();
 
@@ -93,6 +93,8 @@ const dataset = z
     evalSplits: z.array(z.string()).min(1).default(['val']),
     /** Writes the synthetic long-tailed benchmark to `root` when it is not there yet (folder kind only). */
     generate: synthetic.optional(),
+    /** Leave out the samples the check before the run finds bad (listed when the run starts) instead of stopping. */
+    skipBad: z.boolean().optional(),
   })
   .strict();
 
@@ -135,9 +137,28 @@ export type RunConfig = z.infer<typeof runConfigSchema>;
 /** A config error that names the file, the key and what is expected. */
 export class ConfigError extends Error {}
 
-function describeIssues(file: string, error: z.ZodError): string {
+/** What a key the run config must give holds, for the message when it is missing. */
+const REQUIRED_KEYS: Record<string, string> = {
+  backbone: 'the backbone, e.g. { "kind": "unet" }',
+  'backbone.kind': 'a registered backbone\'s name, e.g. "unet" or "deeplabv3"',
+  dataset: 'the dataset, e.g. { "kind": "folder", "root": "data/synthetic" }',
+  'dataset.kind': 'one of "folder", "cityscapes", "voc"',
+  'dataset.root': 'the dataset\'s folder, relative to the config file',
+  crop: 'the training crop [height, width] in pixels, e.g. [512, 1024]',
+  batchSize: 'images per training step, a positive whole number, e.g. 8',
+  iterations: 'the number of training steps, a positive whole number, e.g. 1000',
+};
+
+function valueAt(raw: unknown, path: PropertyKey[]): unknown {
+  return path.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined), raw);
+}
+
+function describeIssues(file: string, error: z.ZodError, raw?: unknown): string {
   const lines = error.issues.map((issue) => {
     const key = issue.path.length ? issue.path.join('.') : '(top level)';
+    if (issue.code === 'invalid_type' && raw !== undefined && valueAt(raw, issue.path) === undefined) {
+      return `  ${key}: missing; give ${REQUIRED_KEYS[key] ?? `a value (${issue.expected})`} (dropclass config --print shows a complete run config)`;
+    }
     if (issue.code === 'unrecognized_keys') {
       const where = issue.path.length ? `${issue.path.join('.')}.` : '';
       return `  unknown key ${issue.keys.map((k) => `"${where}${k}"`).join(', ')}: remove it or check its spelling`;
@@ -179,7 +200,7 @@ function parseBackbone(config: RunConfig, file: string): void {
  */
 export function parseRunConfig(raw: unknown, file = '<config>', options: { checkBackbone?: boolean } = {}): RunConfig {
   const result = runConfigSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(describeIssues(file, result.error));
+  if (!result.success) throw new ConfigError(describeIssues(file, result.error, raw));
   const config = result.data;
   if (options.checkBackbone ?? true) parseBackbone(config, file);
   const base = baseDir(file);
@@ -210,18 +231,12 @@ export async function resolveRunConfig(raw: unknown, file = '<config>'): Promise
   return parseRunConfig(raw, file);
 }
 
-/** Reads, imports the backbone package of, and checks a run config file. */
-export async function loadRunConfig(file: string): Promise<RunConfig> {
-  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    throw new ConfigError(`${file}: cannot read the run config (${error.code ?? error.message})`);
-  });
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    throw new ConfigError(`${file}: not valid JSON (${(error as Error).message})`);
-  }
-  const config = await resolveRunConfig(raw, file);
+/**
+ * Reads, imports the backbone package of, and checks a run config file: comments allowed, `extends`
+ * followed, then `overrides` (`key=value`, as `--set`) applied; see `readConfigFile`.
+ */
+export async function loadRunConfig(file: string, overrides: string[] = []): Promise<RunConfig> {
+  const config = await resolveRunConfig(applyOverrides(await readConfigFile(file), overrides), file);
   // Checked here, where a user's config file is read; a job that plans runs before their init source is trained parses configs without it.
   if (config.init && !existsSync(config.init.from)) {
     throw new ConfigError(`${file}: init.from ${config.init.from} does not exist; give a finished run, a saved model or a .safetensors file (relative to the config file)`);

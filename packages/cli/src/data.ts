@@ -6,12 +6,14 @@ import {
   type PairedDataset,
   type Rgb,
   type SyntheticStats,
+  type DataCheckResult,
+  checkDataset,
   computeClassFrequencies,
   createBatchStream,
+  defaultCheckCacheFile,
   formatSyntheticStats,
   SYNTHETIC_STATS_JSON,
   ensureSynthetic,
-  openDataset,
 } from '@dropclass/datasets';
 import type { RunConfig } from './config.js';
 
@@ -20,6 +22,8 @@ export interface TrainingData {
   classNames: string[];
   palette: Rgb[];
   numClasses: number;
+  /** The evaluation splits as checked before the run (bad samples left out with `dataset.skipBad`). */
+  evalSets?: Record<string, PairedDataset>;
 }
 
 /**
@@ -44,14 +48,41 @@ export async function ensureSyntheticData(config: RunConfig, log: (line: string)
   if (generated) log(formatSyntheticStats(stats));
 }
 
+/**
+ * Checks every split the run reads before its first step (see `checkDataset`): every problem is
+ * listed at once in the error, or with `dataset.skipBad` the bad samples are left out and listed
+ * in the log. Says what the check cost.
+ */
+export async function checkRunData(config: RunConfig, log: (line: string) => void): Promise<DataCheckResult> {
+  const { kind, root, trainSplit, evalSplits } = config.dataset;
+  const splits = [...new Set([trainSplit, ...evalSplits])];
+  const result = await checkDataset({
+    kind,
+    root,
+    splits,
+    numClasses: config.numClasses,
+    batchSize: config.batchSize,
+    skipBad: config.dataset.skipBad,
+    cacheFile: defaultCheckCacheFile(kind, root),
+  });
+  log(
+    `checked ${result.samples} samples of ${splits.join(', ')} in ${(result.ms / 1000).toFixed(2)} s (${result.decoded} read, ${result.cached} unchanged since the last check)`,
+  );
+  if (result.cacheNote) log(`note: ${result.cacheNote}`);
+  for (const s of result.skipped) log(`skipped (dataset.skipBad): ${s.split}: ${s.file ? `${s.file}: ` : ''}${s.message}`);
+  return result;
+}
+
 export async function openTrainingData(config: RunConfig, log: (line: string) => void): Promise<TrainingData> {
   await ensureSyntheticData(config, log);
-  const train = await openDataset({ kind: config.dataset.kind, root: config.dataset.root, split: config.dataset.trainSplit });
+  const checked = await checkRunData(config, log);
+  const train = checked.datasets[config.dataset.trainSplit];
   const numClasses = config.numClasses ?? train.classNames.length;
   if (numClasses !== train.classNames.length) {
     throw new Error(`numClasses is ${numClasses} but the ${config.dataset.kind} dataset at ${config.dataset.root} has ${train.classNames.length} classes; remove numClasses from the config or fix it`);
   }
-  return { train, classNames: train.classNames, palette: train.palette, numClasses };
+  const evalSets = Object.fromEntries(config.dataset.evalSplits.map((split) => [split, checked.datasets[split]]));
+  return { train, classNames: train.classNames, palette: train.palette, numClasses, evalSets };
 }
 
 /** Training batches from step `startStep` on: the same batches an uninterrupted run would see. */

@@ -80,7 +80,8 @@ export interface SplitEvaluation {
 export async function evaluateSplits(model: DropClassModel, config: RunConfig, data: TrainingData, log: (line: string) => void): Promise<SplitEvaluation> {
   const out: SplitEvaluation = { matrices: {}, perImage: {}, results: {}, summary: {} };
   for (const split of config.dataset.evalSplits) {
-    const ds = await openDataset({ kind: config.dataset.kind, root: config.dataset.root, split });
+    // The split as checked before the run (without its bad samples, with dataset.skipBad).
+    const ds = data.evalSets?.[split] ?? (await openDataset({ kind: config.dataset.kind, root: config.dataset.root, split }));
     if (ds.classNames.length !== data.numClasses) throw new Error(`split ${split} has ${ds.classNames.length} classes, the training split ${data.numClasses}`);
     log(`evaluating ${split} (${ds.length} images)`);
     const perImage = await evaluatePerImage(model, ds, { mean: config.mean, std: config.std, batchSize: config.evalBatchSize, inference: config.inference });

@@ -4,7 +4,7 @@ export { BackbonePackageError, importBackbonePackage } from './backbones.js';
 export { evaluateDataset, type EvalOptions } from './evaluate.js';
 export { train, finishRun, TrainingDivergedError, type TrainOptions, type TrainResult } from './train.js';
 export { runMainJob, mainJobConfig, mainJobFolders, MAIN_JOB_ITERATIONS, MAIN_JOB_FEATURE_CHANNELS, DEFAULT_MODES, type MainJobOptions } from './main-job.js';
-export { mainRecipe, mergeDeep, modeRunConfig, pretrainRunConfig, type MainRecipe, type Mode, type Regime } from './recipe.js';
+export { mainRecipe, modeRunConfig, pretrainRunConfig, type MainRecipe, type Mode, type Regime } from './recipe.js';
 export { initialiseWeights, resolveLoss, describeInit, type InitRecord } from './init.js';
 export { writeResultsPage, LEARNED_IOU, type ExperimentRun, type PageMode, type PageRegime, type ResultsPage, type SplitResults } from './results-page.js';
 export { configHash, runState, RunConfigMismatchError, type RunState } from './run-dir.js';

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +11,7 @@ import { ensureSyntheticData } from './data.js';
 import { type DependencyDiagnostic, diagnoseDependency } from './diagnose.js';
 import { type EvalFile, readEvalFile, writeComparison } from './run-report.js';
 import { Checkpoints } from './checkpoint.js';
-import { type RunState, removeRun, runState } from './run-dir.js';
+import { type RunState, claimRunDir, removeMarked, removeRun, runState } from './run-dir.js';
 import { train } from './train.js';
 import { type ExperimentRun, type ResultsPage, writeResultsPage } from './results-page.js';
 import { checkRegimeAndModes, mainRecipe, modeRunConfig, pretrainData, pretrainRunConfig } from './recipe.js';
@@ -72,6 +72,9 @@ export function mainJobFolders(options: Pick<MainJobOptions, 'quick' | 'out' | '
 export function mainJobConfig(options: Pick<MainJobOptions, 'data' | 'quick' | 'iterations'>, seed: number, dropclass: boolean): RunConfig {
   return modeRunConfig('scratch', dropclass ? 'dropclass' : 'baseline', seed, { quick: options.quick, data: mainJobFolders(options).data, iterations: options.iterations });
 }
+
+/** Marks the folder of charts beside a results page (`--results`): only a folder that carries it is replaced. */
+export const RESULTS_MARKER = 'dropclass-results-charts.json';
 
 /** The dependency diagnostic looks at the first this many val images (each class's channels removed in turn costs K more head passes). */
 export const DEPENDENCY_IMAGES = 1000;
@@ -270,7 +273,8 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
     await pool(pending, jobs, async (r) => {
       const file = join(folders.out, 'configs', `seed-${r.seed}-${r.mode}.json`);
       await writeFile(file, JSON.stringify(r.config, null, 2));
-      await mkdir(r.dir, { recursive: true });
+      // marked as a run before its log goes in, so that the child's train finds a run folder
+      await claimRunDir(r.dir, { adopt: true });
       const t0 = Date.now();
       log(`started seed ${r.seed} ${r.mode}${r.state === 'partial' ? ' (resuming)' : ''}`);
       const args = ['train', '--config', file, '--out', r.dir, ...(r.state === 'partial' ? ['--resume'] : []), ...backendArgs];
@@ -346,8 +350,9 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
   if (options.results) {
     const pageDir = dirname(options.results);
     const assets = join(pageDir, basename(options.results, '.md'));
-    await rm(assets, { recursive: true, force: true });
+    await removeMarked(assets, RESULTS_MARKER, 'a folder of results charts', `Give --results another name, or move ${assets} away.`);
     await mkdir(assets, { recursive: true });
+    await writeFile(join(assets, RESULTS_MARKER), `${JSON.stringify({ format: 'dropclass-results-charts/1', page: basename(options.results) }, null, 2)}\n`);
     const copied = new Map<string, string>();
     for (const chart of page.charts) {
       const target = join(assets, chart.replace(/[\\/]/g, '_'));

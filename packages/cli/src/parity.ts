@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type DropClassModel, polyLearningRate } from '@dropclass/core';
@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { RunConfig } from './config.js';
 import { openTrainingData, trainingBatches } from './data.js';
 import { createRunModel } from './train.js';
+import { removeMarked } from './run-dir.js';
 
 /** The PyTorch twin shipped with this package (run with a python that has torch). */
 export const TWIN_SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../python/parity_twin.py');
@@ -146,12 +147,16 @@ interface TwinTeacherStep {
  * step's dropped class. The twin then (1) takes every step again from our state in float32 and
  * float64 and (2) trains the whole run from the initial weights in float32 and in float64.
  */
+/** Marks a parity folder (`--out`): only a folder that carries it is replaced by the next parity run. */
+export const PARITY_MARKER = 'dropclass-parity.json';
+
 export async function runParity(options: ParityOptions): Promise<ParityResult> {
   const { config, steps, out, log } = options;
   const mode = config.dropclass ? 'dropclass' : 'baseline';
   checkTorch(options.python);
-  await rm(out, { recursive: true, force: true });
+  await removeMarked(out, PARITY_MARKER, 'a parity folder', 'Give --out another folder, or move that one away.');
   await mkdir(out, { recursive: true });
+  await writeFile(join(out, PARITY_MARKER), `${JSON.stringify({ format: 'dropclass-parity/1' })}\n`);
 
   const data = await openTrainingData(config, log);
   const model = createRunModel(config, data);

@@ -1,7 +1,7 @@
 import { readdir, stat, writeFile, mkdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { type DropClassModel, type InferenceOptions, checkInferenceOptions, inferClasses } from '@dropclass/core';
-import { type Rgb, readImage } from '@dropclass/datasets';
+import { DatasetError, type Rgb, readImage } from '@dropclass/datasets';
 import { renderOverlay } from '@dropclass/metrics';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
@@ -18,6 +18,36 @@ async function inputFiles(input: string): Promise<string[]> {
   return files;
 }
 
+/** The images of a prediction that cannot be read, listed at once before anything is written. */
+export class PredictInputError extends Error {}
+
+/**
+ * Reads every input image before any prediction, so that a corrupt one stops nothing half-way:
+ * the bad ones are listed at once (an error), or with `skipBad` left out and returned.
+ */
+export async function checkInputs(input: string, skipBad: boolean): Promise<{ files: string[]; skipped: { file: string; reason: string }[] }> {
+  const all = await inputFiles(input);
+  const files: string[] = [];
+  const skipped: { file: string; reason: string }[] = [];
+  for (const file of all) {
+    try {
+      // decoded whole (a truncated file has a good header), then let go: prediction reads it again
+      await readImage(file);
+      files.push(file);
+    } catch (error) {
+      if (!(error instanceof DatasetError)) throw error;
+      skipped.push({ file, reason: `${error.found}; expected ${error.expected}` });
+    }
+  }
+  if (skipped.length && !skipBad) {
+    throw new PredictInputError(
+      [`${input}: ${skipped.length} of ${all.length} images cannot be read; nothing was predicted:`, ...skipped.map((s) => `  ${s.file}: ${s.reason}`), 'Replace or remove them, or pass --skip-bad to predict the others.'].join('\n'),
+    );
+  }
+  if (files.length === 0) throw new PredictInputError(`${input}: none of its ${all.length} images can be read; nothing was predicted`);
+  return { files, skipped };
+}
+
 /**
  * Predicts class maps for images of any size (whole-image: padded to a size the backbone takes and
  * cropped back; or window by window with `inference.window`) and writes a colour-coded mask and an
@@ -27,10 +57,11 @@ export async function predictFiles(
   model: DropClassModel,
   input: string,
   out: string,
-  options: { palette: Rgb[]; mean: Rgb; std: Rgb; inference?: InferenceOptions },
+  options: { palette: Rgb[]; mean: Rgb; std: Rgb; inference?: InferenceOptions; skipBad?: boolean; onSkipped?: (skipped: { file: string; reason: string }[]) => void },
 ): Promise<string[]> {
   const inference = checkInferenceOptions(options.inference ?? {}, model.info.backbone);
-  const files = await inputFiles(input);
+  const { files, skipped } = await checkInputs(input, options.skipBad ?? false);
+  if (skipped.length) options.onSkipped?.(skipped);
   await mkdir(out, { recursive: true });
   const written: string[] = [];
   for (const file of files) {

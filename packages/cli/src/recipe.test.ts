@@ -1,13 +1,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mainJobConfig } from './main-job.js';
-import { checkRegimeAndModes, mainRecipe, mergeDeep, modeRunConfig, pretrainRunConfig } from './recipe.js';
-
-describe('mergeDeep', () => {
-  it('merges objects key by key and replaces arrays and values', () => {
-    expect(mergeDeep({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3], e: 2 }, d: { f: 1 } })).toEqual({ a: { b: 1, c: [3], e: 2 }, d: { f: 1 } });
-  });
-});
+import { checkRegimeAndModes, mainRecipe, modeRunConfig, pretrainRunConfig } from './recipe.js';
 
 describe('the main job recipe', () => {
   const options = { quick: false, data: 'data/synthetic' };

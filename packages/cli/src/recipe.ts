@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type RunConfig, parseRunConfig } from './config.js';
+import { deepMerge } from './config-file.js';
 
 type Json = Record<string, unknown>;
 
@@ -44,17 +45,6 @@ export function mainRecipe(): MainRecipe {
   return cached;
 }
 
-/** `over` merged into `base`: objects key by key, recursively; arrays and values replaced. */
-export function mergeDeep(base: Json, over: Json): Json {
-  const out: Json = { ...base };
-  for (const [key, value] of Object.entries(over)) {
-    const current = out[key];
-    out[key] =
-      value && typeof value === 'object' && !Array.isArray(value) && current && typeof current === 'object' && !Array.isArray(current) ? mergeDeep(current as Json, value as Json) : value;
-  }
-  return out;
-}
-
 /** The names of the regimes and modes, checked against the recipe; an error lists the valid ones. */
 export function checkRegimeAndModes(regime: string, modes: string[]): void {
   const recipe = mainRecipe();
@@ -81,15 +71,15 @@ export const pretrainData = (data: string) => `${data}-pretrain`;
 export function modeRunConfig(regimeName: string, modeName: string, seed: number, options: RecipeOptions, init?: string): RunConfig {
   const recipe = mainRecipe();
   const regime = recipe.regimes[regimeName];
-  let raw = mergeDeep(recipe.base, { dataset: { root: options.data } });
-  if (options.quick) raw = mergeDeep(raw, recipe.quick);
-  raw = mergeDeep(raw, regime.train);
-  if (options.quick && regime.quick) raw = mergeDeep(raw, regime.quick);
-  raw = mergeDeep(raw, recipe.modes[modeName].config);
-  raw = mergeDeep(raw, { seed, ...(options.iterations ? { iterations: options.iterations } : {}) });
+  let raw = deepMerge(recipe.base, { dataset: { root: options.data } });
+  if (options.quick) raw = deepMerge(raw, recipe.quick);
+  raw = deepMerge(raw, regime.train);
+  if (options.quick && regime.quick) raw = deepMerge(raw, regime.quick);
+  raw = deepMerge(raw, recipe.modes[modeName].config);
+  raw = deepMerge(raw, { seed, ...(options.iterations ? { iterations: options.iterations } : {}) });
   if (regime.pretrain) {
     if (!init) throw new Error(`the ${regimeName} regime starts every run from a pretraining run: give its folder`);
-    raw = mergeDeep(raw, { init: { from: init } });
+    raw = deepMerge(raw, { init: { from: init } });
   }
   return parseRunConfig(raw);
 }
@@ -99,10 +89,10 @@ export function pretrainRunConfig(regimeName: string, seed: number, options: Rec
   const recipe = mainRecipe();
   const pretrain = recipe.regimes[regimeName].pretrain;
   if (!pretrain) throw new Error(`the ${regimeName} regime has no pretraining`);
-  let raw = mergeDeep(recipe.base, { dataset: { root: pretrainData(options.data) } });
-  if (options.quick) raw = mergeDeep(raw, recipe.quick);
-  raw = mergeDeep(raw, pretrain.config);
-  if (options.quick && pretrain.quick) raw = mergeDeep(raw, pretrain.quick);
-  raw = mergeDeep(raw, { seed, ...(options.pretrainIterations ? { iterations: options.pretrainIterations } : {}) });
+  let raw = deepMerge(recipe.base, { dataset: { root: pretrainData(options.data) } });
+  if (options.quick) raw = deepMerge(raw, recipe.quick);
+  raw = deepMerge(raw, pretrain.config);
+  if (options.quick && pretrain.quick) raw = deepMerge(raw, pretrain.quick);
+  raw = deepMerge(raw, { seed, ...(options.pretrainIterations ? { iterations: options.pretrainIterations } : {}) });
   return parseRunConfig(raw);
 }

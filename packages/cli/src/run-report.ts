@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { type DropClassModel, type InferenceOptions, NO_CLASS_DROPPED, inferClasses } from '@dropclass/core';
 import { type PairedDataset, type Rgb, createEvalStream } from '@dropclass/datasets';
@@ -27,6 +27,7 @@ import {
 } from '@dropclass/metrics';
 import * as tf from '@tensorflow/tfjs-core';
 import type { SplitEvaluation } from './evaluate.js';
+import { killPoint } from './faults.js';
 import { EVAL_JSON, METRICS_JSONL } from './paths.js';
 
 /** What a run's evaluation saves: enough to report and compare without the model. */
@@ -95,7 +96,6 @@ export async function writeOverlays(
 
 /** eval.json, the per-split tables as report.md, and the loss curves. Returns the Markdown. */
 export async function writeRunReport(run: string, evalFile: EvalFile, evaluation: SplitEvaluation): Promise<string> {
-  await writeFile(join(run, EVAL_JSON), JSON.stringify(evalFile));
   const options = { classNames: evalFile.classNames, frequencies: evalFile.frequencies, rareThreshold: evalFile.rareThreshold };
   const groups = evalFile.frequencies.map((f) => groupOf(f, evalFile.rareThreshold));
   const sections = Object.entries(evaluation.results).map(([split, result]) => {
@@ -107,6 +107,11 @@ export async function writeRunReport(run: string, evalFile: EvalFile, evaluation
   if (curves) await writeFile(join(run, 'loss.png'), curves);
   const markdown = [`# ${evalFile.name}`, `Evaluated at step ${evalFile.step}.`, ...sections, ...(curves ? ['![loss terms](loss.png)'] : [])].join('\n\n');
   await writeFile(join(run, 'report.md'), `${markdown}\n`);
+  killPoint('report');
+  // Last, and whole or not at all: eval.json marks the run as evaluated.
+  const temporary = join(run, `${EVAL_JSON}.tmp-${process.pid}`);
+  await writeFile(temporary, JSON.stringify(evalFile));
+  await rename(temporary, join(run, EVAL_JSON));
   return markdown;
 }
 

@@ -10,7 +10,10 @@ import { type TrainingData, openTrainingData, trainingBatches, trainingFrequenci
 import { evaluateSplits } from './evaluate.js';
 import { type InitRecord, initialiseWeights, resolveLoss, writeInitRecord } from './init.js';
 import { CONFIG_JSON, METRICS_JSONL } from './paths.js';
-import { removeRun, runState, writeRunConfig } from './run-dir.js';
+import { RUN_LOCK, type RunLock, acquireRunLock } from './run-lock.js';
+import { claimRunDir, clearRun, cutMetrics, loggedEvaluation, recordRunSession, removeIfPristine, removeRun, runState, writeRunConfig } from './run-dir.js';
+import { computeSession } from './compute.js';
+import { killPoint } from './faults.js';
 import { Progress } from './progress.js';
 import { type EvalFile, writeOverlays, writeRunReport } from './run-report.js';
 
@@ -57,8 +60,34 @@ export class TrainingDivergedError extends Error {}
  * Trains a run: dataset -> batch -> backbone -> DropClass head -> losses -> step, with checkpoints,
  * a JSON-lines metrics log, evaluation every `evalEvery` steps, Ctrl-C saving a checkpoint, and
  * `--resume` continuing from the newest checkpoint exactly as an uninterrupted run would.
+ *
+ * The run folder is marked as a run (`dropclass-run.json`) and locked for the time of the call;
+ * a folder with other contents is refused, and so is one that another live process trains in.
  */
 export async function train(config: RunConfig, options: TrainOptions): Promise<TrainResult> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const { created } = await claimRunDir(options.out, { adopt: options.resume, action: options.fresh ? 'nothing was removed' : 'nothing was written there' });
+  let lock: RunLock;
+  try {
+    lock = await acquireRunLock(options.out, `dropclass train${options.resume ? ' --resume' : ''}${options.fresh ? ' --fresh' : ''} --out ${options.out}`, log);
+  } catch (error) {
+    if (created) await removeIfPristine(options.out);
+    throw error;
+  }
+  try {
+    if (options.fresh) await clearRun(options.out, [RUN_LOCK]);
+    return await trainLocked(config, { ...options, fresh: false, log });
+  } catch (error) {
+    // A run that stopped before it wrote anything (bad data, a bad window) leaves no folder behind.
+    if (created) await removeIfPristine(options.out);
+    throw error;
+  } finally {
+    lock.release();
+  }
+}
+
+/** Trains in a run folder that this process has claimed and locked. */
+async function trainLocked(config: RunConfig, options: TrainOptions): Promise<TrainResult> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   if (options.fresh) await removeRun(options.out);
   const checkpoints = new Checkpoints(join(options.out, 'checkpoints'));
@@ -109,7 +138,19 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
     await writeRunConfig(options.out, config);
     if (init) await writeInitRecord(options.out, init);
   }
-  if (latest) log(`resuming ${options.out} from step ${model.step}`);
+  if (latest) {
+    log(`resuming ${options.out} from step ${model.step}`);
+    // Lines logged after the checkpoint (by the run that was interrupted) are taken again.
+    const dropped = await cutMetrics(options.out, model.step);
+    if (dropped > 0) log(`${join(options.out, METRICS_JSONL)}: ${dropped} line(s) after step ${model.step} removed; those steps are taken again`);
+  }
+  // An evaluation due at the checkpoint's step that the interrupted run did not log yet is taken now.
+  if (latest && config.evalEvery > 0 && model.step % config.evalEvery === 0 && model.step < config.iterations && !(await loggedEvaluation(options.out, model.step))) {
+    const results = await evaluateSplits(model, config, data, log);
+    await appendFile(join(options.out, METRICS_JSONL), `${JSON.stringify({ step: model.step, eval: results.summary })}\n`);
+  }
+  await recordRunSession(options.out, await computeSession(options.out, model.step, log));
+  if (model.step >= config.iterations) log(`${options.out} is trained (step ${model.step} of ${config.iterations}); evaluating it`);
   else log(`${config.dropclass ? 'DropClass' : 'baseline'} ${config.backbone.kind}: ${model.countParams().toLocaleString('en')} trainable parameters`);
 
   const injectNanAt = options.injectNanAt ?? (process.env.DROPCLASS_INJECT_NAN_AT ? Number(process.env.DROPCLASS_INJECT_NAN_AT) : undefined);
@@ -126,6 +167,11 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
   const firstStep = model.step;
   try {
     for await (const batch of trainingBatches(data, config, model.step)) {
+      // A trained run (one stopped during its final evaluation) takes no step past its schedule.
+      if (model.step >= config.iterations) {
+        tf.dispose([batch.images, batch.labels]);
+        break;
+      }
       const step = model.step;
       const learningRate = polyLearningRate(config.learningRate, step, config.iterations, config.polyPower);
       // An injected failure poisons the batch, so the guard is exercised through the real step.
@@ -140,11 +186,13 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
       } finally {
         tf.dispose([images, batch.images, batch.labels]);
       }
+      killPoint('step');
       const imagesPerSecond = ((model.step - firstStep) * config.batchSize) / ((Date.now() - started) / 1000);
       await appendFile(
         join(options.out, METRICS_JSONL),
         `${JSON.stringify({ step: model.step, time: new Date().toISOString(), learningRate, ...losses })}\n`,
       );
+      killPoint('metrics');
       progress.update(model.step, {
         ce: losses.lossCe.toFixed(3),
         drop: losses.lossDrop.toFixed(3),
@@ -184,6 +232,12 @@ export async function train(config: RunConfig, options: TrainOptions): Promise<T
 /** Evaluates the finished model on every evaluation split and writes the run's report. */
 export async function finishRun(model: DropClassModel, config: RunConfig, data: TrainingData, out: string, log: (line: string) => void): Promise<EvalFile> {
   const evaluation = await evaluateSplits(model, config, data, log);
+  killPoint('evaluated');
+  // The overlays first: eval.json, written last, marks the run as evaluated.
+  for (const split of config.dataset.evalSplits) {
+    const ds = data.evalSets?.[split] ?? (await openDataset({ kind: config.dataset.kind, root: config.dataset.root, split }));
+    await writeOverlays(model, ds, join(out, 'overlays', split), { count: 4, mean: config.mean, std: config.std, palette: data.palette, inference: config.inference });
+  }
   const evalFile: EvalFile = {
     format: 'dropclass-eval/2',
     name: basename(out),
@@ -196,10 +250,6 @@ export async function finishRun(model: DropClassModel, config: RunConfig, data: 
     perImage: Object.fromEntries(Object.entries(evaluation.perImage).map(([s, m]) => [s, m.toJSON()])),
   };
   await writeRunReport(out, evalFile, evaluation);
-  for (const split of config.dataset.evalSplits) {
-    const ds = await openDataset({ kind: config.dataset.kind, root: config.dataset.root, split });
-    await writeOverlays(model, ds, join(out, 'overlays', split), { count: 4, mean: config.mean, std: config.std, palette: data.palette, inference: config.inference });
-  }
   log(`report: ${join(out, 'report.md')}`);
   return evalFile;
 }

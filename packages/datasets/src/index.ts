@@ -1,3 +1,13 @@
+export {
+  DataCheckError,
+  checkDataset,
+  defaultCheckCacheFile,
+  dropclassCacheDir,
+  formatDataProblems,
+  type DataCheckOptions,
+  type DataCheckResult,
+  type DataProblem,
+} from './check.js';
 export { CITYSCAPES_CLASSES, CITYSCAPES_TRAIN_IDS, openCityscapes } from './cityscapes.js';
 export { readImage, readLabelPng } from './decode.js';
 export { DatasetError } from './errors.js';

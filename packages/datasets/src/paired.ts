@@ -31,8 +31,10 @@ export class PairedDataset implements SegmentationDataset {
   private readonly pairs: SamplePair[];
   private readonly toTrainIds?: Uint8Array;
   private readonly skipBad: boolean;
+  private readonly options: PairedDatasetOptions;
 
   constructor(options: PairedDatasetOptions) {
+    this.options = options;
     this.kind = options.kind;
     this.root = options.root;
     this.split = options.split;
@@ -50,6 +52,35 @@ export class PairedDataset implements SegmentationDataset {
   /** Ids of the samples, in order. */
   get ids(): string[] {
     return this.pairs.map((p) => p.id);
+  }
+
+  /** The image and label files of sample `index`. */
+  pair(index: number): SamplePair {
+    return this.pairs[index];
+  }
+
+  /**
+   * Reads sample `index` as training would (decoding both files, comparing their sizes, checking
+   * every label value) and returns what is wrong with it, or undefined when nothing is.
+   */
+  async problem(index: number): Promise<DatasetError | undefined> {
+    try {
+      await this.read(this.pairs[index]);
+      return undefined;
+    } catch (error) {
+      if (error instanceof DatasetError) return error;
+      throw error;
+    }
+  }
+
+  /**
+   * The same split without the samples whose ids are given (found bad before a run), recorded as
+   * skipped; `skipBad` says whether reading a sample that is bad after all skips it or throws.
+   */
+  without(skip: Map<string, string>, skipBad = this.skipBad): PairedDataset {
+    const kept = new PairedDataset({ ...this.options, skipBad, pairs: this.pairs.filter((p) => !skip.has(p.id)) });
+    kept.skipped.push(...this.skipped, ...[...skip].map(([id, reason]) => ({ id, reason })));
+    return kept;
   }
 
   async get(index: number): Promise<Sample> {

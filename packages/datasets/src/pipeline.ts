@@ -154,13 +154,20 @@ export async function* createBatchStream(ds: SegmentationDataset, options: Batch
   }
   const perEpoch = settings.dropLast ? Math.floor(ds.length / options.batchSize) : Math.ceil(ds.length / options.batchSize);
   const end = options.epochs === undefined ? Infinity : options.epochs * perEpoch;
-  const load = (g: number) => {
+  const read = (g: number) => {
     const { epoch, indices } = batchIndices(g, ds.length, settings);
     return Promise.all(indices.map((i) => prepare(ds, i, epoch, options, mean)));
   };
   const ahead = Math.max(1, options.prefetch ?? 2);
   const queue: Promise<Sample[]>[] = [];
   let next = options.startBatch ?? 0;
+  // A batch read ahead may fail (a bad file) before it is awaited, or never be awaited when the
+  // consumer stops early: its rejection is observed here, and thrown where the batch is awaited.
+  const load = (g: number) => {
+    const pending = read(g);
+    pending.catch(() => {});
+    return pending;
+  };
   while (queue.length < ahead && next < end) queue.push(load(next++));
   while (queue.length > 0) {
     const samples = await queue.shift()!;

@@ -134,6 +134,17 @@ describe('synthetic long-tailed, context-biased benchmark', () => {
     await expect(ensureSynthetic({ root, seed: 0, counts: { train: 400, val: 40 } })).rejects.toThrow(/the synthetic benchmark there was generated with .*mode "pretrain"/);
   });
 
+  it('says "no instance" in its table where a split drew none of an object, never NaN%', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'synth-none-'));
+    onTestFinished(() => rm(root, { recursive: true, force: true }));
+    const stats = await generateSynthetic({ root, seed: 0, size: 16, counts: { train: 2, val: 1, 'val-shifted': 1 } });
+    const absent = Object.values(stats.splits).flatMap((split) => SYNTHETIC_OBJECTS.filter((o) => split.instances[o] === 0));
+    expect(absent.length).toBeGreaterThan(0);
+    const table = formatSyntheticStats(stats);
+    expect(table).not.toMatch(/NaN/);
+    expect(table.match(/no instance/g)).toHaveLength(absent.length);
+  });
+
   it('reuses a folder only when it was generated with the same options', async () => {
     const root = await mkdtemp(join(tmpdir(), 'synth-ensure-'));
     onTestFinished(() => rm(root, { recursive: true, force: true }));

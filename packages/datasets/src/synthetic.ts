@@ -391,7 +391,8 @@ export function formatSyntheticStats(stats: SyntheticStats): string {
     `${o} on its usual context`,
     '',
     '',
-    ...splits.map((s) => `${(100 * stats.splits[s]!.onHomeContext[o]).toFixed(0)}% of ${stats.splits[s]!.instances[o]}`),
+    // A split too small to hold an instance of the object has no share to give.
+    ...splits.map((s) => (stats.splits[s]!.instances[o] ? `${(100 * stats.splits[s]!.onHomeContext[o]).toFixed(0)}% of ${stats.splits[s]!.instances[o]}` : 'no instance')),
   ]);
   const all = [header, ...rows, ...bias];
   const widths = header.map((_, i) => Math.max(...all.map((r) => r[i].length)));

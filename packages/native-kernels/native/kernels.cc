@@ -477,8 +477,12 @@ void conv2d_filter_gradient(const ConvGeometry& g, const float* x, const float* 
   const std::size_t size = static_cast<std::size_t>(depth) * n;
   const bool direct = pointwise(g);
   const int tile = tile_rows(depth);
-  // Each part sums its rows' products into a buffer of its own; the parts are added at the end.
-  const Split split(rows, threads(), tile);
+  // Each part sums its rows' products into a buffer of its own; the parts are added at the end, in
+  // order. How the rows are parted depends on the shapes alone, never on the threads, so that the
+  // result is the same for any number of threads: at most 8 parts of whole tiles, fewer where the
+  // buffers would pass 64 MiB.
+  const int by_memory = static_cast<int>(std::max<std::size_t>(1, (std::size_t(64) << 20) / (sizeof(float) * std::max<std::size_t>(1, size))));
+  const Split split(rows, std::min(8, by_memory), tile);
   std::vector<float> partial(size * std::max(0, split.parts - 1));
   parallel_for(split.parts, [&](int i) {
     float* sum = i == 0 ? dfilter : partial.data() + (i - 1) * size;
@@ -500,15 +504,53 @@ void conv2d_filter_gradient(const ConvGeometry& g, const float* x, const float* 
   }
 }
 
+namespace {
+
+// A short, wide product (few outputs, a long depth) is summed in parts of its depth, each in a
+// buffer of its own, added in order at the end. The parts depend on the shape alone, never on the
+// threads, so that the result is the same for any number of threads.
+int depth_parts(int m, int n, int k) {
+  if (k < 4096 || static_cast<std::int64_t>(m) * n > 65536) return 1;
+  return std::min(8, k / 2048);
+}
+
+// One product of the batch, its depth parted as `depth_parts` says; the parts run on the threads
+// when `parallel` (not from inside another parallel_for), else one after another.
+void product(int m, int n, int k, View a, View b, float* c, bool parallel) {
+  const int parts = depth_parts(m, n, k);
+  if (parts == 1) {
+    gemm(m, n, k, a, b, c, n, false);
+    return;
+  }
+  const Split split(k, parts, 256);
+  const std::size_t size = static_cast<std::size_t>(m) * n;
+  std::vector<float> partial(size * (split.parts - 1));
+  auto part = [&](int j) {
+    const int p0 = split.begin(j), p1 = split.end(j);
+    float* sum = j == 0 ? c : partial.data() + (j - 1) * size;
+    gemm(m, n, p1 - p0, View{a.at(0, p0), a.rs, a.cs}, View{b.at(p0, 0), b.rs, b.cs}, sum, n, false);
+  };
+  if (parallel)
+    parallel_for(split.parts, part);
+  else
+    for (int j = 0; j < split.parts; ++j) part(j);
+  for (int j = 1; j < split.parts; ++j)
+    for (std::size_t e = 0; e < size; ++e) c[e] += partial[(j - 1) * size + e];
+}
+
+}  // namespace
+
 void matmul(int batch, int m, int n, int k, const float* a, std::ptrdiff_t a_batch_stride, bool transpose_a, const float* b,
             std::ptrdiff_t b_batch_stride, bool transpose_b, float* out) {
   const View av{a, transpose_a ? 1 : k, transpose_a ? m : 1};
   const View bv{b, transpose_b ? 1 : n, transpose_b ? k : 1};
   const std::ptrdiff_t out_stride = static_cast<std::ptrdiff_t>(m) * n;
   const int workers = threads();
+  // Rows apart, columns apart or whole, each value of the result is the same sum in the same order;
+  // only the depth's parting would change it, and that follows the shape alone (see depth_parts).
   if (batch >= workers || workers == 1) {
     parallel_for(batch, [&](int i) {
-      gemm(m, n, k, View{av.p + i * a_batch_stride, av.rs, av.cs}, View{bv.p + i * b_batch_stride, bv.rs, bv.cs}, out + i * out_stride, n, false);
+      product(m, n, k, View{av.p + i * a_batch_stride, av.rs, av.cs}, View{bv.p + i * b_batch_stride, bv.rs, bv.cs}, out + i * out_stride, batch == 1);
     });
     return;
   }
@@ -529,20 +571,8 @@ void matmul(int batch, int m, int n, int k, const float* a, std::ptrdiff_t a_bat
         const int c0 = split.begin(j), c1 = split.end(j);
         gemm(m, c1 - c0, k, ai, View{bi.at(0, c0), bi.rs, bi.cs}, c + c0, n, false);
       });
-    } else if (k >= workers * 1024) {
-      // A short, wide product: the depth apart, each part in a buffer of its own, added at the end.
-      const Split split(k, workers, 256);
-      const std::size_t size = static_cast<std::size_t>(m) * n;
-      std::vector<float> partial(size * (split.parts - 1));
-      parallel_for(split.parts, [&](int j) {
-        const int p0 = split.begin(j), p1 = split.end(j);
-        float* sum = j == 0 ? c : partial.data() + (j - 1) * size;
-        gemm(m, n, p1 - p0, View{ai.at(0, p0), ai.rs, ai.cs}, View{bi.at(p0, 0), bi.rs, bi.cs}, sum, n, false);
-      });
-      for (int j = 1; j < split.parts; ++j)
-        for (std::size_t e = 0; e < size; ++e) c[e] += partial[(j - 1) * size + e];
     } else {
-      gemm(m, n, k, ai, bi, c, n, false);
+      product(m, n, k, ai, bi, c, true);
     }
   }
 }
@@ -569,28 +599,28 @@ void batch_norm(std::ptrdiff_t rows, int channels, const float* x, const float* 
 }
 
 void reduce_rows(std::ptrdiff_t rows, std::ptrdiff_t columns, const float* x, bool mean, float* out) {
-  // Parts of the rows summed apart (blocks of 256 rows each summed first, to keep rounding small).
-  const int parts = static_cast<int>(std::min<std::ptrdiff_t>(threads(), std::max<std::ptrdiff_t>(1, rows * columns / 65536)));
-  const Split split(static_cast<int>(rows), parts, 256);
-  std::vector<float> sums(static_cast<std::size_t>(split.parts) * columns, 0.f);
-  parallel_for(split.parts, [&](int i) {
+  // Blocks of rows (256, or more to keep to 1024 blocks) each summed in float into a row of its
+  // own, then the blocks added in order in double: the blocks follow the shape alone, never the
+  // threads, so the result is the same for any number of threads.
+  const std::ptrdiff_t block_rows = std::max<std::ptrdiff_t>(256, (rows + 1023) / 1024);
+  const int blocks = static_cast<int>(std::max<std::ptrdiff_t>(1, (rows + block_rows - 1) / block_rows));
+  std::vector<float> sums(static_cast<std::size_t>(blocks) * columns, 0.f);
+  auto block = [&](int i) {
     float* sum = sums.data() + static_cast<std::ptrdiff_t>(i) * columns;
-    std::vector<float> block(columns);
-    for (std::ptrdiff_t r0 = split.begin(i); r0 < split.end(i); r0 += 256) {
-      std::fill(block.begin(), block.end(), 0.f);
-      const std::ptrdiff_t r1 = std::min<std::ptrdiff_t>(split.end(i), r0 + 256);
-      for (std::ptrdiff_t r = r0; r < r1; ++r) {
-        const float* row = x + r * columns;
-        for (std::ptrdiff_t c = 0; c < columns; ++c) block[c] += row[c];
-      }
-      for (std::ptrdiff_t c = 0; c < columns; ++c) sum[c] += block[c];
+    const std::ptrdiff_t r1 = std::min<std::ptrdiff_t>(rows, (i + 1) * block_rows);
+    for (std::ptrdiff_t r = i * block_rows; r < r1; ++r) {
+      const float* row = x + r * columns;
+      for (std::ptrdiff_t c = 0; c < columns; ++c) sum[c] += row[c];
     }
-  });
-  const float scale = mean && rows > 0 ? 1.f / static_cast<float>(rows) : 1.f;
+  };
+  if (rows * columns >= 65536)
+    parallel_for(blocks, block);
+  else
+    for (int i = 0; i < blocks; ++i) block(i);
   for (std::ptrdiff_t c = 0; c < columns; ++c) {
-    float total = 0.f;
-    for (int i = 0; i < split.parts; ++i) total += sums[static_cast<std::size_t>(i) * columns + c];
-    out[c] = mean ? (rows > 0 ? total * scale : NAN) : total;
+    double total = 0.0;
+    for (int i = 0; i < blocks; ++i) total += sums[static_cast<std::size_t>(i) * columns + c];
+    out[c] = mean ? (rows > 0 ? static_cast<float>(total / static_cast<double>(rows)) : NAN) : static_cast<float>(total);
   }
 }
 

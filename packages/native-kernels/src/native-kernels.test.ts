@@ -332,6 +332,42 @@ describe.runIf(addon)('native kernels on wasm against the cpu backend', () => {
     expect(one).toEqual(two);
   });
 
+  // Every sum whose parts the threads could split (a convolution's filter gradient, a short and
+  // wide product, a reduction over rows) is parted by the shapes alone: the same bits for any
+  // number of threads.
+  it('gives the same bits with 1, 2, 3 and 5 threads: filter gradients, short wide products, sums over rows', async () => {
+    await tf.setBackend('wasm');
+    const xv = uniform([4, 32, 32, 16], 30);
+    const dyv = uniform([4, 32, 32, 16], 31);
+    const wide = [uniform([8, 8192], 32), uniform([8192, 8], 33)];
+    const rows = uniform([5000, 33], 34);
+    const run = () => {
+      calls.clear();
+      const results = tf.tidy(() => {
+        const x = tf.tensor4d(xv, [4, 32, 32, 16]);
+        const dy = tf.tensor4d(dyv, [4, 32, 32, 16]);
+        const dw = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 16, 16] }) as tf.Tensor;
+        const product = tf.matMul(tf.tensor2d(wide[0], [8, 8192]), tf.tensor2d(wide[1], [8192, 8]));
+        const batched = tf.matMul(tf.tensor3d(wide[0], [1, 8, 8192]), tf.tensor3d(wide[1], [1, 8192, 8]));
+        const sum = tf.sum(tf.tensor2d(rows, [5000, 33]), 0);
+        const mean = tf.mean(tf.tensor2d(rows, [5000, 33]), 0);
+        return [dw, product, batched, sum, mean].map((t) => Array.from(t.dataSync()));
+      });
+      expect(Object.fromEntries(calls)).toEqual({ conv2dFilterGradient: 1, matMul: 2, rows: 2 });
+      return results;
+    };
+    const byThreads = new Map<number, number[][]>();
+    for (const threads of [1, 2, 3, 5]) {
+      addon!.setThreads(threads);
+      byThreads.set(threads, run());
+    }
+    addon!.setThreads(2);
+    for (const threads of [2, 3, 5]) expect(byThreads.get(threads), `${threads} threads`).toEqual(byThreads.get(1));
+    // and they are the sums asked for
+    const reference = await on('cpu', () => [tf.sum(tf.tensor2d(rows, [5000, 33]), 0)]);
+    expectClose(Float32Array.from(byThreads.get(1)![3]), reference[0], 'sum over rows');
+  });
+
   it('keeps no tensor and no memory it made', async () => {
     await tf.setBackend('wasm');
     const x = tf.tensor4d(uniform([2, 8, 8, 4], 10), [2, 8, 8, 4]);

@@ -162,6 +162,8 @@ export interface ExportMetadata {
     upsample: string;
   };
   quantization: 'none' | 'float16';
+  /** The training step of the weights exported (absent in exports written before it was recorded). */
+  step?: number;
 }
 
 /** Options of {@link exportStockModel}. */
@@ -248,6 +250,7 @@ export async function exportStockModel(model: DropClassModel, dir: string, optio
           : 'bilinear with half-pixel centres to the input size, then argmax: tf.image.resizeBilinear(logits, [height, width], false, true)',
     },
     quantization: quantize,
+    step: info.step,
   };
   const folded = model.toFoldedModel();
   const stock = toStockModel(folded);

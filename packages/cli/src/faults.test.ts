@@ -1,0 +1,147 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// Fault injection: a run killed outright (SIGKILL, as a power cut or the OOM killer would) at random
+// points, while its data is written, between steps, while a checkpoint is written, during its final
+// evaluation and its report, and at random times, then resumed each time, ends bit-identical to a
+// run that was never interrupted: weights, metrics log, evaluation, report and overlays.
+// DROPCLASS_FAULT_SEED=<n> replays one sequence of kills.
+
+const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/bin/dropclass.js');
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+/** mulberry32: the kill sequence from one seed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Runs the command line; `kill` kills it at a named point (DROPCLASS_KILL_AT), after `afterMs`, or once `when()` holds. */
+function dropclass(args: string[], cwd: string, env: Record<string, string>, kill?: { afterMs?: number; when?: () => boolean }): Promise<Run> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd, env: { ...process.env, DROPCLASS_BACKEND: 'wasm', ...env } });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.resume();
+    const timers: NodeJS.Timeout[] = [];
+    if (kill?.afterMs !== undefined) timers.push(setTimeout(() => child.kill('SIGKILL'), kill.afterMs));
+    if (kill?.when) {
+      const when = kill.when;
+      timers.push(
+        setInterval(() => {
+          if (when()) child.kill('SIGKILL');
+        }, 2),
+      );
+    }
+    child.on('close', (code, signal) => {
+      timers.forEach((t) => clearInterval(t));
+      done({ code, signal, stderr });
+    });
+  });
+}
+
+/** What a finished run is, byte for byte, less what names it (its folder) and when it ran. */
+function runContents(run: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const latest = JSON.parse(readFileSync(join(run, 'checkpoints/latest.json'), 'utf8'));
+  const checkpoint = join(run, 'checkpoints', latest.dir);
+  for (const f of readdirSync(checkpoint)) out[`checkpoint/${f}`] = readFileSync(join(checkpoint, f)).toString('base64');
+  out.metrics = readFileSync(join(run, 'metrics.jsonl'), 'utf8').replace(/"time":"[^"]*",/g, '');
+  out.eval = JSON.stringify({ ...JSON.parse(readFileSync(join(run, 'eval.json'), 'utf8')), name: undefined });
+  out.report = readFileSync(join(run, 'report.md'), 'utf8').split('\n').slice(1).join('\n');
+  for (const split of readdirSync(join(run, 'overlays'))) {
+    for (const f of readdirSync(join(run, 'overlays', split))) out[`overlays/${split}/${f}`] = readFileSync(join(run, 'overlays', split, f)).toString('base64');
+  }
+  return out;
+}
+
+const config = (root: string) => ({
+  backbone: { kind: 'unet', options: { base: 2, depth: 1 } },
+  dataset: { kind: 'folder', root, evalSplits: ['val', 'val-shifted'], generate: { seed: 0, size: 16, train: 160, val: 3, valShifted: 3 } },
+  crop: [16, 16],
+  batchSize: 2,
+  iterations: 12,
+  checkpointEvery: 2,
+  evalEvery: 4,
+  learningRate: 0.02,
+});
+
+describe('fault injection', () => {
+  let dir: string;
+  let clean: Record<string, string>;
+  beforeAll(async () => {
+    expect(existsSync(bin), `${bin} is missing: build the package first`).toBe(true);
+    dir = await mkdtemp(join(tmpdir(), 'dropclass-faults-'));
+    await writeFile(join(dir, 'clean.json'), JSON.stringify(config('data-clean')));
+    const run = await dropclass(['train', '--config', 'clean.json', '--out', 'runs/clean'], dir, { DROPCLASS_CACHE_DIR: join(dir, 'cache-clean') });
+    expect(run.code, run.stderr).toBe(0);
+    clean = runContents(join(dir, 'runs/clean'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('every resume after a kill at a random point ends bit-identical to a run that was never killed', async () => {
+    const seed = Number(process.env.DROPCLASS_FAULT_SEED ?? Date.now() % 1_000_000);
+    const next = random(seed);
+    const pick = <T>(items: T[]) => items[Math.floor(next() * items.length)];
+    await writeFile(join(dir, 'faulty.json'), JSON.stringify(config('data-faulty')));
+    const run = join(dir, 'runs/faulty');
+    const env = { DROPCLASS_CACHE_DIR: join(dir, 'cache-faulty') };
+    const args = () => ['train', '--config', 'faulty.json', '--out', 'runs/faulty', ...(existsSync(join(run, 'checkpoints/latest.json')) ? ['--resume'] : [])];
+    const images = join(dir, 'data-faulty/train/images');
+    // While the data is written, then at random points of training, then in the final evaluation and its report.
+    const plan: { label: string; env?: Record<string, string>; kill?: { afterMs?: number; when?: () => boolean } }[] = [];
+    const written = 20 + Math.floor(next() * 100);
+    plan.push({ label: `data generation (after ${written} of 160 training images)`, kill: { when: () => existsSync(images) && readdirSync(images).length >= written } });
+    for (let i = 0; i < 5; i++) {
+      const point = pick(['step', 'metrics', 'checkpoint', 'pruned', 'time']);
+      if (point === 'time') {
+        const ms = 600 + Math.floor(next() * 2400);
+        plan.push({ label: `${ms} ms after start`, kill: { afterMs: ms } });
+      } else {
+        const n = 1 + Math.floor(next() * (point === 'step' || point === 'metrics' ? 3 : 2));
+        plan.push({ label: `${point} #${n}`, env: { DROPCLASS_KILL_AT: `${point}:${n}` } });
+      }
+    }
+    plan.push({ label: 'final evaluation', env: { DROPCLASS_KILL_AT: 'evaluated:1' } }, { label: 'report written, eval.json not yet', env: { DROPCLASS_KILL_AT: 'report:1' } });
+
+    const killed: string[] = [];
+    const missed: string[] = [];
+    for (const attempt of plan) {
+      const result = await dropclass(args(), dir, { ...env, ...attempt.env }, attempt.kill);
+      if (result.signal === 'SIGKILL') killed.push(attempt.label);
+      else {
+        // the run ended before the point came (or failed, which the test reports)
+        expect(result.code, `${attempt.label}: ${result.stderr}`).toBe(0);
+        missed.push(attempt.label);
+      }
+    }
+    const last = await dropclass(args(), dir, env);
+    expect(last.code, last.stderr).toBe(0);
+    console.log(`fault injection, seed ${seed}: ${killed.length} kills survived (${killed.join('; ')})${missed.length ? `; not reached: ${missed.join('; ')}` : ''}`);
+    expect(killed.length, `seed ${seed}`).toBeGreaterThanOrEqual(6);
+    expect(killed, `seed ${seed}`).toEqual(expect.arrayContaining([expect.stringMatching(/^data generation/)]));
+    const faulty = runContents(run);
+    expect(Object.keys(faulty).sort(), `seed ${seed}`).toEqual(Object.keys(clean).sort());
+    for (const key of Object.keys(clean)) expect(faulty[key], `seed ${seed}: ${key}`).toBe(clean[key]);
+    // the data written again after the kill is the data of the clean run
+    for (const f of readdirSync(join(dir, 'data-clean/train/masks')).slice(0, 40)) {
+      expect(readFileSync(join(dir, 'data-faulty/train/masks', f)).equals(readFileSync(join(dir, 'data-clean/train/masks', f))), f).toBe(true);
+    }
+  }, 600_000);
+});
