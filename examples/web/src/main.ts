@@ -125,11 +125,12 @@ function clearResults(): void {
   demo.result = undefined;
 }
 
-function draw(id: string, buffer: ArrayBuffer, width: number, height: number): void {
+function draw(id: string, bitmap: ImageBitmap): void {
   const canvas = $<HTMLCanvasElement>(id);
-  canvas.width = width;
-  canvas.height = height;
-  canvas.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(buffer), width, height), 0, 0);
+  canvas.width = bitmap.width;
+  canvas.height = bitmap.height;
+  canvas.getContext('2d')!.drawImage(bitmap, 0, 0);
+  bitmap.close();
 }
 
 function planText(r: RunResult): string {
@@ -149,9 +150,9 @@ function showResult(r: RunResult): void {
   const meta = metadata!;
   errorBox.hidden = true;
   demo.error = undefined;
-  draw('image', r.image, r.width, r.height);
-  draw('mask', r.mask, r.width, r.height);
-  draw('overlay', r.overlay, r.width, r.height);
+  draw('image', r.image);
+  draw('mask', r.mask);
+  draw('overlay', r.overlay);
   const total = r.width * r.height;
   $('legend').replaceChildren(
     ...meta.classNames.map((name, c) => {

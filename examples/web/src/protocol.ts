@@ -72,10 +72,10 @@ export interface RunResult {
   plan: Plan;
   format: string;
   note?: string;
-  /** RGBA bytes of the image, the mask and the overlay (transferred). */
-  image: ArrayBuffer;
-  mask: ArrayBuffer;
-  overlay: ArrayBuffer;
+  /** The image as decoded, the mask and the overlay (transferred). */
+  image: ImageBitmap;
+  mask: ImageBitmap;
+  overlay: ImageBitmap;
   /** Pixels of each class. */
   counts: number[];
   /** Milliseconds: reading and decoding the file; pixels to class map (every window, or the downscaled pass); mask and overlay. */

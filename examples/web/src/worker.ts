@@ -252,8 +252,6 @@ async function run(request: RunRequest): Promise<void> {
       }
     }
     const inferenceMs = performance.now() - inferenceStart;
-    bitmap.close();
-    bitmap = undefined;
     await checkpoint('after the prediction');
 
     const renderStart = performance.now();
@@ -274,6 +272,16 @@ async function run(request: RunRequest): Promise<void> {
       mask[p + 3] = 255;
       overlay[p + 3] = 255;
     }
+    // The page's thread only draws bitmaps: the pixels are put on canvases here.
+    const toBitmap = (data: Uint8ClampedArray<ArrayBuffer>) => {
+      const canvas = new OffscreenCanvas(width, height);
+      canvas.getContext('2d')!.putImageData(new ImageData(data, width, height), 0, 0);
+      return canvas.transferToImageBitmap();
+    };
+    const maskBitmap = toBitmap(mask);
+    const overlayBitmap = toBitmap(overlay);
+    const imageBitmap = bitmap;
+    bitmap = undefined;
     const renderMs = performance.now() - renderStart;
     const memory = tf.memory();
     post(
@@ -287,9 +295,9 @@ async function run(request: RunRequest): Promise<void> {
           plan,
           format: info.format,
           note: info.note,
-          image: image.buffer,
-          mask: mask.buffer,
-          overlay: overlay.buffer,
+          image: imageBitmap,
+          mask: maskBitmap,
+          overlay: overlayBitmap,
           counts,
           decodeMs,
           inferenceMs,
@@ -299,7 +307,7 @@ async function run(request: RunRequest): Promise<void> {
           tensorBytes: memory.numBytes,
         },
       },
-      [image.buffer, mask.buffer, overlay.buffer],
+      [imageBitmap, maskBitmap, overlayBitmap],
     );
   } catch (error) {
     if (error instanceof Cancelled) post({ type: 'cancelled', id, at: error.at });
