@@ -2,7 +2,7 @@
 // (worker.ts), one run at a time, and shows the mask, the overlay, the class legend and the times.
 // A pick during a run cancels that run and runs next; a pick while another waits replaces it.
 import { SINGLE_PASS_LIMIT, WINDOW, formatShare, type LargeImageMode, type Plan } from './plan.js';
-import type { BackendInfo, BackendName, ExportMetadata, FromWorker, InitRequest, RunResult } from './protocol.js';
+import { type BackendInfo, type BackendName, type ExportMetadata, type FromWorker, type InitRequest, PREVIEW_SIDE, type RunResult } from './protocol.js';
 
 /** What happened to one picked file. */
 export interface DemoEvent {
@@ -83,6 +83,8 @@ let nextId = 1;
 let watchdog: ReturnType<typeof setTimeout> | undefined;
 let initRequest: InitRequest;
 let sampleLoaded = false;
+/** The result on the page: its run and file name (for saving its mask). */
+let shown: { id: number; name: string } | undefined;
 
 /** A pixel count as people read it: "1.0 MP", or "40000 pixels" below 0.1 MP. */
 const pixelCount = (n: number) => (n >= 100_000 ? `${(n / 1e6).toFixed(1)} MP` : `${n} pixels`);
@@ -120,6 +122,7 @@ function clearResults(): void {
   $('legend').replaceChildren();
   $('timing').textContent = '';
   $('shown').textContent = '';
+  shown = undefined;
   results.hidden = true;
   delete results.dataset.stale;
   demo.result = undefined;
@@ -129,8 +132,8 @@ function draw(id: string, bitmap: ImageBitmap): void {
   const canvas = $<HTMLCanvasElement>(id);
   canvas.width = bitmap.width;
   canvas.height = bitmap.height;
-  canvas.getContext('2d')!.drawImage(bitmap, 0, 0);
-  bitmap.close();
+  // Handed over, not copied: the canvas shows the worker's bitmap as it is.
+  canvas.getContext('bitmaprenderer')!.transferFromImageBitmap(bitmap);
 }
 
 function planText(r: RunResult): string {
@@ -150,6 +153,7 @@ function showResult(r: RunResult): void {
   const meta = metadata!;
   errorBox.hidden = true;
   demo.error = undefined;
+  const preview = { width: r.mask.width, height: r.mask.height };
   draw('image', r.image);
   draw('mask', r.mask);
   draw('overlay', r.overlay);
@@ -175,7 +179,11 @@ function showResult(r: RunResult): void {
   $('timing').textContent =
     `inference ${r.inferenceMs.toFixed(0)} ms on ${backend.label}${compiled}; decoding ${r.decodeMs.toFixed(0)} ms, ` +
     `mask and overlay ${r.renderMs.toFixed(0)} ms (this image's run alone, in the worker)`;
-  $('shown').textContent = `${r.name}: ${r.width}×${r.height} ${r.format}${r.note ? ` (${r.note})` : ''}, ${planText(r)}`;
+  const previewed = preview.width !== r.width ? `; shown at ${preview.width}×${preview.height} (the views' size limit, ${PREVIEW_SIDE} pixels)` : '';
+  $('shown').textContent = `${r.name}: ${r.width}×${r.height} ${r.format}${r.note ? ` (${r.note})` : ''}, ${planText(r)}${previewed}`;
+  $('save').textContent = `Save the mask (PNG, ${r.width}×${r.height})`;
+  shown = { id: r.id, name: r.name };
+  $<HTMLButtonElement>('save').disabled = false;
   results.hidden = false;
   delete results.dataset.stale;
   demo.result = {
@@ -198,6 +206,7 @@ function startRun(pick: Pick): void {
   const id = nextId++;
   running = { ...pick, id };
   errorBox.hidden = true;
+  $<HTMLButtonElement>('save').disabled = true;
   if (!results.hidden) {
     results.dataset.stale = 'true';
     $('shown').textContent = `previous image, shown until ${pick.name} is done: ${$('shown').textContent}`;
@@ -320,6 +329,18 @@ function onMessage(message: FromWorker): void {
       }
       finishRun();
       break;
+    case 'mask-png': {
+      if (!message.png) {
+        say(`The mask was not saved: ${message.message}.`);
+        break;
+      }
+      const link = document.createElement('a');
+      link.href = URL.createObjectURL(message.png);
+      link.download = `${(shown?.name ?? 'image').replace(/\.[^.]*$/, '')}_mask.png`;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+      break;
+    }
     case 'cancelled':
       if (running?.id !== message.id) break;
       record({ id: running.id, name: running.name, outcome: 'cancelled', message: `${running.name} cancelled ${message.at}: ${running.replacedBy} was picked while it ran` });
@@ -385,6 +406,9 @@ function main(): void {
       'This page is not cross-origin isolated (its server sends no Cross-Origin-Opener-Policy: same-origin and ' +
       'Cross-Origin-Embedder-Policy: require-corp headers): wasm runs on one thread.';
   }
+  $('save').addEventListener('click', () => {
+    if (shown && ready) worker.postMessage({ type: 'mask-png', id: shown.id });
+  });
   const input = $<HTMLInputElement>('file');
   input.addEventListener('change', () => {
     const file = input.files?.[0];

@@ -14,6 +14,13 @@ export interface ExportMetadata {
   output: { stride: number };
 }
 
+/**
+ * Long side of the views the page shows. Larger canvases cost the page's own thread (compositing a
+ * 4000x3000 canvas took half a second of it in headless Chromium without a GPU); the views are 256
+ * CSS pixels wide.
+ */
+export const PREVIEW_SIDE = 1024;
+
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
 
@@ -62,7 +69,13 @@ export interface CancelRequest {
   id: number;
 }
 
-export type ToWorker = InitRequest | RunRequest | CancelRequest;
+/** The full-size mask of the last result, as a PNG. */
+export interface MaskRequest {
+  type: 'mask-png';
+  id: number;
+}
+
+export type ToWorker = InitRequest | RunRequest | CancelRequest | MaskRequest;
 
 export interface RunResult {
   id: number;
@@ -72,7 +85,11 @@ export interface RunResult {
   plan: Plan;
   format: string;
   note?: string;
-  /** The image as decoded, the mask and the overlay (transferred). */
+  /**
+   * The image, the mask and the overlay to show (transferred): at full size up to
+   * {@link PREVIEW_SIDE} pixels on the long side, resized to it above (the mask by nearest
+   * neighbour); the full-size mask is asked for with a {@link MaskRequest}.
+   */
   image: ImageBitmap;
   mask: ImageBitmap;
   overlay: ImageBitmap;
@@ -97,5 +114,6 @@ export type FromWorker =
   | { type: 'running'; id: number; text: string; done?: number; total?: number }
   | { type: 'result'; result: RunResult }
   | { type: 'cancelled'; id: number; at: string }
+  | { type: 'mask-png'; id: number; png?: Blob; message?: string }
   /** `file`: the file was refused, the worker is fine. `backend`: the backend failed, the page restarts the worker. */
   | { type: 'failed'; id: number; kind: 'file' | 'backend'; problem?: FileProblemKind; message: string };

@@ -6,7 +6,7 @@ import '@tensorflow/tfjs-backend-webgpu';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { FileProblem, fitWithin, inspectImageFile, undecodable } from './inspect.js';
 import { DECODE_LIMIT, type Plan, type SizeRule, planInference, resizeNearest } from './plan.js';
-import { BACKEND_ORDER, type BackendInfo, type BackendName, type BackendTry, type ExportMetadata, type FromWorker, type InitRequest, type RunRequest, type ToWorker } from './protocol.js';
+import { BACKEND_ORDER, PREVIEW_SIDE, type BackendInfo, type BackendName, type BackendTry, type ExportMetadata, type FromWorker, type InitRequest, type RunRequest, type ToWorker } from './protocol.js';
 
 const post = (message: FromWorker, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(message, transfer);
 
@@ -152,6 +152,8 @@ let backend: BackendInfo;
 /** Model input sizes run so far: on WebGL and WebGPU a new size compiles its kernels. */
 const seenSizes = new Set<string>();
 const cancelled = new Set<number>();
+/** The last result's full-size mask, for a {@link MaskRequest}. */
+let lastMask: { id: number; width: number; height: number; mask: Uint8ClampedArray<ArrayBuffer> } | undefined;
 
 /**
  * Class map of `pixels` (normalised, padded bottom-right with zeros to `inputWidth` x `inputHeight`,
@@ -203,6 +205,7 @@ async function run(request: RunRequest): Promise<void> {
   };
   const progress = (text: string, done?: number, total?: number) => post({ type: 'running', id, text, done, total });
   let bitmap: ImageBitmap | undefined;
+  lastMask = undefined;
   try {
     await checkpoint('before it started');
     progress('reading the file');
@@ -278,10 +281,18 @@ async function run(request: RunRequest): Promise<void> {
       canvas.getContext('2d')!.putImageData(new ImageData(data, width, height), 0, 0);
       return canvas.transferToImageBitmap();
     };
-    const maskBitmap = toBitmap(mask);
-    const overlayBitmap = toBitmap(overlay);
-    const imageBitmap = bitmap;
+    const scale = Math.min(1, PREVIEW_SIDE / Math.max(width, height));
+    const preview = async (full: ImageBitmap, quality: ResizeQuality) => {
+      if (scale === 1) return full;
+      const resized = await createImageBitmap(full, { resizeWidth: Math.max(1, Math.round(width * scale)), resizeHeight: Math.max(1, Math.round(height * scale)), resizeQuality: quality });
+      full.close();
+      return resized;
+    };
+    const maskBitmap = await preview(toBitmap(mask), 'pixelated');
+    const overlayBitmap = await preview(toBitmap(overlay), 'high');
+    const imageBitmap = await preview(bitmap, 'high');
     bitmap = undefined;
+    lastMask = { id, width, height, mask };
     const renderMs = performance.now() - renderStart;
     const memory = tf.memory();
     post(
@@ -350,10 +361,22 @@ async function init(request: InitRequest): Promise<void> {
   }
 }
 
+async function maskPng(id: number): Promise<void> {
+  if (lastMask?.id !== id) {
+    post({ type: 'mask-png', id, message: 'that mask is no longer held (another image was picked since): pick the image again' });
+    return;
+  }
+  const { width, height, mask } = lastMask;
+  const canvas = new OffscreenCanvas(width, height);
+  canvas.getContext('2d')!.putImageData(new ImageData(mask, width, height), 0, 0);
+  post({ type: 'mask-png', id, png: await canvas.convertToBlob({ type: 'image/png' }) });
+}
+
 let queue: Promise<void> = Promise.resolve();
 self.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   if (message.type === 'init') queue = queue.then(() => init(message));
   else if (message.type === 'run') queue = queue.then(() => run(message));
   else if (message.type === 'cancel') cancelled.add(message.id);
+  else if (message.type === 'mask-png') queue = queue.then(() => maskPng(message.id));
 };
