@@ -15,11 +15,11 @@ const browser = await chromium.launch({
 try {
   const page = await browser.newPage({ viewport: { width: 900, height: 640 } });
   await page.goto(url);
-  await page.waitForSelector('body[data-state="done"], body[data-state="error"]');
+  await page.waitForFunction(() => window.dropclassDemo?.events.length > 0 || document.body.dataset.state === 'error', null, { timeout: 120_000 });
   const state = await page.evaluate(() => window.dropclassDemo);
   if (state.error) throw new Error(`the page failed: ${state.error}`);
   await page.screenshot({ path: out, fullPage: true });
-  console.log(`wrote ${out} (backend ${state.result.backend}, ${state.result.ms.toFixed(1)} ms)`);
+  console.log(`wrote ${out} (${state.backend.label}, inference ${state.result.inferenceMs.toFixed(1)} ms)`);
 } finally {
   await browser.close();
   server.close();

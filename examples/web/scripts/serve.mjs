@@ -1,17 +1,25 @@
 #!/usr/bin/env node
 // A static server for the built page, bound to 127.0.0.1 only: node scripts/serve.mjs [DIR] [PORT]
+// Every response carries the cross-origin isolation headers (headers.mjs), so wasm runs threaded.
 import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sirv from 'sirv';
+import { ISOLATION_HEADERS } from './headers.mjs';
 
-/** Serves `dir` on 127.0.0.1 (port 0: any free one); resolves to the server and its address. */
-export function serve(dir, port = 0) {
+/**
+ * Serves `dir` on 127.0.0.1 (port 0: any free one); resolves to the server and its address.
+ * `isolate: false` leaves out the cross-origin isolation headers, as a plain static host does.
+ */
+export function serve(dir, port = 0, { isolate = true } = {}) {
   const handler = sirv(dir, { dev: true, etag: true });
-  const server = createServer((req, res) => handler(req, res, () => {
-    res.statusCode = 404;
-    res.end(`not found: ${req.url}`);
-  }));
+  const server = createServer((req, res) => {
+    if (isolate) for (const [name, value] of Object.entries(ISOLATION_HEADERS)) res.setHeader(name, value);
+    handler(req, res, () => {
+      res.statusCode = 404;
+      res.end(`not found: ${req.url}`);
+    });
+  });
   return new Promise((done, fail) => {
     server.once('error', fail);
     server.listen(port, '127.0.0.1', () => done({ server, url: `http://127.0.0.1:${server.address().port}/` }));
