@@ -88,10 +88,12 @@ class DeepLabV3(nn.Module):
     """torchvision's deeplabv3 structure on a ResNet-18/34 encoder: dilated later stages, ASPP with a
     1x1 branch, three dilated 3x3 branches and image pooling, 1x1 projection (no dropout)."""
 
-    def __init__(self, layout='resnet18', width=1, outputStride=16, asppChannels=None, inputChannels=3):
+    def __init__(self, layout='resnet18', width=1, outputStride=16, asppChannels=None, headConv=False, inputChannels=3):
         super().__init__()
         ch = lambda c: max(4, round(c * width))
         aspp = asppChannels or ch(256)
+        if layout not in ('resnet18', 'resnet34'):
+            raise SystemExit(f'the twin builds DeepLabV3 on resnet18 and resnet34 (basic blocks), not {layout!r}')
         blocks = {'resnet18': [2, 2, 2, 2], 'resnet34': [3, 4, 6, 3]}[layout]
         bn = lambda c: nn.BatchNorm2d(c, eps=BN_EPS, momentum=BN_MOMENTUM)
         self.stem = nn.Sequential(nn.Conv2d(inputChannels, ch(64), 7, 2, padding=3, bias=False), bn(ch(64)), nn.ReLU(), nn.MaxPool2d(3, 2, padding=1))
@@ -112,12 +114,15 @@ class DeepLabV3(nn.Module):
             self.branches.append(nn.Sequential(nn.Conv2d(cin, aspp, 3, padding=r, dilation=r, bias=False), bn(aspp), nn.ReLU()))
         self.pool = nn.Sequential(nn.Conv2d(cin, aspp, 1, bias=False), bn(aspp), nn.ReLU())
         self.project = nn.Sequential(nn.Conv2d(5 * aspp, aspp, 1, bias=False), bn(aspp), nn.ReLU())
+        # torchvision's DeepLabHead: a 3x3 conv + BN + ReLU before the classifier
+        self.head = nn.Sequential(nn.Conv2d(aspp, aspp, 3, padding=1, bias=False), bn(aspp), nn.ReLU()) if headConv else None
         self.channels = aspp
 
     def forward(self, x):
         x = self.encoder(self.stem(x))
         pooled = self.pool(F.adaptive_avg_pool2d(x, 1)).expand(-1, -1, x.shape[2], x.shape[3])
-        return self.project(torch.cat([b(x) for b in self.branches] + [pooled], 1))
+        features = self.project(torch.cat([b(x) for b in self.branches] + [pooled], 1))
+        return self.head(features) if self.head is not None else features
 
 
 class Head(nn.Module):
