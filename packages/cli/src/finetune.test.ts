@@ -227,6 +227,25 @@ describe('the main job in the fine-tuning regime', () => {
     expect(again.code).toBe(0);
     expect(again.stderr).toMatch(/seed-0\/pretrain is a finished run of this config; reusing it/);
     expect(again.stderr).not.toMatch(/started seed/);
+    // Another set of modes over the same runs: its report goes to a folder of its own; the first comparison's stays as it was.
+    const runsDir = join(dir, 'runs/main-finetune-quick');
+    const first = join(runsDir, 'compare-baseline,dropclass,weighted-ce');
+    const firstReport = readFileSync(join(first, 'report.md'), 'utf8');
+    const firstSeedTable = readFileSync(join(first, 'seed-0/vs-dropclass/comparison.md'), 'utf8');
+    const onWeighted = await dropclass(['main', '--quick', '--regime', 'finetune', '--modes', 'weighted-ce,dropclass', '--jobs', '2', '--resamples', '50', '--results', 'docs/ft-on-weighted.md'], dir);
+    expect(onWeighted.code).toBe(0);
+    expect(onWeighted.stderr).not.toMatch(/started seed/);
+    const compared = join(runsDir, 'compare-weighted-ce,dropclass');
+    expect(onWeighted.stderr).toContain('report: runs/main-finetune-quick/compare-weighted-ce,dropclass/report.md');
+    expect(readFileSync(join(compared, 'report.md'), 'utf8')).toMatch(/^# weighted CE vs DropClass on the synthetic/);
+    expect(readFileSync(join(compared, 'seed-0/vs-dropclass/comparison.md'), 'utf8')).not.toBe(firstSeedTable);
+    expect(readFileSync(join(first, 'report.md'), 'utf8')).toBe(firstReport);
+    expect(readFileSync(join(first, 'seed-0/vs-dropclass/comparison.md'), 'utf8')).toBe(firstSeedTable);
+    const secondPage = await readFile(join(dir, 'docs/ft-on-weighted.md'), 'utf8');
+    expect(secondPage).toContain('](ft-on-weighted/iou-ci-val.png)');
+    expect(secondPage).toContain('[weighted-ce, seed 0](ft-on-weighted/seed-0_weighted-ce_dependency.png)');
+    expect(secondPage).toContain('](../runs/main-finetune-quick/compare-weighted-ce,dropclass/seed-0/vs-dropclass/comparison.md)');
+    for (const f of ['iou-ci-val.png', 'seed-0_weighted-ce_dependency.png', 'seed-0_dropclass_dependency.png']) expect(existsSync(join(dir, 'docs/ft-on-weighted', f)), f).toBe(true);
     const other = await dropclass([...args, '--pretrain-iterations', '6'], dir);
     expect(other.code).toBe(1);
     expect(other.stderr).toMatch(/seed-0\/pretrain holds a finished run of another config .*differing: iterations\. It is not reused: run the job again with --fresh/);

@@ -56,6 +56,15 @@ export const MAIN_JOB_ITERATIONS = mainRecipe().base.iterations as number;
 /** Width of the feature map the DropClass head sees in the main job: 8 channels per class. */
 export const MAIN_JOB_FEATURE_CHANNELS = ((mainRecipe().base.backbone as { options: { featureChannels: number } }).options).featureChannels;
 
+/**
+ * Where a comparison's report, charts and per-seed tables go: the output folder itself for the
+ * default modes, and a folder of its own under it (`compare-<modes>`) for any other set, so that
+ * comparing other modes of the same runs never overwrites an earlier comparison.
+ */
+export function reportFolder(out: string, modes: string[]): string {
+  return modes.join(',') === DEFAULT_MODES.join(',') ? out : join(out, `compare-${modes.join(',')}`);
+}
+
 /** The default modes: the reference first. */
 export const DEFAULT_MODES = ['baseline', 'dropclass'];
 
@@ -310,9 +319,11 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
     runs.push({ seed: r.seed, mode: r.mode, dir: r.dir, evalFile, dependency, reused: r.state === 'complete' });
   }
   // Per seed, the plain side-by-side comparison of each mode with the reference (tables and bar charts).
+  const reports = reportFolder(folders.out, modes);
+  await mkdir(reports, { recursive: true });
   for (const seed of seeds) {
     const of = (mode: string) => runs.find((r) => r.seed === seed && r.mode === mode)!.evalFile;
-    for (const mode of modes.slice(1)) await writeComparison(of(modes[0]), of(mode), join(folders.out, `seed-${seed}`, `vs-${mode}`));
+    for (const mode of modes.slice(1)) await writeComparison(of(modes[0]), of(mode), join(reports, `seed-${seed}`, `vs-${mode}`));
   }
   const statsFile = join(planned[0].config.dataset.root, SYNTHETIC_STATS_JSON);
   const stats = existsSync(statsFile) ? (JSON.parse(await readFile(statsFile, 'utf8')) as SyntheticStats) : undefined;
@@ -335,7 +346,7 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
           }
         : {}),
     },
-    out: folders.out,
+    out: reports,
     stats,
     iterations: planned[0].config.iterations,
     backbone: describeBackbone(planned[0].config),
@@ -346,7 +357,7 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
     resamples: options.resamples ?? 1000,
   });
   log(`\n${page.terminal}`);
-  log(`\nreport: ${join(folders.out, 'report.md')}`);
+  log(`\nreport: ${join(reports, 'report.md')}`);
   if (options.results) {
     const pageDir = dirname(options.results);
     const assets = join(pageDir, basename(options.results, '.md'));
@@ -355,12 +366,14 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
     await writeFile(join(assets, RESULTS_MARKER), `${JSON.stringify({ format: 'dropclass-results-charts/1', page: basename(options.results) }, null, 2)}\n`);
     const copied = new Map<string, string>();
     for (const chart of page.charts) {
-      const target = join(assets, chart.replace(/[\\/]/g, '_'));
-      await copyFile(join(folders.out, chart), target);
+      // Charts of the comparison keep their names; the runs' own (heatmaps, outside a `compare-` folder) are named by their path in the output folder.
+      const name = chart.startsWith('..') ? relative(folders.out, join(reports, chart)) : chart;
+      const target = join(assets, name.replace(/[\\/]/g, '_'));
+      await copyFile(join(reports, chart), target);
       copied.set(chart, target);
     }
     // Charts point at their copies beside the page; other links (per-seed tables) at the run folder.
-    const markdown = page.markdown.replace(/\]\(([^)]+)\)/g, (_, link: string) => `](${relative(pageDir, copied.get(link) ?? join(folders.out, link)).split('\\').join('/')})`);
+    const markdown = page.markdown.replace(/\]\(([^)]+)\)/g, (_, link: string) => `](${relative(pageDir, copied.get(link) ?? join(reports, link)).split('\\').join('/')})`);
     await writeFile(options.results, markdown);
     log(`results page: ${options.results} (charts in ${assets})`);
   }

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { SyntheticStats } from '@dropclass/datasets';
 import {
   type ClassGroup,
@@ -323,6 +323,5 @@ export async function writeResultsPage(options: {
 }
 
 function relativeTo(root: string, file: string): string {
-  const r = file.startsWith(root) ? file.slice(root.length).replace(/^[\\/]+/, '') : file;
-  return r.split('\\').join('/');
+  return relative(root, file).split('\\').join('/');
 }
