@@ -1,47 +1,15 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { mainJobConfig, mainJobFolders } from './main-job.js';
+import { bin, dropclass, tinyConfig } from './testing/cli.js';
 
-const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/bin/dropclass.js');
 const torchImportable = existsSync('/usr/bin/python3') && spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the command line as a user would, in `cwd`, with `env` added. */
-function dropclass(args: string[], options: { cwd: string; env?: Record<string, string>; onStart?: (child: ChildProcess) => void }): Promise<Run> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env: { ...process.env, DROPCLASS_BACKEND: 'wasm', ...options.env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code, signal) => done({ code, signal, stdout, stderr }));
-    options.onStart?.(child);
-  });
-}
-
-const tinyConfig = (root: string, extra: Record<string, unknown> = {}) => ({
-  backbone: { kind: 'unet', options: { base: 2, depth: 1 } },
-  dataset: { kind: 'folder', root, evalSplits: ['val', 'val-shifted'], generate: { seed: 0, size: 16, train: 8, val: 3, valShifted: 3 } },
-  crop: [16, 16],
-  batchSize: 2,
-  iterations: 6,
-  checkpointEvery: 2,
-  learningRate: 0.02,
-  ...extra,
-});
 
 const lossLines = async (run: string) =>
   (await readFile(join(run, 'metrics.jsonl'), 'utf8'))

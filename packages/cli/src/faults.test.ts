@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { Rng } from '@dropclass/core/rng';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bin, dropclass as runCli, type Run, tinyConfig } from './testing/cli.js';
 
 // Fault injection: a run killed outright (SIGKILL, as a power cut or the OOM killer would) at random
 // points, while its data is written, between steps, while a checkpoint is written, during its final
@@ -12,48 +12,31 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // run that was never interrupted: weights, metrics log, evaluation, report and overlays.
 // DROPCLASS_FAULT_SEED=<n> replays one sequence of kills.
 
-const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/bin/dropclass.js');
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stderr: string;
-}
-
-/** mulberry32: the kill sequence from one seed. */
+/** A kill sequence drawn from one seed (core's generator, the one training draws with). */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 /** Runs the command line; `kill` kills it at a named point (DROPCLASS_KILL_AT), after `afterMs`, or once `when()` holds. */
-function dropclass(args: string[], cwd: string, env: Record<string, string>, kill?: { afterMs?: number; when?: () => boolean }): Promise<Run> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd, env: { ...process.env, DROPCLASS_BACKEND: 'wasm', ...env } });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    child.stdout.resume();
-    const timers: NodeJS.Timeout[] = [];
-    if (kill?.afterMs !== undefined) timers.push(setTimeout(() => child.kill('SIGKILL'), kill.afterMs));
-    if (kill?.when) {
-      const when = kill.when;
-      timers.push(
-        setInterval(() => {
-          if (when()) child.kill('SIGKILL');
-        }, 2),
-      );
-    }
-    child.on('close', (code, signal) => {
-      timers.forEach((t) => clearInterval(t));
-      done({ code, signal, stderr });
-    });
+async function dropclass(args: string[], cwd: string, env: Record<string, string>, kill?: { afterMs?: number; when?: () => boolean }): Promise<Run> {
+  const timers: NodeJS.Timeout[] = [];
+  const run = await runCli(args, {
+    cwd,
+    env,
+    onStart: (child) => {
+      if (kill?.afterMs !== undefined) timers.push(setTimeout(() => child.kill('SIGKILL'), kill.afterMs));
+      const when = kill?.when;
+      if (when)
+        timers.push(
+          setInterval(() => {
+            if (when()) child.kill('SIGKILL');
+          }, 2),
+        );
+    },
   });
+  timers.forEach((t) => clearInterval(t));
+  return run;
 }
 
 /** What a finished run is, byte for byte, less what names it (its folder) and when it ran. */
@@ -71,16 +54,12 @@ function runContents(run: string): Record<string, string> {
   return out;
 }
 
-const config = (root: string) => ({
-  backbone: { kind: 'unet', options: { base: 2, depth: 1 } },
-  dataset: { kind: 'folder', root, evalSplits: ['val', 'val-shifted'], generate: { seed: 0, size: 16, train: 160, val: 3, valShifted: 3 } },
-  crop: [16, 16],
-  batchSize: 2,
-  iterations: 12,
-  checkpointEvery: 2,
-  evalEvery: 4,
-  learningRate: 0.02,
-});
+/** The tests' tiny config, with a training set large enough that writing it takes a while, and 12 steps. */
+const config = (root: string) => {
+  const c = tinyConfig(root, { iterations: 12, evalEvery: 4 });
+  c.dataset.generate.train = 160;
+  return c;
+};
 
 describe('fault injection', () => {
   let dir: string;

@@ -1,9 +1,7 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { createResNetEncoder } from '@dropclass/backbone-deeplab';
 import { DropClassModel, encodeSafetensors, namedWeights, torchShape } from '@dropclass/core';
 import { initBackend } from '@dropclass/tfjs-wasm-train';
@@ -14,19 +12,10 @@ import { parseRunConfig } from './config.js';
 import { openTrainingData } from './data.js';
 import { type InitRecord, initialiseWeights } from './init.js';
 import { createRunModel, train } from './train.js';
+import { dropclass as runCli } from './testing/cli.js';
 
-const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/bin/dropclass.js');
 
-function dropclass(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd, env: { ...process.env, DROPCLASS_BACKEND: 'wasm' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const dropclass = (args: string[], cwd: string) => runCli(args, { cwd });
 
 const unet = (root: string, extra: Record<string, unknown> = {}) => ({
   backbone: { kind: 'unet', options: { base: 2, depth: 1 } },

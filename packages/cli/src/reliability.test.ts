@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
@@ -7,32 +7,17 @@ import { fileURLToPath } from 'node:url';
 import { writeImage, writeLabel } from '@dropclass/datasets/testing';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bin, dropclass as runCli, type Run, tinyConfig } from './testing/cli.js';
 
 // Issue 24, "Nothing lost, nothing silent": each finding, tried with the built command line as a user would.
 
 const here = dirname(fileURLToPath(import.meta.url));
-const bin = resolve(here, '../dist/bin/dropclass.js');
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
 
 let cacheDir = '';
 
-function dropclass(args: string[], options: { cwd: string; env?: Record<string, string>; onStart?: (child: ChildProcess) => void }): Promise<Run> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env: { ...process.env, DROPCLASS_BACKEND: 'wasm', DROPCLASS_CACHE_DIR: cacheDir, ...options.env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code, signal) => done({ code, signal, stdout, stderr }));
-    options.onStart?.(child);
-  });
-}
+/** The command line, with this file's shared data cache. */
+const dropclass = (args: string[], options: { cwd: string; env?: Record<string, string>; onStart?: (child: ChildProcess) => void }): Promise<Run> =>
+  runCli(args, { ...options, env: { DROPCLASS_CACHE_DIR: cacheDir, ...options.env } });
 
 /** An error that reached the user as the command's own message: exit 1, one `dropclass:` message, no stack, no backend crash. */
 function expectOwnError(run: Run, message: RegExp): void {
@@ -43,16 +28,7 @@ function expectOwnError(run: Run, message: RegExp): void {
   expect(run.code).toBe(1);
 }
 
-const tiny = (root: string, extra: Record<string, unknown> = {}) => ({
-  backbone: { kind: 'unet', options: { base: 2, depth: 1 } },
-  dataset: { kind: 'folder', root, evalSplits: ['val', 'val-shifted'], generate: { seed: 0, size: 16, train: 8, val: 3, valShifted: 3 } },
-  crop: [16, 16],
-  batchSize: 2,
-  iterations: 6,
-  checkpointEvery: 2,
-  learningRate: 0.02,
-  ...extra,
-});
+const tiny = tinyConfig;
 
 async function writeConfig(dir: string, name: string, config: object): Promise<string> {
   const file = join(dir, name);
