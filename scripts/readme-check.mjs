@@ -48,6 +48,13 @@ const PLAN = new Map([
       why: 'twelve runs of 800 steps take about 33 minutes on 2 cores; --quick runs the same parallel job and writes the same results page on a tiny configuration, two seeds of it, over the copy\'s page',
     },
   ],
+  [
+    'node packages/cli/dist/bin/dropclass.js main --regime finetune --modes baseline,dropclass,weighted-ce,dropclass+weighted-ce --seeds 6 --iterations 800 --jobs 2 --out runs/finetune-800 --results docs/results-finetune-800-6seeds.md',
+    {
+      run: ['node packages/cli/dist/bin/dropclass.js main --regime finetune --modes baseline,dropclass,weighted-ce,dropclass+weighted-ce --seeds 2 --quick --jobs 2 --out runs/finetune-check --results docs/results-finetune-800-6seeds.md'],
+      why: 'six pretraining runs and 24 fine-tuning runs take about 76 minutes on 2 cores; --quick runs the same job (the balanced pretraining set, one pretraining run per seed, every mode fine-tuned from it, the page over the copy\'s) on a tiny configuration, two seeds of it',
+    },
+  ],
   ['npm run parity', { run: ['npm run parity -- --steps 3 --summary'], why: 'the same lockstep check (both modes, every step from our state, the free runs), on 3 steps of the 200' }],
   [
     'npm run dropclass -- export --model runs/main/seed-0/dropclass --out web-model --quantize float16',
