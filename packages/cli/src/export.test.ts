@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createDeepLabV3 } from '@dropclass/backbone-deeplab';
 import { createUNet } from '@dropclass/backbone-unet';
+import { defaultPalette } from '@dropclass/datasets';
 import { DropClassModel, EXPORT_WEIGHTS, type SegmentationBackbone, exportStockModel, toStockModel } from '@dropclass/core';
 import { initBackend } from '@dropclass/tfjs-wasm-train';
 import * as tf from '@tensorflow/tfjs-core';
@@ -85,6 +86,8 @@ describe.each(cases)('dropclass export of a $name model', ({ name, size, dropcla
     expect(tf.memory().numTensors, 'tensors left behind by the export').toBe(tensorsBefore);
     expect(result.metadata.classNames).toEqual(['a', 'b', 'c', 'd']);
     expect(result.metadata.input.mean).toEqual([120, 110, 100]);
+    // A model whose metadata has no palette is exported with the colours dropclass predict draws it with.
+    expect(result.metadata.palette).toEqual(defaultPalette(4));
     const plain = await plainTfjs(dir, images);
     expect(plain.backend).toBe('cpu');
     expect(plain.layers.filter((c) => /DropClass|Atrous|SpatialBroadcast/.test(c))).toEqual([]);

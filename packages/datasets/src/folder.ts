@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { defaultPalette } from '@dropclass/core';
 import { DatasetError } from './errors.js';
 import { isImageFile, listFiles, pairByKey, requireDirectory, stem } from './files.js';
 import { PairedDataset } from './paired.js';
@@ -13,17 +14,7 @@ export interface ClassesFile {
   palette?: Rgb[];
 }
 
-/** A distinct colour per class when the dataset gives none (golden-angle hues). */
-export function defaultPalette(count: number): Rgb[] {
-  return Array.from({ length: count }, (_, i) => {
-    const h = (i * 137.508) % 360;
-    const f = (n: number) => {
-      const k = (n + h / 30) % 12;
-      return Math.round(255 * (0.55 - 0.45 * Math.max(-1, Math.min(k - 3, 9 - k, 1))));
-    };
-    return [f(0), f(8), f(4)] as Rgb;
-  });
-}
+export { defaultPalette };
 
 export async function readClassesFile(root: string): Promise<ClassesFile> {
   const file = join(root, CLASSES_JSON);

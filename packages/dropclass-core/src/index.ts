@@ -102,6 +102,7 @@ export {
 } from './adapter.js';
 export { UnknownBackboneError, createBackbone, getBackbone, registerBackbone, registeredBackbones } from './registry.js';
 export { layerSeed } from './rng.js';
+export { defaultPalette } from './palette.js';
 export { type ConvBnReluOptions, type ConvLayerConfig, convBnRelu } from './layers/conv-bn-relu.js';
 export { batchNormalization } from './layers/batch-norm.js';
 export { BilinearUpSampling2D, type BilinearUpSampling2DConfig } from './layers/upsampling.js';

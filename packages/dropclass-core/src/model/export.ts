@@ -8,6 +8,7 @@ import { paddedInputSize } from '../inference/inference.js';
 import { BilinearUpSampling2D } from '../layers/upsampling.js';
 import { MODEL_JSON, writeFileAtomic } from '../io/file-system.js';
 import type { DropClassModel } from './model.js';
+import { defaultPalette } from '../palette.js';
 
 /** The format of an export's metadata (`userDefinedMetadata.dropclass.format` in its `model.json`). */
 export const EXPORT_FORMAT = 'dropclass-export/1';
@@ -231,7 +232,7 @@ export async function exportStockModel(model: DropClassModel, dir: string, optio
     dropclass: info.dropclass,
     numClasses: info.numClasses,
     classNames,
-    palette: m.palette ?? classNames.map((_, i) => [(i * 97) % 256, (i * 57 + 80) % 256, (i * 151 + 160) % 256]),
+    palette: m.palette ?? defaultPalette(classNames.length),
     input: {
       channels: info.backbone.inputChannels,
       mean: m.mean ?? [0, 0, 0],
