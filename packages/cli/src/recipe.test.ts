@@ -19,7 +19,7 @@ describe('the main job recipe', () => {
     const pretrain = pretrainRunConfig('finetune', 1, options);
     expect(pretrain).toMatchObject({ dropclass: false, seed: 1, iterations: 1600, dataset: { root: resolve('data/synthetic-pretrain'), evalSplits: ['val'], generate: { mode: 'pretrain', train: 2400, val: 800 } } });
     const ft = modeRunConfig('finetune', 'dropclass', 1, options, '/runs/ft/seed-1/pretrain');
-    expect(ft).toMatchObject({ dropclass: true, seed: 1, iterations: 800, init: { from: '/runs/ft/seed-1/pretrain', parts: ['backbone'] }, dataset: { root: resolve('data/synthetic') } });
+    expect(ft).toMatchObject({ dropclass: true, seed: 1, iterations: 1600, init: { from: '/runs/ft/seed-1/pretrain', parts: ['backbone'] }, dataset: { root: resolve('data/synthetic') } });
     expect(() => modeRunConfig('finetune', 'dropclass', 1, options)).toThrow('the finetune regime starts every run from a pretraining run: give its folder');
     const quick = pretrainRunConfig('finetune', 0, { quick: true, data: 'data/synthetic-quick' });
     expect(quick.dataset.generate).toMatchObject({ mode: 'pretrain', size: 32, train: 24, val: 8 });
