@@ -12,12 +12,6 @@ import { bin, dropclass as runCli, type Run, tinyConfig } from './testing/cli.js
 // run that was never interrupted: weights, metrics log, evaluation, report and overlays.
 // DROPCLASS_FAULT_SEED=<n> replays one sequence of kills.
 
-/** A kill sequence drawn from one seed (core's generator, the one training draws with). */
-function random(seed: number): () => number {
-  const rng = new Rng(seed);
-  return () => rng.next();
-}
-
 /** Runs the command line; `kill` kills it at a named point (DROPCLASS_KILL_AT), after `afterMs`, or once `when()` holds. */
 async function dropclass(args: string[], cwd: string, env: Record<string, string>, kill?: { afterMs?: number; when?: () => boolean }): Promise<Run> {
   const timers: NodeJS.Timeout[] = [];
@@ -76,8 +70,9 @@ describe('fault injection', () => {
 
   it('every resume after a kill at a random point ends bit-identical to a run that was never killed', async () => {
     const seed = Number(process.env.DROPCLASS_FAULT_SEED ?? Date.now() % 1_000_000);
-    const next = random(seed);
-    const pick = <T>(items: T[]) => items[Math.floor(next() * items.length)];
+    // The kill sequence, drawn with core's generator (the one training draws with).
+    const rng = new Rng(seed);
+    const pick = <T>(items: T[]) => items[rng.int(items.length)];
     await writeFile(join(dir, 'faulty.json'), JSON.stringify(config('data-faulty')));
     const run = join(dir, 'runs/faulty');
     const env = { DROPCLASS_CACHE_DIR: join(dir, 'cache-faulty') };
@@ -85,15 +80,15 @@ describe('fault injection', () => {
     const images = join(dir, 'data-faulty/train/images');
     // While the data is written, then at random points of training, then in the final evaluation and its report.
     const plan: { label: string; env?: Record<string, string>; kill?: { afterMs?: number; when?: () => boolean } }[] = [];
-    const written = 20 + Math.floor(next() * 100);
+    const written = 20 + rng.int(100);
     plan.push({ label: `data generation (after ${written} of 160 training images)`, kill: { when: () => existsSync(images) && readdirSync(images).length >= written } });
     for (let i = 0; i < 5; i++) {
       const point = pick(['step', 'metrics', 'checkpoint', 'pruned', 'time']);
       if (point === 'time') {
-        const ms = 600 + Math.floor(next() * 2400);
+        const ms = 600 + rng.int(2400);
         plan.push({ label: `${ms} ms after start`, kill: { afterMs: ms } });
       } else {
-        const n = 1 + Math.floor(next() * (point === 'step' || point === 'metrics' ? 3 : 2));
+        const n = 1 + rng.int(point === 'step' || point === 'metrics' ? 3 : 2);
         plan.push({ label: `${point} #${n}`, env: { DROPCLASS_KILL_AT: `${point}:${n}` } });
       }
     }

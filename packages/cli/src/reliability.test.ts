@@ -28,7 +28,6 @@ function expectOwnError(run: Run, message: RegExp): void {
   expect(run.code).toBe(1);
 }
 
-const tiny = tinyConfig;
 
 async function writeConfig(dir: string, name: string, config: object): Promise<string> {
   const file = join(dir, name);
@@ -52,7 +51,7 @@ describe('issue 24: nothing lost, nothing silent', () => {
     dir = await mkdtemp(join(tmpdir(), 'dropclass-reliability-'));
     cacheDir = join(dir, 'cache');
     // one finished run that several tests read; its data is written on the way
-    const config = await writeConfig(dir, 'base.json', tiny('data'));
+    const config = await writeConfig(dir, 'base.json', tinyConfig('data'));
     const run = await dropclass(['train', '--config', config, '--out', 'runs/base'], { cwd: dir });
     expect(run.code, run.stderr).toBe(0);
   });
@@ -96,7 +95,7 @@ describe('issue 24: nothing lost, nothing silent', () => {
     await sharp(Buffer.alloc(16 * 16 * 3, 40), { raw: { width: 16, height: 16, channels: 3 } }).png().toFile(mask('val', 0)); // an RGB label
     await mkdir(join(root, 'empty/images'), { recursive: true });
     await mkdir(join(root, 'empty/masks'), { recursive: true });
-    const noGenerate = { ...tiny('bad-data'), dataset: { kind: 'folder', root: 'bad-data', evalSplits: ['val', 'missing', 'empty'] } };
+    const noGenerate = { ...tinyConfig('bad-data'), dataset: { kind: 'folder', root: 'bad-data', evalSplits: ['val', 'missing', 'empty'] } };
     const config = await writeConfig(dir, 'bad-data.json', noGenerate);
     const run = await dropclass(['train', '--config', config, '--out', 'runs/bad-data'], { cwd: dir });
     expectOwnError(run, /bad-data: 7 problems in the data, found before training/);
@@ -131,7 +130,7 @@ describe('issue 24: nothing lost, nothing silent', () => {
     const root = join(dir, 'rotting');
     await cp(join(dir, 'data'), root, { recursive: true });
     await rm(join(root, 'stats.json'));
-    const config = await writeConfig(dir, 'rotting.json', { ...tiny('rotting'), dataset: { kind: 'folder', root: 'rotting', evalSplits: ['val'] }, iterations: 400, checkpointEvery: 1000 });
+    const config = await writeConfig(dir, 'rotting.json', { ...tinyConfig('rotting'), dataset: { kind: 'folder', root: 'rotting', evalSplits: ['val'] }, iterations: 400, checkpointEvery: 1000 });
     const run = await dropclass(['train', '--config', config, '--out', 'runs/rotting'], {
       cwd: dir,
       onStart: (child) => {
@@ -172,7 +171,7 @@ describe('issue 24: nothing lost, nothing silent', () => {
   });
 
   it('4. one process at a time trains in a run folder: the second is refused with the holder named; a stale lock is named and taken over', async () => {
-    const config = await writeConfig(dir, 'long.json', { ...tiny('data'), iterations: 400, checkpointEvery: 1000 });
+    const config = await writeConfig(dir, 'long.json', { ...tinyConfig('data'), iterations: 400, checkpointEvery: 1000 });
     let second: Promise<Run> | undefined;
     const first = await dropclass(['train', '--config', config, '--out', 'runs/locked'], {
       cwd: dir,
@@ -266,7 +265,7 @@ describe('issue 24: nothing lost, nothing silent', () => {
   it('8. the same seed and config give the same bits with 1 and 2 threads where the native kernels run; each run records its threads and kernels', async () => {
     // Big enough that the reductions the threads could split (filter gradients, sums over rows) have several parts.
     const config = await writeConfig(dir, 'threads.json', {
-      ...tiny('data32'),
+      ...tinyConfig('data32'),
       backbone: { kind: 'unet', options: { base: 4, depth: 2, featureChannels: 16 } },
       dataset: { kind: 'folder', root: 'data32', evalSplits: ['val'], generate: { seed: 0, size: 32, train: 16, val: 2, valShifted: 2 } },
       crop: [32, 32],
@@ -306,7 +305,7 @@ describe('issue 24: nothing lost, nothing silent', () => {
   });
 
   it('10. a missing key is named with what to give; --version; config --print writes a commented run config that trains, with extends and --set', async () => {
-    const { iterations: _, ...noIterations } = tiny('data');
+    const { iterations: _, ...noIterations } = tinyConfig('data');
     const missing = await dropclass(['train', '--config', await writeConfig(dir, 'no-iterations.json', noIterations)], { cwd: dir });
     expectOwnError(missing, /no-iterations\.json: invalid run config\n {2}iterations: missing; give the number of training steps, a positive whole number, e\.g\. 1000/);
     expect(missing.stderr).not.toMatch(/received undefined/);

@@ -14,8 +14,6 @@ export interface ClassesFile {
   palette?: Rgb[];
 }
 
-export { defaultPalette };
-
 export async function readClassesFile(root: string): Promise<ClassesFile> {
   const file = join(root, CLASSES_JSON);
   const text = await readFile(file, 'utf8').catch(() => {

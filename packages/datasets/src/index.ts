@@ -11,7 +11,8 @@ export {
 export { CITYSCAPES_CLASSES, CITYSCAPES_TRAIN_IDS, openCityscapes } from './cityscapes.js';
 export { readImage, readLabelPng } from './decode.js';
 export { DatasetError } from './errors.js';
-export { CLASSES_JSON, defaultPalette, openFolderDataset, readClassesFile, type ClassesFile } from './folder.js';
+export { CLASSES_JSON, openFolderDataset, readClassesFile, type ClassesFile } from './folder.js';
+export { defaultPalette } from '@dropclass/core';
 export { openDataset, type DatasetKind, type OpenDatasetOptions } from './open.js';
 export { PairedDataset, type SamplePair } from './paired.js';
 export { IMAGENET_MEAN, IMAGENET_STD, createBatchStream, createEvalStream, type Batch, type BatchOptions } from './pipeline.js';
