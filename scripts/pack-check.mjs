@@ -83,7 +83,11 @@ function userEnvironment() {
 const work = mkdtempSync(join(tmpdir(), 'dropclass-pack-'));
 const failures = [];
 try {
-  const packageDirs = readdirSync(packagesDir).map((d) => join(packagesDir, d)).sort();
+  // Private workspace packages (the experiments, test helpers) are not published: not packed here.
+  const packageDirs = readdirSync(packagesDir)
+    .map((d) => join(packagesDir, d))
+    .filter((dir) => !JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).private)
+    .sort();
   const tarballs = packageDirs.map((dir) => pack(dir, work));
   const project = join(work, 'project');
   mkdirSync(project);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '@dropclass/tfjs-wasm-train';
-import { parseRunConfig, train } from '@dropclass/cli';
+import { parseRunConfig, train } from '@dropclass/train';
 import { describe, expect, it, onTestFinished } from 'vitest';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '@dropclass/tfjs-wasm-train';
-import { parseRunConfig, train } from '@dropclass/cli';
+import { parseRunConfig, train } from '@dropclass/train';
 import { vocPalette } from '@dropclass/datasets';
 import { writeImage, writeLabel } from '@dropclass/datasets/testing';
 import * as tf from '@tensorflow/tfjs-core';

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { createDeepLabV3 } from '@dropclass/backbone-deeplab';
-import { exportLogits, loadExport, predictFiles } from '@dropclass/cli';
+import { exportLogits, loadExport, predictFiles } from '@dropclass/train';
 import { DropClassModel, exportStockModel } from '@dropclass/core';
 import { generateSynthetic } from '@dropclass/datasets';
 import { initBackend } from '@dropclass/tfjs-wasm-train';

@@ -1,15 +1,7 @@
-export { buildProgram, main } from './cli.js';
-export { type RunConfig, ConfigError, loadRunConfig, parseRunConfig, resolveRunConfig, runConfigSchema } from './config.js';
-export { BackbonePackageError, importBackbonePackage } from './backbones.js';
-export { evaluateDataset, type EvalOptions } from './evaluate.js';
-export { train, finishRun, TrainingDivergedError, type TrainOptions, type TrainResult } from './train.js';
-export { runMainJob, mainJobConfig, mainJobFolders, MAIN_JOB_ITERATIONS, MAIN_JOB_FEATURE_CHANNELS, DEFAULT_MODES, type MainJobOptions } from './main-job.js';
-export { mainRecipe, modeRunConfig, pretrainRunConfig, type MainRecipe, type Mode, type Regime } from './recipe.js';
-export { initialiseWeights, resolveLoss, describeInit, type InitRecord } from './init.js';
-export { writeResultsPage, LEARNED_IOU, type ExperimentRun, type PageMode, type PageRegime, type ResultsPage, type SplitResults } from './results-page.js';
-export { configHash, runState, RunConfigMismatchError, type RunState } from './run-dir.js';
-export { diagnoseDependency, mostImportantChannels, defaultRemovedChannels, type DependencyDiagnostic } from './diagnose.js';
-export { runBench, formatBench, type BenchOptions, type BenchReport } from './bench.js';
-export { Checkpoints, resolveModelDir } from './checkpoint.js';
-export { exportModel, formatExportReport, loadExport, exportLogits, evaluateExport, type LoadedExport, type ExportReport } from './export.js';
-export { predictFiles } from './predict.js';
+/**
+ * `@dropclass/cli`: the `dropclass` command line. The library it calls is `@dropclass/train`;
+ * import that from code.
+ *
+ * @packageDocumentation
+ */
+export { buildProgram, main } from './program.js';

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { main } from '../cli.js';
+import { main } from '../program.js';
 
 // Whatever escapes the command (a rejection nothing awaited, an exception thrown in a callback) is
 // still reported as the command's own one-line error with exit code 1. These listeners come first,

@@ -4,10 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type DropClassModel, polyLearningRate } from '@dropclass/core';
 import * as tf from '@tensorflow/tfjs-core';
-import type { RunConfig } from './config.js';
-import { openTrainingData, trainingBatches } from './data.js';
-import { createRunModel } from './train.js';
-import { removeMarked } from './run-dir.js';
+import { type RunConfig, openTrainingData, trainingBatches, createRunModel, removeMarked } from '@dropclass/train';
 
 /** The PyTorch twin shipped with this package (run with a python that has torch). */
 export const TWIN_SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../python/parity_twin.py');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '@dropclass/core/rng';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bin, dropclass as runCli, type Run, tinyConfig } from './testing/cli.js';
+import { bin, dropclass as runCli, type Run, tinyConfig } from './support.js';
 
 // Fault injection: a run killed outright (SIGKILL, as a power cut or the OOM killer would) at random
 // points, while its data is written, between steps, while a checkpoint is written, during its final

@@ -5,7 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The built command line; the tests run it, so the package must be built first. */
-export const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/bin/dropclass.js');
+export const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/bin/dropclass.js');
 
 /** What a finished command left: its exit code or signal and its output. */
 export interface Run {

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type RunConfig, parseRunConfig } from './config.js';
-import { deepMerge } from './config-file.js';
+import { type RunConfig, parseRunConfig, deepMerge } from '@dropclass/train';
 
 type Json = Record<string, unknown>;
 

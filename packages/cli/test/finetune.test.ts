@@ -7,12 +7,8 @@ import { DropClassModel, encodeSafetensors, namedWeights, torchShape } from '@dr
 import { initBackend } from '@dropclass/tfjs-wasm-train';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Checkpoints } from './checkpoint.js';
-import { parseRunConfig } from './config.js';
-import { openTrainingData } from './data.js';
-import { type InitRecord, initialiseWeights } from './init.js';
-import { createRunModel, train } from './train.js';
-import { dropclass as runCli } from './testing/cli.js';
+import { Checkpoints, type InitRecord, createRunModel, initialiseWeights, openTrainingData, parseRunConfig, train } from '@dropclass/train';
+import { dropclass as runCli } from './support.js';
 
 
 const dropclass = (args: string[], cwd: string) => runCli(args, { cwd });

@@ -3,16 +3,9 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DropClassModel } from '@dropclass/core';
 import { SYNTHETIC_STATS_JSON, type SyntheticStats, openDataset } from '@dropclass/datasets';
-import type { RunConfig } from './config.js';
-import { ensureSyntheticData } from './data.js';
-import { type DependencyDiagnostic, diagnoseDependency } from './diagnose.js';
-import { type EvalFile, readEvalFile, writeComparison } from './run-report.js';
-import { Checkpoints } from './checkpoint.js';
-import { type RunState, claimRunDir, removeMarked, removeRun, runState } from './run-dir.js';
-import { train } from './train.js';
+import { type RunConfig, ensureSyntheticData, type DependencyDiagnostic, diagnoseDependency, type EvalFile, readEvalFile, writeComparison, Checkpoints, type RunState, claimRunDir, removeMarked, removeRun, runState, train } from '@dropclass/train';
 import { type ExperimentRun, type ResultsPage, writeResultsPage } from './results-page.js';
 import { checkRegimeAndModes, mainRecipe, modeRunConfig, pretrainData, pretrainRunConfig } from './recipe.js';
 
@@ -46,6 +39,11 @@ export interface MainJobOptions {
   results?: string;
   /** The command line, for the results page. */
   command?: string;
+  /**
+   * The `dropclass` command line a run is trained (and diagnosed) with in a child process, as
+   * arguments after `node` (its script): needed when runs train at once (`jobs` above 1).
+   */
+  childCommand?: string[];
   /** Bootstrap resamples. Default 1000. */
   resamples?: number;
   log: (line: string) => void;
@@ -99,16 +97,15 @@ interface PlannedRun {
   after?: PlannedRun;
 }
 
-const BIN = fileURLToPath(new URL('./bin/dropclass.js', import.meta.url));
 
 /**
  * Runs the command line in a child process; its output goes to `logFile`, and each of its lines to
  * `onLine` (for progress). Rejects with the log's tail on failure.
  */
-function child(args: string[], env: Record<string, string>, logFile: string, onLine?: (line: string) => void): Promise<void> {
+function child(command: string[], args: string[], env: Record<string, string>, logFile: string, onLine?: (line: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const out = createWriteStream(logFile, { flags: 'a' });
-    const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [...command, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout.pipe(out, { end: false });
     proc.stderr.pipe(out, { end: false });
     if (onLine) {
@@ -206,8 +203,8 @@ export class ChildProgress {
   }
 
   /** Runs the command line in a child process (see `child`), its lines feeding this progress under `label`. */
-  run(label: string, args: string[], env: Record<string, string>, logFile: string): Promise<void> {
-    return child(args, env, logFile, (line) => this.update(label, line)).finally(() => this.end(label));
+  run(label: string, command: string[], args: string[], env: Record<string, string>, logFile: string): Promise<void> {
+    return child(command, args, env, logFile, (line) => this.update(label, line)).finally(() => this.end(label));
   }
 
   end(label: string): void {
@@ -268,6 +265,10 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
   const childEnv = { DROPCLASS_THREADS: String(threads) };
   const backendArgs = options.backend ? ['--backend', options.backend] : [];
   const label = (r: PlannedRun) => `seed ${r.seed} ${r.mode}`;
+  const childCommand = () => {
+    if (!options.childCommand?.length) throw new Error(`training ${jobs} runs at once needs the dropclass command line to start them with (childCommand); or give jobs 1`);
+    return options.childCommand;
+  };
   if (jobs === 1) {
     for (const r of pending) {
       log(`\n== seed ${r.seed}: ${r.mode} (${r.config.iterations} steps${r.state === 'partial' ? ', resuming' : ''})`);
@@ -287,7 +288,7 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
       const t0 = Date.now();
       log(`started seed ${r.seed} ${r.mode}${r.state === 'partial' ? ' (resuming)' : ''}`);
       const args = ['train', '--config', file, '--out', r.dir, ...(r.state === 'partial' ? ['--resume'] : []), ...backendArgs];
-      await progress.run(label(r), args, childEnv, join(r.dir, 'train.log'));
+      await progress.run(label(r), childCommand(), args, childEnv, join(r.dir, 'train.log'));
       log(`finished seed ${r.seed} ${r.mode} in ${minutes(Date.now() - t0)}`);
     }).finally(() => progress.stop());
   }
@@ -308,7 +309,7 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
     const progress = new ChildProgress(log);
     await pool(undiagnosed.map((r) => ({ ...r, after: undefined })), jobs, (r) => {
       const args = ['diagnose', '--model', r.dir, '--split', 'val', '--limit', String(DEPENDENCY_IMAGES), '--out', r.dir, '--title', title(r), ...backendArgs];
-      return progress.run(label(r), args, childEnv, join(r.dir, 'diagnose.log'));
+      return progress.run(label(r), childCommand(), args, childEnv, join(r.dir, 'diagnose.log'));
     }).finally(() => progress.stop());
   }
 

@@ -12,7 +12,7 @@ const tiny: BenchOptions = { steps: 1, warmup: 0, batch: 1, size: 8, classes: 3,
 
 describe('the PyTorch anchor of the benchmark', () => {
   it('ships with the package and is the default script', () => {
-    expect(BUNDLED_TORCH_ANCHOR).toMatch(/packages[\\/]cli[\\/]bench[\\/]torch_unet\.py$/);
+    expect(BUNDLED_TORCH_ANCHOR).toMatch(/packages[\\/]experiments[\\/]bench[\\/]torch_unet\.py$/);
     expect(existsSync(BUNDLED_TORCH_ANCHOR)).toBe(true);
   });
 

@@ -20,8 +20,7 @@ import {
 } from '@dropclass/metrics';
 import { nativeKernelsState } from '@dropclass/tfjs-wasm-train';
 import { getBackend } from '@tensorflow/tfjs-core';
-import type { DependencyDiagnostic } from './diagnose.js';
-import type { EvalFile } from './run-report.js';
+import type { DependencyDiagnostic, EvalFile } from '@dropclass/train';
 
 /** One finished run of the experiment, as the results page reads it. */
 export interface ExperimentRun {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '@dropclass/tfjs-wasm-train';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseRunConfig } from './config.js';
+import { parseRunConfig } from '@dropclass/train';
 import { type Losses, type ParityStep, checkTorch, compareParity, runParity } from './parity.js';
 
 const PYTHON = '/usr/bin/python3';

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { writeImage, writeLabel } from '@dropclass/datasets/testing';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bin, dropclass as runCli, type Run, tinyConfig } from './testing/cli.js';
+import { bin, dropclass as runCli, type Run, tinyConfig } from './support.js';
 
 // Issue 24, "Nothing lost, nothing silent": each finding, tried with the built command line as a user would.
 

@@ -6,8 +6,8 @@ import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { mainJobConfig, mainJobFolders } from './main-job.js';
-import { bin, dropclass, tinyConfig } from './testing/cli.js';
+import { mainJobConfig, mainJobFolders } from '@dropclass/experiments';
+import { bin, dropclass, tinyConfig } from './support.js';
 
 const torchImportable = existsSync('/usr/bin/python3') && spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 

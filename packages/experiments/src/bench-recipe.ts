@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { SYNTHETIC_CLASS_NAMES } from '@dropclass/datasets';
+import type { BenchOptions } from './bench.js';
+import { mainJobConfig } from './main-job.js';
+
+/** The benchmark's configurations (`recipes/bench.json`). */
+export const BENCH_RECIPE_FILE = fileURLToPath(new URL('../recipes/bench.json', import.meta.url));
+
+type Preset = Partial<BenchOptions>;
+interface BenchRecipe {
+  configs: Record<string, { description: string; mainJob?: boolean; options: Preset }>;
+  quick: { options: Preset; mainJob: Preset; deeplabWidth: number };
+}
+
+const recipe = (): BenchRecipe => JSON.parse(readFileSync(BENCH_RECIPE_FILE, 'utf8')) as BenchRecipe;
+
+/** The names of the benchmark's configurations, with what each times. */
+export function benchConfigs(): Record<string, string> {
+  return Object.fromEntries(Object.entries(recipe().configs).map(([name, c]) => [name, c.description]));
+}
+
+/** The main job's network, batch and crop (from its run config) as bench options; as many classes as its synthetic benchmark. */
+function mainJobBenchOptions(): Preset {
+  const config = mainJobConfig({ quick: false }, 0, true);
+  const unet = config.backbone.options as { base: number; depth: number; featureChannels?: number };
+  return { batch: config.batchSize, size: config.crop[0], classes: SYNTHETIC_CLASS_NAMES.length, base: unet.base, depth: unet.depth, featureChannels: unet.featureChannels };
+}
+
+/**
+ * A named configuration as bench options over `given` (the command line's: backend, anchor,
+ * threads...), and the sizes `runBench` takes; `quick` shrinks it to check that the benchmark runs.
+ */
+export function benchPreset(name: string, given: Partial<BenchOptions> & { quick?: boolean }): { options: BenchOptions; sizes: { config: string; deeplabWidth?: number } } {
+  const { configs, quick } = recipe();
+  const config = configs[name];
+  if (!config) throw new Error(`unknown bench config ${JSON.stringify(name)}: ${Object.keys(configs).join(', ')} (${BENCH_RECIPE_FILE})`);
+  const { quick: isQuick, steps, ...common } = given;
+  const options = isQuick
+    ? { ...common, ...quick.options, ...(config.mainJob ? quick.mainJob : {}) }
+    : { ...common, ...(config.mainJob ? mainJobBenchOptions() : {}), ...config.options };
+  return { options: { ...options, ...(steps ? { steps } : {}) } as BenchOptions, sizes: { config: name, ...(isQuick ? { deeplabWidth: quick.deeplabWidth } : {}) } };
+}
