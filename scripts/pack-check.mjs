@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Packs every package, installs the tarballs into a fresh project outside the monorepo (no
+// Packs every published (non-private) package, installs the tarballs into a fresh project outside the monorepo (no
 // workspace links) and runs each package README's first TypeScript snippet there, as a user would,
 // and the commands the packages install (dropclass, dropclass-reference on its shipped vectors).
 // @dropclass/tfjs-wasm-train is also installed alone, from its tarball and the registry, in a
@@ -83,7 +83,11 @@ function userEnvironment() {
 const work = mkdtempSync(join(tmpdir(), 'dropclass-pack-'));
 const failures = [];
 try {
-  const packageDirs = readdirSync(packagesDir).map((d) => join(packagesDir, d)).sort();
+  // Private packages (the shared test helpers) are never published: only the others are packed.
+  const packageDirs = readdirSync(packagesDir)
+    .map((d) => join(packagesDir, d))
+    .filter((dir) => !JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).private)
+    .sort();
   const tarballs = packageDirs.map((dir) => pack(dir, work));
   const project = join(work, 'project');
   mkdirSync(project);
