@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Packs every package, installs the tarballs into a fresh project outside the monorepo (no
+// Packs every published (non-private) package, installs the tarballs into a fresh project outside the monorepo (no
 // workspace links) and runs each package README's first TypeScript snippet there, as a user would,
 // and the commands the packages install (dropclass, dropclass-reference on its shipped vectors).
 // @dropclass/tfjs-wasm-train is also installed alone, from its tarball and the registry, in a

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBackend } from './backend.js';
-import { useCpuBackend } from './testing.js';
+import { useCpuBackend } from '@dropclass/testing/cpu';
 
 const noEngine = async () => undefined;
 

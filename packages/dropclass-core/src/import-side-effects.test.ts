@@ -6,11 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
+import { REPLACED_GRADIENTS, changed, snapshot } from '@dropclass/testing/import-side-effects';
 import { describe, expect, it } from 'vitest';
-
-const BACKENDS = ['cpu', 'wasm', 'webgl', 'tensorflow'];
-/** Gradients a training engine may replace: importing core must not. */
-const REPLACED_GRADIENTS = [tf.FusedBatchNorm, tf.Sum, tf.Mean];
 
 /** One layer of each kind the packages build; each call takes one automatic name per kind. */
 const LAYER_FACTORIES: Record<string, () => tfl.layers.Layer> = {
@@ -24,32 +21,6 @@ const LAYER_FACTORIES: Record<string, () => tfl.layers.Layer> = {
   maxPooling2d: () => tfl.layers.maxPooling2d({ poolSize: 2 }),
   upSampling2d: () => tfl.layers.upSampling2d({ size: [2, 2] }),
 };
-
-interface Snapshot {
-  kernels: Map<string, tf.KernelFunc>;
-  gradients: Map<string, tf.GradConfig | undefined>;
-  flags: ReturnType<ReturnType<typeof tf.env>['getFlags']>;
-  backendFactories: string[];
-  classes: Map<string, unknown>;
-}
-
-function snapshot(): Snapshot {
-  const kernels = new Map<string, tf.KernelFunc>();
-  for (const backend of BACKENDS) {
-    for (const config of tf.getKernelsForBackend(backend)) kernels.set(`${backend}/${config.kernelName}`, config.kernelFunc);
-  }
-  const names = new Set([...REPLACED_GRADIENTS, ...[...kernels.keys()].map((key) => key.split('/')[1])]);
-  const gradients = new Map([...names].map((name) => [name, tf.getGradient(name)]));
-  const classes = new Map(Object.entries(tf.serialization.SerializationMap.getMap().classNameMap).map(([name, [cls]]) => [name, cls]));
-  const backendFactories = Object.keys((tf.engine() as unknown as { registryFactory: Record<string, unknown> }).registryFactory).sort();
-  return { kernels, gradients, flags: { ...tf.env().getFlags() }, backendFactories, classes };
-}
-
-/** Keys whose values differ between two maps (added, removed or replaced). */
-function changed<V>(before: Map<string, V>, after: Map<string, V>): string[] {
-  const keys = new Set([...before.keys(), ...after.keys()]);
-  return [...keys].filter((key) => before.get(key) !== after.get(key)).sort();
-}
 
 /** The automatic name's number of one layer of each kind. */
 function nextNameNumbers(): Record<string, number> {

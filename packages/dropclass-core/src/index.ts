@@ -77,7 +77,7 @@ export { IGNORE_INDEX } from './dropclass/objective.js';
 // The objective's softmax terms as one op, and the fused kernels a backend may register for it and
 // for batch norm in training.
 export { SOFTMAX_LOSSES_GRAD_KERNEL, SOFTMAX_LOSSES_KERNEL, type SoftmaxLossesAttrs, softmaxLosses } from './ops/softmax-losses.js';
-export { BATCH_NORM_TRAINING_GRAD_KERNEL, BATCH_NORM_TRAINING_KERNEL } from './ops/batch-norm.js';
+export { BATCH_NORM_TRAINING_GRAD_KERNEL, BATCH_NORM_TRAINING_KERNEL, type BatchNormTrainingAttrs } from './ops/batch-norm.js';
 
 // Whole-image inference.
 export {

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type BackboneAdapter, BackboneOptionsError } from './adapter.js';
 import { DropClassModel, MissingBackboneError } from './model/model.js';
 import { UnknownBackboneError, createBackbone, getBackbone, registerBackbone, registeredBackbones } from './registry.js';
-import { useCpuBackend } from './testing.js';
+import { useCpuBackend } from '@dropclass/testing/cpu';
 
 interface DenseOptions {
   filters: number;

@@ -6,7 +6,7 @@
 import { loadAddon } from './addon.js';
 import { registerOnWasm } from './wasm-kernels.js';
 
-export { NATIVE_KERNELS } from './wasm-kernels.js';
+export { NATIVE_KERNELS, NATIVE_SOURCE } from './wasm-kernels.js';
 
 /** What `registerNativeKernels` did. */
 export type NativeKernelsStatus =
@@ -16,8 +16,10 @@ export type NativeKernelsStatus =
 let registered: NativeKernelsStatus | undefined;
 
 /**
- * Registers the native kernels on the wasm backend (once per process; later calls only change the
- * number of threads). Never throws: when the addon is not built, cannot load, is turned off
+ * Registers the native kernels on the wasm backend through `@dropclass/tfjs-wasm-train`'s kernel
+ * overrides (`registerKernelOverrides`, at `OVERRIDE_PRIORITY.native`: in front of wasm's kernels
+ * and of that package's own, whichever registers first), once per process; later calls only change
+ * the number of threads. Never throws: when the addon is not built, cannot load, is turned off
  * (`DROPCLASS_NATIVE=0`) or the CPU lacks its instructions, it returns why, and wasm keeps its kernels.
  *
  * @param options.threads threads the kernels use (default 1)

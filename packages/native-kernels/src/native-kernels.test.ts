@@ -4,7 +4,13 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadAddon, type NativeAddon, RowOp } from './addon.js';
-import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, NATIVE_KERNELS, SOFTMAX_LOSSES, SOFTMAX_LOSSES_GRAD, registerOnWasm } from './wasm-kernels.js';
+import {
+  BATCH_NORM_TRAINING_GRAD_KERNEL as BATCH_NORM_TRAINING_GRAD,
+  BATCH_NORM_TRAINING_KERNEL as BATCH_NORM_TRAINING,
+  SOFTMAX_LOSSES_GRAD_KERNEL as SOFTMAX_LOSSES_GRAD,
+  SOFTMAX_LOSSES_KERNEL as SOFTMAX_LOSSES,
+} from '@dropclass/core';
+import { NATIVE_KERNELS, registerOnWasm } from './wasm-kernels.js';
 
 const { addon, reason } = loadAddon();
 

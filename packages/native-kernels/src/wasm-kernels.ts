@@ -1,3 +1,12 @@
+import type {
+  BATCH_NORM_TRAINING_GRAD_KERNEL,
+  BATCH_NORM_TRAINING_KERNEL,
+  BatchNormTrainingAttrs,
+  SOFTMAX_LOSSES_GRAD_KERNEL,
+  SOFTMAX_LOSSES_KERNEL,
+  SoftmaxLossesAttrs,
+} from '@dropclass/core';
+import { type KernelOverride, OVERRIDE_PRIORITY, registerKernelOverrides } from '@dropclass/tfjs-wasm-train';
 import * as tf from '@tensorflow/tfjs-core';
 import { type NativeAddon, RowOp } from './addon.js';
 
@@ -217,17 +226,16 @@ const maxPoolGrad: Run = (addon, backend, { dy, input }, attrs) => {
 };
 
 /**
- * Fused kernels that `@dropclass/core` runs when a backend registers them, by the same names: batch
- * norm in training (`batchNormInTraining`; core's `BATCH_NORM_TRAINING_KERNEL` and
+ * Fused kernels that `@dropclass/core` runs when a backend registers them, by the names and with the
+ * attributes core defines (imported as types only: the build fails if they part): batch norm in
+ * training (`batchNormInTraining`; core's `BATCH_NORM_TRAINING_KERNEL` and
  * `BATCH_NORM_TRAINING_GRAD_KERNEL` say what they compute) and the objective's softmax terms
  * (`softmaxLosses`; `SOFTMAX_LOSSES_KERNEL`, `SOFTMAX_LOSSES_GRAD_KERNEL`).
  */
-export const BATCH_NORM_TRAINING = 'DropClassBatchNormTraining';
-export const BATCH_NORM_TRAINING_GRAD = 'DropClassBatchNormTrainingGrad';
-export const SOFTMAX_LOSSES = 'DropClassSoftmaxLosses';
-export const SOFTMAX_LOSSES_GRAD = 'DropClassSoftmaxLossesGrad';
-
-type BatchNormTrainingAttrs = { epsilon: number; relu: boolean };
+const BATCH_NORM_TRAINING: typeof BATCH_NORM_TRAINING_KERNEL = 'DropClassBatchNormTraining';
+const BATCH_NORM_TRAINING_GRAD: typeof BATCH_NORM_TRAINING_GRAD_KERNEL = 'DropClassBatchNormTrainingGrad';
+const SOFTMAX_LOSSES: typeof SOFTMAX_LOSSES_KERNEL = 'DropClassSoftmaxLosses';
+const SOFTMAX_LOSSES_GRAD: typeof SOFTMAX_LOSSES_GRAD_KERNEL = 'DropClassSoftmaxLossesGrad';
 
 /** Rows and channels of a float32 `[rows, channels]` input with float32 `[channels]` parameters, or undefined. */
 function normShape(x: tf.TensorInfo | undefined, ...perChannel: (tf.TensorInfo | undefined)[]): [number, number] | undefined {
@@ -260,8 +268,6 @@ const batchNormTrainingGradient: Run = (addon, backend, { x, dy, gamma, mean, va
   );
   return [dx, dGamma, dBeta];
 };
-
-type SoftmaxLossesAttrs = { ignoreIndex: number; excludedClass: number; suppressedClass: number };
 
 /** Rows and classes of `[rows, classes]` float32 logits with optional int32 labels `[rows]`, or undefined. */
 function lossShape(values: tf.TensorInfo | undefined, labels: tf.TensorInfo | undefined, a: SoftmaxLossesAttrs): [number, number] | undefined {
@@ -312,27 +318,26 @@ export const NATIVE_KERNELS: ReadonlyMap<string, Run> = new Map([
   [SOFTMAX_LOSSES_GRAD, softmaxLossesGradient],
 ]);
 
+/** Who registers the native kernels (`KernelOverride.source`). */
+export const NATIVE_SOURCE = '@dropclass/native-kernels';
+
 /**
- * Puts the native kernels in front of the wasm backend's registered ones: each call the addon runs
- * goes to it, the others to the kernel registered before (wasm's own, or a composite).
+ * The native kernels as overrides of `@dropclass/tfjs-wasm-train` on the wasm backend, at `priority`
+ * (`OVERRIDE_PRIORITY.native`): each call the addon runs goes to it; it declines the others (before
+ * making any output), which go on to the next override or wasm's own kernel.
  */
+export function nativeKernelOverrides(addon: NativeAddon, priority: number): KernelOverride[] {
+  return [...NATIVE_KERNELS].map(([kernelName, run]) => ({
+    kernelName,
+    backendName: 'wasm',
+    source: NATIVE_SOURCE,
+    priority,
+    run: (call) => run(addon, call.backend as unknown as WasmBackend, call.inputs, (call.attrs ?? {}) as ConvAttrs & tf.NamedAttrMap),
+  }));
+}
+
+/** Registers the addon's kernels as overrides on wasm, at `OVERRIDE_PRIORITY.native`; returns their names. */
 export function registerOnWasm(addon: NativeAddon): string[] {
-  const names: string[] = [];
-  for (const [kernelName, run] of NATIVE_KERNELS) {
-    const before = tf.getKernel(kernelName, 'wasm');
-    if (before) tf.unregisterKernel(kernelName, 'wasm');
-    tf.registerKernel({
-      kernelName,
-      backendName: 'wasm',
-      setupFunc: before?.setupFunc,
-      kernelFunc: (args) => {
-        const out = run(addon, args.backend as unknown as WasmBackend, args.inputs, (args.attrs ?? {}) as ConvAttrs & tf.NamedAttrMap);
-        if (out) return out;
-        if (!before) throw new Error(`${kernelName} on wasm: no kernel for this call (${Object.values(args.inputs).map((t) => `${t?.dtype} [${t?.shape.join(', ')}]`).join(', ')})`);
-        return before.kernelFunc(args);
-      },
-    });
-    names.push(kernelName);
-  }
-  return names;
+  registerKernelOverrides(nativeKernelOverrides(addon, OVERRIDE_PRIORITY.native));
+  return [...NATIVE_KERNELS.keys()];
 }

@@ -5,34 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import { REPLACED_GRADIENTS, changed, snapshot } from '@dropclass/testing/import-side-effects';
 import { describe, expect, it } from 'vitest';
-
-const BACKENDS = ['cpu', 'wasm', 'webgl', 'tensorflow'];
-const REPLACED_GRADIENTS = [tf.FusedBatchNorm, tf.Sum, tf.Mean];
-
-interface Snapshot {
-  kernels: Map<string, tf.KernelFunc>;
-  gradients: Map<string, tf.GradConfig | undefined>;
-  flags: ReturnType<ReturnType<typeof tf.env>['getFlags']>;
-  backendFactories: string[];
-}
-
-function snapshot(): Snapshot {
-  const kernels = new Map<string, tf.KernelFunc>();
-  for (const backend of BACKENDS) {
-    for (const config of tf.getKernelsForBackend(backend)) kernels.set(`${backend}/${config.kernelName}`, config.kernelFunc);
-  }
-  const names = new Set([...REPLACED_GRADIENTS, ...[...kernels.keys()].map((key) => key.split('/')[1])]);
-  const gradients = new Map([...names].map((name) => [name, tf.getGradient(name)]));
-  const backendFactories = Object.keys((tf.engine() as unknown as { registryFactory: Record<string, unknown> }).registryFactory).sort();
-  return { kernels, gradients, flags: { ...tf.env().getFlags() }, backendFactories };
-}
-
-/** Keys whose values differ between two maps (added, removed or replaced). */
-function changed<V>(before: Map<string, V>, after: Map<string, V>): string[] {
-  const keys = new Set([...before.keys(), ...after.keys()]);
-  return [...keys].filter((key) => before.get(key) !== after.get(key)).sort();
-}
 
 describe('importing @dropclass/tfjs-wasm-train', () => {
   it('changes no tfjs kernel, gradient, flag or backend; initBackend() registers the gradients and the wasm kernels, once', async () => {

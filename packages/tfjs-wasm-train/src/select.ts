@@ -38,14 +38,25 @@ export function nativeKernelsState(): NativeKernelsState | undefined {
   return nativeState;
 }
 
+/** The package of native kernels this package registers where it is installed; not a dependency of this one (it depends on this package). */
+export const NATIVE_KERNELS_PACKAGE = '@dropclass/native-kernels';
+
+/** What this package uses of `@dropclass/native-kernels`. */
+interface NativeKernelsModule {
+  registerNativeKernels(options: { threads?: number }): NativeKernelsState;
+}
+
 /**
  * Puts `@dropclass/native-kernels` in front of wasm's convolutions and matrix products when it is
- * installed and built; wasm keeps its own kernels otherwise. Never throws.
+ * installed and built (it registers its kernels as overrides of this package, at
+ * `OVERRIDE_PRIORITY.native`); wasm keeps its own kernels otherwise. Never throws.
  */
 async function registerNative(threads: number): Promise<NativeKernelsState> {
-  let module: typeof import('@dropclass/native-kernels');
+  let module: NativeKernelsModule;
   try {
-    module = await import('@dropclass/native-kernels');
+    // A specifier in a variable: the native kernels depend on this package, not the other way round.
+    const name: string = NATIVE_KERNELS_PACKAGE;
+    module = (await import(name)) as NativeKernelsModule;
   } catch {
     return { active: false, reason: 'not installed (npm install @dropclass/native-kernels)' };
   }

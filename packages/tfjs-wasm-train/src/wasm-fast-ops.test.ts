@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './select.js';
-import { expectClose, randomValues } from './testing.js';
+import { expectClose, randomValues } from '@dropclass/testing';
 
 /** Runs `fn` on both backends with the same input values and returns the two results' values and shapes. */
 async function onBoth(values: Float32Array[], shapes: number[][], fn: (...t: tf.Tensor[]) => tf.Tensor) {

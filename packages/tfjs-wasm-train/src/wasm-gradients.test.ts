@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './select.js';
-import { expectClose, randomValues } from './testing.js';
+import { expectClose, randomValues } from '@dropclass/testing';
 import { registerWasmGradientKernels } from './wasm-gradients.js';
 
 type Pad = 'same' | 'valid';

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGradient, conv2dInputGradient, depthwiseFilterGradient, depthwiseInputGradient } from './conv-gradients.js';
+import { type KernelOverride, OVERRIDE_PRIORITY, baseKernel, registerKernelOverrides } from './kernel-overrides.js';
 import { fastMatMul, fastReduction, matMulApplies, maxPoolGrad, maxPoolGradApplies, pair, reductionApplies } from './wasm-fast-ops.js';
 
 type Pair = [number, number];
@@ -72,71 +73,72 @@ export const WASM_GRADIENT_KERNELS: tf.KernelConfig[] = [
   ),
 ];
 
-interface Replacement {
-  kernelName: string;
-  /** Which calls it takes; the others stay with the stock kernel. All when absent. */
-  applies?: (inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap) => boolean;
-  kernelFunc: tf.KernelFunc;
-}
-
 const composite = (kernelName: string, compute: Compute) => kernel(kernelName, compute).kernelFunc;
 
-/** Kernels wasm has but runs slowly where training needs them, and what replaces them. */
-const FASTER_KERNELS: Replacement[] = [
+/** Who registers this package's overrides (`KernelOverride.source`). */
+export const OVERRIDE_SOURCE = '@dropclass/tfjs-wasm-train';
+
+/** A wasm kernel override of this package at the given priority. */
+function override(kernelName: string, priority: number, run: KernelOverride['run']): KernelOverride {
+  return { kernelName, backendName: 'wasm', source: OVERRIDE_SOURCE, priority, run };
+}
+
+/** Runs `kernelFunc` for the calls `applies` takes, and declines the others. */
+function when(applies: (inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap) => boolean, kernelFunc: tf.KernelFunc): KernelOverride['run'] {
+  return (call) => (applies(call.inputs, call.attrs ?? {}) ? kernelFunc(call) : undefined);
+}
+
+/** Kernels wasm has but runs slowly where training needs them, and what replaces them (for the calls each takes). */
+const FASTER_KERNELS: KernelOverride[] = [
   // wasm's Conv2DBackpropInput is a plain loop; as a forward conv it runs through XNNPACK.
-  {
-    kernelName: tf.Conv2DBackpropInput,
-    kernelFunc: composite(
+  override(
+    tf.Conv2DBackpropInput,
+    OVERRIDE_PRIORITY.faster,
+    composite(
       tf.Conv2DBackpropInput,
       convCompute(tf.Conv2DBackpropInput, false, ({ dy, filter }, a, c) => conv2dInputGradient(dy, filter, a.inputShape!, c.strides, c.dilations, c.pad)),
     ),
-  },
-  { kernelName: tf.BatchMatMul, applies: ({ a, b }, attrs) => matMulApplies(a!, b!, attrs), kernelFunc: composite(tf.BatchMatMul, ({ a, b }, attrs) => fastMatMul(a, b, attrs)) },
-  { kernelName: tf.Sum, applies: ({ x }, attrs) => reductionApplies(x!, attrs), kernelFunc: composite(tf.Sum, ({ x }, attrs) => fastReduction(x, attrs, 'sum')) },
-  { kernelName: tf.Mean, applies: ({ x }, attrs) => reductionApplies(x!, attrs), kernelFunc: composite(tf.Mean, ({ x }, attrs) => fastReduction(x, attrs, 'mean')) },
-  {
-    kernelName: tf.MaxPoolGrad,
-    applies: ({ input }, attrs) => maxPoolGradApplies(input!, attrs),
-    kernelFunc: composite(tf.MaxPoolGrad, ({ dy, input, output }, attrs) => maxPoolGrad(dy, input, output, attrs)),
-  },
+  ),
+  override(tf.BatchMatMul, OVERRIDE_PRIORITY.faster, when(({ a, b }, attrs) => matMulApplies(a!, b!, attrs), composite(tf.BatchMatMul, ({ a, b }, attrs) => fastMatMul(a, b, attrs)))),
+  override(tf.Sum, OVERRIDE_PRIORITY.faster, when(({ x }, attrs) => reductionApplies(x!, attrs), composite(tf.Sum, ({ x }, attrs) => fastReduction(x, attrs, 'sum')))),
+  override(tf.Mean, OVERRIDE_PRIORITY.faster, when(({ x }, attrs) => reductionApplies(x!, attrs), composite(tf.Mean, ({ x }, attrs) => fastReduction(x, attrs, 'mean')))),
+  override(
+    tf.MaxPoolGrad,
+    OVERRIDE_PRIORITY.faster,
+    when(({ input }, attrs) => maxPoolGradApplies(input!, attrs), composite(tf.MaxPoolGrad, ({ dy, input, output }, attrs) => maxPoolGrad(dy, input, output, attrs))),
+  ),
   // wasm's Identity copies the data, and the engine clones every tensor a gradient needs. No kernel
   // writes into an existing tensor, so the clone can share the data, as on the cpu backend.
-  {
-    kernelName: tf.Identity,
-    applies: ({ x }) => x!.dtype !== 'string',
-    kernelFunc: ({ inputs, backend }) => {
-      const x = inputs.x as tf.TensorInfo;
-      share(backend, x);
-      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-    },
-  },
+  override(
+    tf.Identity,
+    OVERRIDE_PRIORITY.faster,
+    when(
+      ({ x }) => x!.dtype !== 'string',
+      ({ inputs, backend }) => {
+        const x = inputs.x as tf.TensorInfo;
+        share(backend, x);
+        return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+      },
+    ),
+  ),
 ];
-
-/** Replaces a stock wasm kernel for the calls the replacement applies to. Returns the stock kernel. */
-function replace({ kernelName, applies, kernelFunc }: Replacement): tf.KernelConfig | undefined {
-  const stock = tf.getKernel(kernelName, 'wasm');
-  if (stock) tf.unregisterKernel(kernelName, 'wasm');
-  tf.registerKernel({
-    kernelName,
-    backendName: 'wasm',
-    // The stock kernel still binds its wasm function when the backend starts.
-    setupFunc: stock?.setupFunc,
-    kernelFunc: (args) => (!stock || !applies || applies(args.inputs, args.attrs ?? {}) ? kernelFunc(args) : stock.kernelFunc(args)),
-  });
-  return stock;
-}
 
 let replaced: Map<string, tf.KernelConfig | undefined> | undefined;
 
 /**
  * Registers, for the wasm backend, the gradient kernels it lacks and faster versions of the kernels
- * it runs slowly in training. Idempotent. Returns the stock kernels it replaced, by name (for comparisons).
+ * it runs slowly in training, as kernel overrides (`registerKernelOverrides`): the gradient kernels
+ * at `OVERRIDE_PRIORITY.composite`, only where wasm has no kernel of that name, the faster ones at
+ * `OVERRIDE_PRIORITY.faster`, in front of wasm's own for the calls they take. Idempotent (after
+ * `unregisterKernelOverrides(OVERRIDE_SOURCE)`, registers them again). Returns the stock kernels
+ * the faster ones go in front of, by name (for comparisons).
  */
 export function registerWasmGradientKernels(): Map<string, tf.KernelConfig | undefined> {
-  if (replaced) return replaced;
-  for (const config of WASM_GRADIENT_KERNELS) {
-    if (!tf.getKernel(config.kernelName, 'wasm')) tf.registerKernel(config);
-  }
-  replaced = new Map(FASTER_KERNELS.map((replacement) => [replacement.kernelName, replace(replacement)]));
+  // Registering them again only replaces them by themselves: tfjs's registry does not change.
+  registerKernelOverrides(
+    WASM_GRADIENT_KERNELS.filter((config) => !baseKernel(config.kernelName, 'wasm')).map((config) => override(config.kernelName, OVERRIDE_PRIORITY.composite, config.kernelFunc as KernelOverride['run'])),
+  );
+  registerKernelOverrides(FASTER_KERNELS);
+  replaced ??= new Map(FASTER_KERNELS.map(({ kernelName }) => [kernelName, baseKernel(kernelName, 'wasm')]));
   return replaced;
 }

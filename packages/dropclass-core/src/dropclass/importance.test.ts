@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { classSpecificFeatures } from './importance.js';
-import { useCpuBackend } from '../testing.js';
+import { useCpuBackend } from '@dropclass/testing/cpu';
 
 describe('classSpecificFeatures', () => {
   beforeAll(() => useCpuBackend());

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NO_CLASS_DROPPED, averagedImportance, classSpecificFeatures } from './importance.js';
 import { featureSelection, foldFeatureSelection, maskedCrossEntropy } from './objective.js';
-import { useCpuBackend } from '../testing.js';
+import { useCpuBackend } from '@dropclass/testing/cpu';
 
 describe('DropClass objective pieces', () => {
   beforeAll(() => useCpuBackend());

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SegmentationBackbone } from '../adapter.js';
-import { expectClose, randomValues, useCpuBackend } from '../testing.js';
+import { expectClose, randomValues, useCpuBackend } from '@dropclass/testing/cpu';
 import { resizeBilinear } from '../dropclass/upsample.js';
 import { DropClassModel } from '../model/model.js';
 import { layerSeed } from '../rng.js';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { expectClose, randomValues, useCpuBackend } from '../testing.js';
+import { expectClose, randomValues, useCpuBackend } from '@dropclass/testing/cpu';
 import { batchNormInTraining } from '../ops/batch-norm.js';
 import { BatchNormalization, batchNormalization } from './batch-norm.js';
 

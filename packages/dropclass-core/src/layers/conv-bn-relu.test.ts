@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useCpuBackend } from '../testing.js';
+import { useCpuBackend } from '@dropclass/testing/cpu';
 import { layerSeed } from '../rng.js';
 import { batchNormalization } from './batch-norm.js';
 import { type ConvLayerConfig, convBnRelu } from './conv-bn-relu.js';

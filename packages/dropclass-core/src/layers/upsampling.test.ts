@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BilinearUpSampling2D } from './upsampling.js';
-import { useCpuBackend } from '../testing.js';
+import { useCpuBackend } from '@dropclass/testing/cpu';
 
 describe('BilinearUpSampling2D', () => {
   beforeAll(() => useCpuBackend());

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dropClassObjective } from '../dropclass/objective.js';
-import { randomValues, useCpuBackend } from '../testing.js';
+import { randomValues, useCpuBackend } from '@dropclass/testing/cpu';
 import { type PixelLossOptions, checkPixelLoss, pixelLoss } from './pixel-loss.js';
 
 const K = 4;

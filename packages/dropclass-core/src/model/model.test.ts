@@ -3,7 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { SegmentationBackbone } from '../adapter.js';
 import { DropClassModel } from './model.js';
-import { useCpuBackend } from '../testing.js';
+import { useCpuBackend } from '@dropclass/testing/cpu';
 
 function backboneOf(model: tfl.LayersModel): SegmentationBackbone {
   return { name: 'probe', model, outputStride: 1, inputChannels: 3, inputSizeMultiple: 1, minInputSize: 1 };

@@ -55,6 +55,14 @@ export const BATCH_NORM_TRAINING_KERNEL = 'DropClassBatchNormTraining';
  */
 export const BATCH_NORM_TRAINING_GRAD_KERNEL = 'DropClassBatchNormTrainingGrad';
 
+/** The attributes of {@link BATCH_NORM_TRAINING_KERNEL} and {@link BATCH_NORM_TRAINING_GRAD_KERNEL}. */
+export interface BatchNormTrainingAttrs extends tf.NamedAttrMap {
+  /** Added to the variance before its square root. */
+  epsilon: number;
+  /** Whether `y` is the ReLU of the normalised values (and the gradient masked by `y > 0`). */
+  relu: boolean;
+}
+
 /** A batch's normalised values and the statistics they were normalised with. */
 export interface BatchNormResult {
   y: tf.Tensor;
@@ -92,7 +100,7 @@ function handBack(kept: tf.Tensor[]): tf.Tensor1D[] {
 
 function fusedBatchNormInTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number, relu: boolean): BatchNormResult {
   const channels = x.shape[x.rank - 1];
-  const attrs = { epsilon, relu };
+  const attrs: BatchNormTrainingAttrs = { epsilon, relu };
   let statistics: tf.Tensor[] = [];
   const normalise = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [input, scale, offset, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];

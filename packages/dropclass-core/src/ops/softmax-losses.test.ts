@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { expectClose, randomValues, useCpuBackend } from '../testing.js';
+import { expectClose, randomValues, useCpuBackend } from '@dropclass/testing/cpu';
 import { type SoftmaxLossesAttrs, softmaxLosses } from './softmax-losses.js';
 
 /** The two terms by their definitions, differentiated op by op by tfjs. */

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Sgd, polyLearningRate } from './sgd.js';
-import { useCpuBackend } from '../testing.js';
+import { useCpuBackend } from '@dropclass/testing/cpu';
 
 describe('Sgd', () => {
   beforeAll(() => useCpuBackend());

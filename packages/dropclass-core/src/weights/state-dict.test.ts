@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { SegmentationBackbone } from '../adapter.js';
 import { convBnRelu } from '../layers/conv-bn-relu.js';
 import { DropClassModel } from '../model/model.js';
-import { randomValues, useCpuBackend } from '../testing.js';
+import { randomValues, useCpuBackend } from '@dropclass/testing/cpu';
 import type { StateDict } from './safetensors.js';
 import { type WeightMap, WeightMismatchError, torchShape } from './state-dict.js';
 

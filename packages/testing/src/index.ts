@@ -1,17 +1,7 @@
-// Helpers shared by this package's tests; not part of the build (tsconfig.build.json).
+// Helpers the packages' tests share (core's and the engine's): value comparisons and reproducible
+// random values. Loads tfjs-core only; `@dropclass/testing/cpu` adds the cpu backend.
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-layers';
 import { expect } from 'vitest';
-
-/**
- * Runs the test file on tfjs's cpu backend with tfjs's stock gradients (tfjs-layers registers
- * them): the package needs no backend of its own, and no gradient other packages register.
- */
-export async function useCpuBackend(): Promise<void> {
-  await tf.setBackend('cpu');
-  await tf.ready();
-}
 
 /** Every value within 1e-4 of `want`, relative to 1e-3 + |want|. */
 export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, label: string): void {

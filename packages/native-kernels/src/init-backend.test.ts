@@ -2,12 +2,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { nativeKernelsUnavailable } from '@dropclass/native-kernels';
 import { describe, expect, it } from 'vitest';
-import { initBackend, nativeKernelsState, wasmThreadCount } from './select.js';
-import { randomValues } from './testing.js';
+import { initBackend, nativeKernelsState, wasmThreadCount } from '@dropclass/tfjs-wasm-train';
+import { randomValues } from '@dropclass/testing';
 
 describe('initBackend with @dropclass/native-kernels installed', () => {
   it('puts the native kernels in front of multi-threaded wasm, and a training step computes what cpu computes', async () => {
-    // This package's other tests leave them out (vitest.config.ts).
+    // @dropclass/tfjs-wasm-train's own tests leave them out (its vitest.config.ts).
     process.env.DROPCLASS_NATIVE = '1';
     const why = nativeKernelsUnavailable();
     const messages: string[] = [];

@@ -1,3 +1,6 @@
+// The contract of the fused kernels that @dropclass/core defines (ops/batch-norm.ts,
+// ops/softmax-losses.ts: names, inputs, attributes, outputs) and this package implements: by core's
+// names, and with the losses and gradients of core's composites, in the DropClass head.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import {
@@ -9,6 +12,7 @@ import {
 } from '@dropclass/core';
 import { initBackend, nativeKernelsState } from '@dropclass/tfjs-wasm-train';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { NATIVE_KERNELS } from './index.js';
 
 const FUSED = [BATCH_NORM_TRAINING_KERNEL, BATCH_NORM_TRAINING_GRAD_KERNEL, SOFTMAX_LOSSES_KERNEL, SOFTMAX_LOSSES_GRAD_KERNEL];
 
@@ -34,6 +38,10 @@ async function headStep(backend: string): Promise<{ values: number[][]; kernels:
 describe("core's fused kernels on wasm", () => {
   beforeAll(async () => {
     await initBackend({ backend: 'wasm', quiet: true });
+  });
+
+  it("are among the native kernels, by core's names", () => {
+    expect([...NATIVE_KERNELS.keys()]).toEqual(expect.arrayContaining(FUSED));
   });
 
   it('are registered by the native kernels when they run, and not otherwise', () => {
