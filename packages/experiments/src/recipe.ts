@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type RunConfig, parseRunConfig, deepMerge } from '@dropclass/train';
 
@@ -26,7 +27,11 @@ export interface Mode {
 
 export interface MainRecipe {
   description: string;
-  /** The run config every run starts from, without the dataset's root (the job's data folder). */
+  /**
+   * The run config every run starts from, without the dataset's root (the job's data folder): in
+   * the recipe, the name of its file beside it (`main-job-run.json`, which the example configs of
+   * `examples/synthetic-longtail` extend), read in here.
+   */
   base: Json;
   /** Over `base`, with --quick: a tiny network on tiny data. */
   quick: Json;
@@ -40,7 +45,10 @@ let cached: MainRecipe | undefined;
 
 /** The main job's recipe (`recipes/main-job.json` of this package). */
 export function mainRecipe(): MainRecipe {
-  cached ??= JSON.parse(readFileSync(MAIN_RECIPE_FILE, 'utf8')) as MainRecipe;
+  if (!cached) {
+    const recipe = JSON.parse(readFileSync(MAIN_RECIPE_FILE, 'utf8')) as Omit<MainRecipe, 'base'> & { base: string };
+    cached = { ...recipe, base: JSON.parse(readFileSync(join(dirname(MAIN_RECIPE_FILE), recipe.base), 'utf8')) as Json };
+  }
   return cached;
 }
 
