@@ -1,9 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { type BackboneAdapter, BackboneOptionsError, type CommonBackboneOptions, type SegmentationBackbone, convBnRelu, layerSeed } from '@dropclass/core';
+import { type BackboneAdapter, type CommonBackboneOptions, type SegmentationBackbone, convBnRelu, defineBackbone, layerSeed } from '@dropclass/core';
 import { z } from 'zod';
 
-/** The options a run config may give this backbone (`backbone.options`), with their defaults. */
+/**
+ * The options a run config may give this backbone (`backbone.options`), with their defaults and
+ * limits: the only check of them (`defineBackbone` below derives the adapter's from it).
+ */
 const optionsSchema = z
   .object({
     /** Channels of every conv layer. */
@@ -54,44 +57,41 @@ export type PlainFcnConfig = z.infer<typeof optionsSchema>;
 export type PlainFcnOptions = Partial<PlainFcnConfig> & CommonBackboneOptions;
 
 /**
- * A plain fully convolutional net: a stride-2 3x3 conv stem, then `layers` residual blocks at half
- * resolution, each `x + LayerScale(ReLU(BN(conv3x3(x))))`. Its last feature map is what DropClass
- * classifies.
+ * The adapter, a plain fully convolutional net: a stride-2 3x3 conv stem, then `layers` residual
+ * blocks at half resolution, each `x + LayerScale(ReLU(BN(conv3x3(x))))`; its last feature map is
+ * what DropClass classifies. Its name is the run config's `backbone.kind`, `package` is what a saved
+ * model asks to install, and `schema` is the option schema above, from which `defineBackbone`
+ * derives `defaults` and `parseOptions`. `create` gets the options the schema has checked and
+ * completed, plus the seed and input channels.
  */
-export function createPlainFcn(options: PlainFcnOptions = {}): SegmentationBackbone {
-  const { width, layers } = plainFcn.parseOptions({ width: options.width, layers: options.layers });
-  const inputChannels = options.inputChannels ?? 3;
-  let index = 0;
-  // conv 3x3 (no bias: the batch norm cancels it) + batch norm + ReLU, each conv seeded on its own
-  const block = (x: tfl.SymbolicTensor, strides: number) => convBnRelu(x, { filters: width, kernelSize: 3, strides, seed: layerSeed(options.seed ?? 0, index++) });
-  const input = tfl.input({ shape: [null, null, inputChannels] });
-  let x = block(input, 2);
-  for (let i = 0; i < layers; i++) x = tfl.layers.add().apply([x, new LayerScale().apply(block(x, 1)) as tfl.SymbolicTensor]) as tfl.SymbolicTensor;
-  return {
-    name: 'plain-fcn',
-    model: tfl.model({ inputs: input, outputs: x }),
-    outputStride: 2,
-    inputChannels,
-    // the stride-2 stem halves the size: odd sizes would not map back onto the labels
-    inputSizeMultiple: 2,
-    minInputSize: 2,
-  };
-}
-
-/**
- * The adapter: its name is the run config's `backbone.kind`, `package` is what a saved model asks
- * to install, and the option schema (with the defaults) lives here and nowhere else.
- */
-export const plainFcn: BackboneAdapter<PlainFcnConfig> = {
+export const plainFcn: BackboneAdapter<PlainFcnConfig> = defineBackbone({
   name: 'plain-fcn',
   package: '@dropclass/example-custom-backbone',
-  defaults: optionsSchema.parse({}),
-  parseOptions(raw) {
-    // undefined values mean "the default" (createPlainFcn passes them through)
-    const given = Object.fromEntries(Object.entries((raw ?? {}) as object).filter(([, v]) => v !== undefined));
-    const result = optionsSchema.safeParse(given);
-    if (!result.success) throw BackboneOptionsError.fromSchemaIssues('plain-fcn', result.error.issues);
-    return result.data;
+  schema: optionsSchema,
+  create({ width, layers, seed = 0, inputChannels = 3 }): SegmentationBackbone {
+    let index = 0;
+    // conv 3x3 (no bias: the batch norm cancels it) + batch norm + ReLU, each conv seeded on its own
+    const block = (x: tfl.SymbolicTensor, strides: number) => convBnRelu(x, { filters: width, kernelSize: 3, strides, seed: layerSeed(seed, index++) });
+    const input = tfl.input({ shape: [null, null, inputChannels] });
+    let x = block(input, 2);
+    for (let i = 0; i < layers; i++) x = tfl.layers.add().apply([x, new LayerScale().apply(block(x, 1)) as tfl.SymbolicTensor]) as tfl.SymbolicTensor;
+    return {
+      name: 'plain-fcn',
+      model: tfl.model({ inputs: input, outputs: x }),
+      outputStride: 2,
+      inputChannels,
+      // the stride-2 stem halves the size: odd sizes would not map back onto the labels
+      inputSizeMultiple: 2,
+      minInputSize: 2,
+    };
   },
-  create: (options) => createPlainFcn(options),
-};
+});
+
+/**
+ * The plain FCN from code: any of the config's options (checked by the schema, the rest default),
+ * plus the seed and input channels.
+ */
+export function createPlainFcn(options: PlainFcnOptions = {}): SegmentationBackbone {
+  const { seed, inputChannels, ...own } = options;
+  return plainFcn.create({ ...plainFcn.parseOptions(own), seed, inputChannels });
+}

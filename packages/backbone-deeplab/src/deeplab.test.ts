@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '@dropclass/tfjs-wasm-train';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createDeepLabV3 } from './deeplab.js';
+import { BackboneOptionsError } from '@dropclass/core';
+import { type DeepLabOptions, createDeepLabV3, createResNetEncoder, deeplabv3 } from './deeplab.js';
 import { AtrousConv2D } from './layers.js';
 
 const trainable = (model: tfl.LayersModel) => model.trainableWeights.reduce((n, w) => n + w.shape.reduce((a, b) => a! * b!, 1)!, 0);
@@ -43,8 +44,31 @@ describe('createDeepLabV3', () => {
   });
 
   it('refuses impossible options', () => {
-    expect(() => createDeepLabV3({ outputStride: 4 as 8 })).toThrow(/outputStride must be 8 or 16, got 4/);
-    expect(() => createDeepLabV3({ layout: 'resnet101' as 'resnet18' })).toThrow(/layout must be resnet18, resnet34 or resnet50, got "resnet101"/);
+    expect(() => createDeepLabV3({ outputStride: 4 as 8 })).toThrow(/outputStride: must be 8 or 16, got 4/);
+    expect(() => createDeepLabV3({ layout: 'resnet101' as 'resnet18' })).toThrow(/layout: must be resnet18, resnet34 or resnet50, got "resnet101"/);
+  });
+
+  it("checks its options once, by the adapter's schema: direct calls and run configs get the same limits and errors", () => {
+    for (const [options, message] of [
+      [{ outputStride: 32 }, 'outputStride: must be 8 or 16, got 32'],
+      [{ width: 0 }, 'width: must be a number above 0 and at most 4, got 0'],
+      [{ width: 5 }, 'width: must be a number above 0 and at most 4, got 5'],
+      [{ asppChannels: 1.5 }, 'asppChannels: must be a positive integer, got 1.5'],
+      [{ headConv: 'yes' }, 'headConv: must be true or false, got "yes"'],
+      [{ stride: 8 }, 'stride: unknown option: remove it or check its spelling'],
+    ] as const) {
+      const expected = `invalid options for the deeplabv3 backbone:\n  ${message}`;
+      expect(() => createDeepLabV3(options as DeepLabOptions)).toThrow(BackboneOptionsError);
+      expect(() => createDeepLabV3(options as DeepLabOptions)).toThrow(expected);
+      expect(() => deeplabv3.parseOptions(options)).toThrow(expected);
+    }
+    expect(deeplabv3.defaults).toEqual({ layout: 'resnet18', width: 1, outputStride: 16, headConv: false });
+    // the encoder alone shares the layout and width limits, and takes output stride 32 too
+    expect(() => createResNetEncoder({ width: 5 })).toThrow('invalid options for the resnet-encoder backbone:\n  width: must be a number above 0 and at most 4, got 5');
+    expect(() => createResNetEncoder({ outputStride: 4 as 8 })).toThrow('outputStride: must be 8, 16 or 32, got 4');
+    const encoder = createResNetEncoder({ width: 0.125, outputStride: 32 });
+    expect(encoder.outputs[0].shape).toEqual([null, null, null, 64]);
+    encoder.dispose();
   });
 });
 

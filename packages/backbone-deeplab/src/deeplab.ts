@@ -1,5 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
-import { type BackboneAdapter, BackboneOptionsError, type ConvLayerConfig, type SegmentationBackbone, type WeightMap, convBnRelu, layerSeed } from '@dropclass/core';
+import { type BackboneAdapter, type CommonBackboneOptions, type ConvLayerConfig, type SegmentationBackbone, type WeightMap, convBnRelu, defineBackbone, layerSeed, parseBackboneOptions } from '@dropclass/core';
 import { z } from 'zod';
 import { AtrousConv2D, SpatialBroadcast } from './layers.js';
 
@@ -8,7 +8,7 @@ export type ResNetLayout = 'resnet18' | 'resnet34' | 'resnet50';
 export interface ResNetOptions {
   /** Encoder layout: basic blocks [2,2,2,2] or [3,4,6,3], or bottlenecks [3,4,6,3]. Default 'resnet18'. */
   layout?: ResNetLayout;
-  /** Channel width multiplier (64, 128, 256, 512 planes at 1). Default 1. */
+  /** Channel width multiplier (64, 128, 256, 512 planes at 1), above 0 and at most 4. Default 1. */
   width?: number;
   /**
    * Input size / feature size: 32 (the classification network's strides), 16 (layer4 dilated) or 8
@@ -88,13 +88,28 @@ class Builder {
   }
 }
 
-function resolveResNet(options: ResNetOptions): { layout: ResNetLayout; width: number; outputStride: 8 | 16 | 32; inputChannels: number; ch: (c: number) => number } {
-  const layout = options.layout ?? 'resnet18';
-  const width = options.width ?? 1;
-  const outputStride = options.outputStride ?? 32;
-  if (!(layout in LAYOUTS)) throw new RangeError(`ResNet layout must be resnet18, resnet34 or resnet50, got ${JSON.stringify(layout)}`);
-  if (![8, 16, 32].includes(outputStride)) throw new RangeError(`ResNet outputStride must be 8, 16 or 32, got ${outputStride}`);
-  if (!(width > 0)) throw new RangeError(`ResNet width must be positive, got ${width}`);
+/** How a bad value is shown in a message: numbers as they are, anything else as JSON. */
+const shown = (input: unknown) => (typeof input === 'number' ? String(input) : JSON.stringify(input));
+
+/** A failure message that names what is allowed and the value given. */
+const mustBe = (allowed: string) => (issue: { input?: unknown }) => `must be ${allowed}, got ${shown(issue.input)}`;
+
+/** The options of the ResNet encoder, shared by `createResNetEncoder` and the DeepLabV3 schema. */
+const resnetOptions = {
+  layout: z.enum(['resnet18', 'resnet34', 'resnet50'], { error: mustBe('resnet18, resnet34 or resnet50') }).default('resnet18'),
+  width: z
+    .number({ error: mustBe('a number above 0 and at most 4') })
+    .positive({ error: mustBe('a number above 0 and at most 4') })
+    .max(4, { error: mustBe('a number above 0 and at most 4') })
+    .default(1),
+};
+
+/** `createResNetEncoder`'s options, with their defaults and limits: the only check of them. */
+const resnetEncoderSchema = z.object({ ...resnetOptions, outputStride: z.union([z.literal(8), z.literal(16), z.literal(32)], { error: mustBe('8, 16 or 32') }).default(32) }).strict();
+
+/** The derived sizes of a ResNet from its checked options. */
+function resolveResNet(options: z.infer<typeof resnetEncoderSchema> & CommonBackboneOptions): { layout: ResNetLayout; width: number; outputStride: 8 | 16 | 32; inputChannels: number; ch: (c: number) => number } {
+  const { layout, width, outputStride } = options;
   return { layout, width, outputStride, inputChannels: options.inputChannels ?? 3, ch: (c: number) => Math.max(4, Math.round(c * width)) };
 }
 
@@ -135,12 +150,14 @@ function resnetTrunk(b: Builder, input: Tensor, options: ReturnType<typeof resol
  * A ResNet encoder alone (torchvision's `resnet18/34/50` without `avgpool` and `fc`): image ->
  * layer4's feature map, at output stride 32, or 16/8 with dilated later stages. Its layers carry
  * torchvision's names, so torchvision's and timm's ImageNet weights load into it by name
- * (`deeplabv3.torchWeights`). For plugin authors who build another decoder on a ResNet.
+ * (`deeplabv3.torchWeights`). For plugin authors who build another decoder on a ResNet. A bad
+ * option throws a `BackboneOptionsError` (for `resnet-encoder`) naming it.
  */
 export function createResNetEncoder(options: ResNetOptions = {}): tfl.LayersModel {
-  const resolved = resolveResNet(options);
+  const { seed, inputChannels, ...own } = options;
+  const resolved = resolveResNet({ ...parseBackboneOptions('resnet-encoder', resnetEncoderSchema, own), inputChannels });
   const input = tfl.input({ shape: [null, null, resolved.inputChannels], name: 'image' });
-  const output = resnetTrunk(new Builder(options.seed ?? 0), input, resolved);
+  const output = resnetTrunk(new Builder(seed ?? 0), input, resolved);
   return tfl.model({ inputs: input, outputs: output, name: `${resolved.layout}_os${resolved.outputStride}` });
 }
 
@@ -149,12 +166,18 @@ export function createResNetEncoder(options: ResNetOptions = {}): tfl.LayersMode
  * (1x1 branch, three dilated 3x3 branches, image pooling, projection), optionally followed by
  * torchvision's 3x3 head conv. The feature map `A` is the last of these; the core upsamples the
  * logits to the input size. Layers are named as in torchvision's `deeplabv3_resnet50`, with the
- * ASPP as `aspp.*` and the head conv as `head.0`/`head.1`.
+ * ASPP as `aspp.*` and the head conv as `head.0`/`head.1`. The options are checked as a run
+ * config's are (the `deeplabv3` adapter's schema): a bad one throws a `BackboneOptionsError` naming it.
  */
 export function createDeepLabV3(options: DeepLabOptions = {}): SegmentationBackbone {
-  const outputStride = options.outputStride ?? 16;
-  if (outputStride !== 8 && outputStride !== 16) throw new RangeError(`DeepLab outputStride must be 8 or 16, got ${outputStride}`);
-  const resolved = resolveResNet({ ...options, outputStride });
+  const { seed, inputChannels, ...own } = options;
+  return deeplabv3.create({ ...deeplabv3.parseOptions(own), seed, inputChannels });
+}
+
+/** Builds DeepLabV3 from options the schema has checked and completed. */
+function buildDeepLabV3(options: DeepLabConfig & CommonBackboneOptions): SegmentationBackbone {
+  const { outputStride } = options;
+  const resolved = resolveResNet(options);
   const { layout, inputChannels, ch } = resolved;
   const aspp = options.asppChannels ?? ch(256);
   const b = new Builder(options.seed ?? 0);
@@ -223,14 +246,20 @@ export function torchvisionWeightMap(fileKeys: readonly string[]): WeightMap {
   };
 }
 
-/** The DeepLabV3 options a run config may give (`backbone.options`), with their defaults. */
+/**
+ * The DeepLabV3 options (a run config's `backbone.options`, and `createDeepLabV3`'s), with their
+ * defaults and limits: the only check of them.
+ */
 const deeplabOptionsSchema = z
   .object({
-    layout: z.enum(['resnet18', 'resnet34', 'resnet50']).default('resnet18'),
-    width: z.number().positive().max(4).default(1),
-    outputStride: z.union([z.literal(8), z.literal(16)]).default(16),
-    asppChannels: z.number().int().positive().optional(),
-    headConv: z.boolean().default(false),
+    ...resnetOptions,
+    outputStride: z.union([z.literal(8), z.literal(16)], { error: mustBe('8 or 16') }).default(16),
+    asppChannels: z
+      .number({ error: mustBe('a positive integer') })
+      .int({ error: mustBe('a positive integer'), abort: true })
+      .positive({ error: mustBe('a positive integer') })
+      .optional(),
+    headConv: z.boolean({ error: mustBe('true or false') }).default(false),
   })
   .strict();
 
@@ -243,15 +272,10 @@ export type DeepLabConfig = z.infer<typeof deeplabOptionsSchema>;
  * `outputStride` (8 or 16, default 16), `asppChannels` (default 256 * width), `headConv` (default
  * false). Reads torchvision's and timm's weight files (`torchvisionWeightMap`).
  */
-export const deeplabv3: BackboneAdapter<DeepLabConfig> = {
+export const deeplabv3: BackboneAdapter<DeepLabConfig> = defineBackbone({
   name: 'deeplabv3',
   package: '@dropclass/backbone-deeplab',
-  defaults: deeplabOptionsSchema.parse({}),
-  parseOptions(raw) {
-    const result = deeplabOptionsSchema.safeParse(raw ?? {});
-    if (!result.success) throw BackboneOptionsError.fromSchemaIssues('deeplabv3', result.error.issues);
-    return result.data;
-  },
-  create: (options) => createDeepLabV3(options),
+  schema: deeplabOptionsSchema,
+  create: buildDeepLabV3,
   torchWeights: (fileKeys) => torchvisionWeightMap(fileKeys),
-};
+});

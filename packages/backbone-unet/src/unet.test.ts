@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '@dropclass/tfjs-wasm-train';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createUNet, unetParameterCount } from './unet.js';
+import { BackboneOptionsError } from '@dropclass/core';
+import { type UNetOptions, createUNet, unet, unetParameterCount } from './unet.js';
 
 const trainable = (model: tfl.LayersModel) => model.trainableWeights.reduce((n, w) => n + w.shape.reduce((a, b) => a! * b!, 1)!, 0);
 
@@ -48,7 +49,7 @@ describe('createUNet', () => {
     expect(trainable(backbone.model)).toBe(unetParameterCount({ base: 4, depth: 2 }) + convBn(4, 32));
     expect(unetParameterCount({ base: 4, depth: 2, featureChannels: 32 })).toBe(trainable(backbone.model));
     backbone.model.dispose();
-    expect(() => createUNet({ featureChannels: 0 })).toThrow(/featureChannels must be a positive integer, got 0/);
+    expect(() => createUNet({ featureChannels: 0 })).toThrow(/featureChannels: must be a positive integer, got 0/);
   });
 
   it('the same seed gives the same weights, another seed other weights', () => {
@@ -63,7 +64,24 @@ describe('createUNet', () => {
   });
 
   it('refuses options that make no network', () => {
-    expect(() => createUNet({ depth: 0 })).toThrow(/depth must be a positive integer, got 0/);
+    expect(() => createUNet({ depth: 0 })).toThrow(/depth: must be a positive integer, got 0/);
     expect(() => createUNet({ upsampling: 'nearest' as 'bilinear' })).toThrow(/'bilinear' or 'transposed'/);
+  });
+
+  it('checks its options once, by the adapter\'s schema: direct calls and run configs get the same limits and errors', () => {
+    for (const [options, message] of [
+      [{ depth: 7 }, 'depth: must be at most 6, got 7'],
+      [{ base: 2.5 }, 'base: must be a positive integer, got 2.5'],
+      [{ upsampling: 'nearest' }, 'upsampling: must be \'bilinear\' or \'transposed\', got "nearest"'],
+      [{ depht: 2 }, 'depht: unknown option: remove it or check its spelling'],
+    ] as const) {
+      const expected = `invalid options for the unet backbone:\n  ${message}`;
+      expect(() => createUNet(options as UNetOptions)).toThrow(BackboneOptionsError);
+      expect(() => createUNet(options as UNetOptions)).toThrow(expected);
+      expect(() => unet.parseOptions(options)).toThrow(expected);
+    }
+    expect(() => createUNet({ inputChannels: 0 })).toThrow('invalid options for the unet backbone:\n  inputChannels: must be a positive integer, got 0');
+    expect(unet.defaults).toEqual({ base: 16, depth: 4, upsampling: 'bilinear' });
+    expect(unet.parseOptions({ depth: 6, featureChannels: 8 })).toEqual({ base: 16, depth: 6, upsampling: 'bilinear', featureChannels: 8 });
   });
 });

@@ -1,11 +1,11 @@
 import * as tfl from '@tensorflow/tfjs-layers';
-import { type BackboneAdapter, BackboneOptionsError, BilinearUpSampling2D, type SegmentationBackbone, convBnRelu, layerSeed } from '@dropclass/core';
+import { type BackboneAdapter, BilinearUpSampling2D, type CommonBackboneOptions, type SegmentationBackbone, convBnRelu, defineBackbone, layerSeed } from '@dropclass/core';
 import { z } from 'zod';
 
 export interface UNetOptions {
   /** Channels of the first level; level i has base * 2^i. Default 16. */
   base?: number;
-  /** Number of down-sampling steps. Default 4. */
+  /** Number of down-sampling steps, 1 to 6. Default 4. */
   depth?: number;
   /** How the decoder doubles the resolution. Default 'bilinear'. */
   upsampling?: 'bilinear' | 'transposed';
@@ -52,22 +52,18 @@ class LayerFactory {
  * U-Net: per level two 3x3 conv + BN + ReLU, 2x2 max-pool down, x2 up + concatenation with the skip
  * + two 3x3 conv + BN + ReLU. Returns the last decoder feature map (base channels, full resolution),
  * or with `featureChannels` that map widened by one more 3x3 conv + BN + ReLU; the 1x1 classifier is
- * the DropClass head's.
+ * the DropClass head's. The options are checked as a run config's are (the `unet` adapter's
+ * schema): a bad one throws a `BackboneOptionsError` naming it.
  */
 export function createUNet(options: UNetOptions = {}): SegmentationBackbone {
-  const base = options.base ?? 16;
-  const depth = options.depth ?? 4;
-  const upsampling = options.upsampling ?? 'bilinear';
+  const { seed, inputChannels, ...own } = options;
+  return unet.create({ ...unet.parseOptions(own), seed, inputChannels });
+}
+
+/** Builds the U-Net from options the schema has checked and completed. */
+function buildUNet(options: UNetConfig & CommonBackboneOptions): SegmentationBackbone {
+  const { base, depth, upsampling, featureChannels } = options;
   const inputChannels = options.inputChannels ?? 3;
-  const featureChannels = options.featureChannels;
-  const checked: [string, number][] = [['base', base], ['depth', depth], ['inputChannels', inputChannels]];
-  if (featureChannels !== undefined) checked.push(['featureChannels', featureChannels]);
-  for (const [name, value] of checked) {
-    if (!Number.isInteger(value) || value < 1) throw new RangeError(`U-Net option ${name} must be a positive integer, got ${value}`);
-  }
-  if (upsampling !== 'bilinear' && upsampling !== 'transposed') {
-    throw new RangeError(`U-Net option upsampling must be 'bilinear' or 'transposed', got ${JSON.stringify(upsampling)}`);
-  }
   const layers = new LayerFactory(options.seed ?? 0);
   const input = tfl.input({ shape: [null, null, inputChannels], name: 'image' });
   const skips: Tensor[] = [];
@@ -112,15 +108,27 @@ export function unetParameterCount(options: Pick<UNetOptions, 'base' | 'depth' |
   return total;
 }
 
-const positiveInt = z.number().int().positive();
+/** How a bad value is shown in a message: numbers as they are, anything else as JSON. */
+const shown = (input: unknown) => (typeof input === 'number' ? String(input) : JSON.stringify(input));
 
-/** The U-Net options a run config may give (`backbone.options`), with their defaults. */
+/** A positive integer; every failure says "must be a positive integer, got <value>". */
+function positiveInt() {
+  const error = (issue: { input?: unknown }) => `must be a positive integer, got ${shown(issue.input)}`;
+  return z.number({ error }).int({ error, abort: true }).positive({ error });
+}
+
+/**
+ * The U-Net options (a run config's `backbone.options`, and `createUNet`'s), with their defaults and
+ * limits: the only check of them.
+ */
 const unetOptionsSchema = z
   .object({
-    base: positiveInt.default(16),
-    depth: positiveInt.max(6).default(4),
-    upsampling: z.enum(['bilinear', 'transposed']).default('bilinear'),
-    featureChannels: positiveInt.optional(),
+    base: positiveInt().default(16),
+    depth: positiveInt()
+      .max(6, { error: (issue) => `must be at most 6, got ${shown(issue.input)}` })
+      .default(4),
+    upsampling: z.enum(['bilinear', 'transposed'], { error: (issue) => `must be 'bilinear' or 'transposed', got ${shown(issue.input)}` }).default('bilinear'),
+    featureChannels: positiveInt().optional(),
   })
   .strict();
 
@@ -129,16 +137,12 @@ export type UNetConfig = z.infer<typeof unetOptionsSchema>;
 
 /**
  * The U-Net adapter, registered as `unet` when this package is imported: `base` (default 16),
- * `depth` (1 to 6, default 4), `upsampling` (`bilinear` or `transposed`, default `bilinear`).
+ * `depth` (1 to 6, default 4), `upsampling` (`bilinear` or `transposed`, default `bilinear`),
+ * `featureChannels` (default none).
  */
-export const unet: BackboneAdapter<UNetConfig> = {
+export const unet: BackboneAdapter<UNetConfig> = defineBackbone({
   name: 'unet',
   package: '@dropclass/backbone-unet',
-  defaults: unetOptionsSchema.parse({}),
-  parseOptions(raw) {
-    const result = unetOptionsSchema.safeParse(raw ?? {});
-    if (!result.success) throw BackboneOptionsError.fromSchemaIssues('unet', result.error.issues);
-    return result.data;
-  },
-  create: (options) => createUNet(options),
-};
+  schema: unetOptionsSchema,
+  create: buildUNet,
+});

@@ -54,8 +54,10 @@ export interface CommonBackboneOptions {
  * `registerBackbone` when its package is imported, and the `dropclass` command line (and
  * `createBackbone`) can build it by name.
  *
- * The core takes no schema library: `parseOptions` may use zod, hand-written checks or anything
- * else, as long as it fills in the defaults and throws a {@link BackboneOptionsError} for bad options.
+ * {@link defineBackbone} makes one from an option schema (zod, valibot, ArkType or any other
+ * Standard Schema), deriving `defaults` and `parseOptions`. Written by hand, `parseOptions` may use
+ * any checks, as long as it fills in the defaults and throws a {@link BackboneOptionsError} for bad
+ * options.
  */
 export interface BackboneAdapter<Options extends object = Record<string, unknown>> {
   /** The name a run config's `backbone.kind` uses, e.g. `unet`. */
@@ -101,14 +103,14 @@ export class BackboneOptionsError extends Error {
    */
   static fromSchemaIssues(adapter: string, issues: readonly SchemaIssue[]): BackboneOptionsError {
     const path = (p: SchemaIssue['path']) => (p ?? []).map((k) => (typeof k === 'object' && k !== null ? String(k.key) : String(k))).join('.');
-    return new BackboneOptionsError(
-      adapter,
-      issues.flatMap((issue) =>
-        issue.code === 'unrecognized_keys' && issue.keys
-          ? issue.keys.map((key) => ({ path: [path(issue.path), key].filter(Boolean).join('.'), message: 'unknown option: remove it or check its spelling' }))
-          : [{ path: path(issue.path), message: issue.message }],
-      ),
+    const all = issues.flatMap((issue) =>
+      issue.code === 'unrecognized_keys' && issue.keys
+        ? issue.keys.map((key) => ({ path: [path(issue.path), key].filter(Boolean).join('.'), message: 'unknown option: remove it or check its spelling' }))
+        : [{ path: path(issue.path), message: issue.message }],
     );
+    // a value that fails several checks with the same message is named once
+    const unique = all.filter((issue, i) => all.findIndex((other) => other.path === issue.path && other.message === issue.message) === i);
+    return new BackboneOptionsError(adapter, unique);
   }
 }
 
@@ -119,6 +121,122 @@ export interface SchemaIssue {
   readonly code?: string;
   /** zod's unknown keys. */
   readonly keys?: readonly string[];
+}
+
+/**
+ * An option schema as {@link defineBackbone} takes it: the validating part of the Standard Schema
+ * interface (version 1, https://standardschema.dev), which zod (3.24 and later), valibot, ArkType
+ * and other schema libraries implement on their schemas. `Options` is what a successful validation
+ * returns: the complete options, defaults filled in.
+ */
+export interface BackboneOptionsSchema<Options = unknown> {
+  readonly '~standard': {
+    readonly version: 1;
+    /** The schema library, e.g. `zod`. */
+    readonly vendor: string;
+    /** Validates a value: the parsed value, or the issues. A Promise (an asynchronous schema) is refused by the core. */
+    readonly validate: (value: unknown) => StandardSchemaResult<Options> | Promise<StandardSchemaResult<Options>>;
+  };
+}
+
+/** What a Standard Schema's `validate` returns: the parsed value, or a list of issues. */
+export type StandardSchemaResult<Output> = { readonly value: Output; readonly issues?: undefined } | { readonly issues: readonly SchemaIssue[] };
+
+/**
+ * Validates raw options with an adapter's schema, as the `parseOptions` of {@link defineBackbone}
+ * does: `null` or `undefined` stands for `{}`, keys whose value is `undefined` count as left out
+ * (so that `{ depth: options.depth }` means the default when `options.depth` is not given), and
+ * the schema's issues become a {@link BackboneOptionsError} for `adapter`, naming each bad key.
+ * For builders that take options outside an adapter (a backbone's encoder alone, say).
+ *
+ * @throws BackboneOptionsError for options the schema refuses.
+ * @throws TypeError for an asynchronous schema (its `validate` returns a Promise): options are checked synchronously.
+ */
+export function parseBackboneOptions<Options>(adapter: string, schema: BackboneOptionsSchema<Options>, raw: unknown): Options {
+  const given = raw === undefined || raw === null ? {} : isPlainObject(raw) ? Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)) : raw;
+  const result = schema['~standard'].validate(given);
+  if (isPromiseLike(result)) {
+    // nothing will read it: keep a rejection from being reported as unhandled
+    result.then(undefined, () => {});
+    throw new TypeError(`the option schema of the ${adapter} backbone is asynchronous (its validate returned a Promise): backbone options are checked synchronously; remove its async refinements or transforms`);
+  }
+  if (result.issues) throw BackboneOptionsError.fromSchemaIssues(adapter, result.issues);
+  return result.value;
+}
+
+const isPromiseLike = (value: unknown): value is PromiseLike<unknown> => typeof (value as { then?: unknown } | null)?.then === 'function';
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null);
+
+/** What {@link defineBackbone} makes an adapter from. */
+export interface BackboneDefinition<Options extends object> {
+  /** The name a run config's `backbone.kind` uses, e.g. `unet`: letters, digits, `.`, `_` or `-`. */
+  readonly name: string;
+  /** The npm package that exports and registers the adapter; saved with models to name what to install. */
+  readonly package?: string;
+  /**
+   * The options a run config may give (`backbone.options`), as a Standard Schema (a zod object,
+   * say): it refuses bad values and unknown keys, and fills in a default for every key left out
+   * (it must accept `{}`). The adapter's only check of its options.
+   */
+  readonly schema: BackboneOptionsSchema<Options>;
+  /**
+   * Builds a backbone from options the schema has parsed (complete, defaults filled in), plus the
+   * {@link CommonBackboneOptions} (`seed`, `inputChannels`; `undefined` when not given).
+   */
+  create(options: Options & CommonBackboneOptions): SegmentationBackbone;
+  /** Optional: reads PyTorch state dicts into backbones of this adapter; see {@link BackboneAdapter.torchWeights}. */
+  torchWeights?(fileKeys: readonly string[], options: Options): WeightMap;
+}
+
+/**
+ * Makes a {@link BackboneAdapter} from an option schema and a builder, so that the options are
+ * checked in one place, by the schema: `parseOptions(raw)` validates raw options with it (see
+ * {@link parseBackboneOptions}) and throws a {@link BackboneOptionsError} with each issue's key
+ * path and message; `defaults` is the schema's parse of `{}`; `create` checks `inputChannels` (a
+ * positive integer) and calls the definition's `create`.
+ *
+ * It does not register the adapter: the package's entry point calls `registerBackbone` on it, so
+ * that importing the package registers it, as for an adapter written by hand.
+ *
+ * ```ts
+ * const optionsSchema = z.object({ width: z.number().int().positive().default(16) }).strict();
+ * export const fcn = defineBackbone({ name: 'fcn', package: '@acme/backbone-fcn', schema: optionsSchema, create: buildFcn });
+ * registerBackbone(fcn); // in the package's index.ts
+ * ```
+ *
+ * @throws TypeError when the schema is not a Standard Schema, is asynchronous, or refuses `{}`.
+ */
+export function defineBackbone<Options extends object>(definition: BackboneDefinition<Options>): BackboneAdapter<Options> {
+  const { name, schema } = definition;
+  if (typeof schema?.['~standard']?.validate !== 'function') {
+    throw new TypeError(`defineBackbone: the schema of the ${name} backbone is not a Standard Schema (it has no ~standard.validate); zod 3.24+, valibot and ArkType schemas are`);
+  }
+  if (typeof definition.create !== 'function') throw new TypeError(`defineBackbone: the ${name} backbone needs create(options)`);
+  const parseOptions = (raw: unknown): Options => parseBackboneOptions(name, schema, raw);
+  let defaults: Options;
+  try {
+    defaults = parseOptions({});
+  } catch (error) {
+    if (!(error instanceof BackboneOptionsError)) throw error;
+    throw new TypeError(`defineBackbone: the schema of the ${name} backbone must accept {} (give every option a default or make it optional):\n${error.message}`);
+  }
+  const torchWeights = definition.torchWeights;
+  return {
+    name,
+    ...(definition.package === undefined ? {} : { package: definition.package }),
+    defaults: Object.freeze(defaults),
+    parseOptions,
+    create(options) {
+      const { inputChannels } = options;
+      if (inputChannels !== undefined && !(Number.isInteger(inputChannels) && inputChannels > 0)) {
+        throw new BackboneOptionsError(name, [{ path: 'inputChannels', message: `must be a positive integer, got ${typeof inputChannels === 'number' ? inputChannels : JSON.stringify(inputChannels)}` }]);
+      }
+      return definition.create(options);
+    },
+    ...(torchWeights ? { torchWeights: (fileKeys: readonly string[], options: Options) => torchWeights.call(definition, fileKeys, options) } : {}),
+  };
 }
 
 export type { tf };

@@ -93,12 +93,17 @@ export {
 // Backbones: the interface, the registry, and building blocks for plugin authors.
 export {
   BackboneOptionsError,
+  defineBackbone,
+  parseBackboneOptions,
   type BackboneAdapter,
+  type BackboneDefinition,
   type BackboneOptionIssue,
+  type BackboneOptionsSchema,
   type BackboneSource,
   type CommonBackboneOptions,
   type SchemaIssue,
   type SegmentationBackbone,
+  type StandardSchemaResult,
 } from './adapter.js';
 export { UnknownBackboneError, createBackbone, getBackbone, registerBackbone, registeredBackbones } from './registry.js';
 export { layerSeed } from './rng.js';
