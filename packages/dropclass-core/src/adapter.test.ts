@@ -2,7 +2,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type BackboneOptionsSchema, BackboneOptionsError, type CommonBackboneOptions, type StandardSchemaResult, defineBackbone, parseBackboneOptions } from './adapter.js';
 import { createBackbone, getBackbone, registerBackbone } from './registry.js';
-import { useCpuBackend } from './testing.js';
+import { useCpuBackend } from '@dropclass/testing/cpu';
 
 interface ConvOptions {
   filters: number;
