@@ -59,7 +59,7 @@ export { checkPixelLoss, pixelLoss, type PixelLossOptions } from './losses/pixel
 
 // Weights from elsewhere: safetensors files (torchvision, timm) and other models, loaded strictly.
 export { WeightFileError, encodeSafetensors, parseSafetensors, type StateDict, type StoredTensor } from './weights/safetensors.js';
-export { readSafetensors } from './weights/read.js';
+export { readSafetensors } from './node/read-safetensors.js';
 export {
   MODEL_PARTS,
   WeightMismatchError,
@@ -119,5 +119,5 @@ export {
   exportStockModel,
   registerStockConversion,
   toStockModel,
-} from './model/export.js';
-export { fileSystemHandler } from './io/file-system.js';
+} from './export/stock-model.js';
+export { fileSystemHandler } from './node/file-system.js';

@@ -7,7 +7,7 @@ import { DropClassHead } from '../dropclass/head.js';
 import { NO_CLASS_DROPPED } from '../dropclass/importance.js';
 import { DEFAULT_ALPHA, IGNORE_INDEX } from '../dropclass/objective.js';
 import { resizeBilinear } from '../dropclass/upsample.js';
-import { decodeTensors, encodeTensors, fileSystemHandler, writeFileAtomic } from '../io/file-system.js';
+import { decodeTensors, encodeTensors, fileSystemHandler, writeFileAtomic } from '../node/file-system.js';
 import { Rng } from '../rng.js';
 import { Sgd, type SgdOptions } from '../train/sgd.js';
 import { BatchNormalization } from '../layers/batch-norm.js';

@@ -6,8 +6,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { BatchNormalization } from '../layers/batch-norm.js';
 import { paddedInputSize } from '../inference/inference.js';
 import { BilinearUpSampling2D } from '../layers/upsampling.js';
-import { MODEL_JSON, writeFileAtomic } from '../io/file-system.js';
-import type { DropClassModel } from './model.js';
+import { MODEL_JSON, writeFileAtomic } from '../node/file-system.js';
+import type { DropClassModel } from '../model/model.js';
 import { defaultPalette } from '../palette.js';
 
 /** The format of an export's metadata (`userDefinedMetadata.dropclass.format` in its `model.json`). */
