@@ -1,9 +1,20 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { modelJsonOf, weightGroups } from '../io/artifacts.js';
+import { METADATA_KEY } from '../model/metadata.js';
 
+/** The topology and weights manifest of a model in a directory. */
 export const MODEL_JSON = 'model.json';
+/** The weights of a model saved to a directory (an export's are {@link EXPORT_WEIGHTS}). */
 export const WEIGHTS_BIN = 'weights.bin';
+/**
+ * The `ModelInfo` of a DropClass model saved to a directory, written last: a directory that has it
+ * holds a complete model.
+ */
+export const MODEL_INFO_FILE = 'dropclass.json';
+const OPTIMIZER_JSON = 'optimizer.json';
+const OPTIMIZER_BIN = 'optimizer.bin';
 
 /** Writes a file through a temporary name and a rename, so a reader never sees half of it. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
@@ -12,26 +23,42 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   await rename(temporary, path);
 }
 
+/** Options of {@link fileSystemHandler}. */
+export interface FileSystemHandlerOptions {
+  /** The weight file a save writes, as `model.json` names it. Default `./weights.bin`. */
+  weightsPath?: string;
+}
+
+/** Whether the artifacts' user metadata holds a DropClass model's info (rather than an export's metadata). */
+function isModelInfo(value: unknown): value is { format: string } {
+  const format = (value as { format?: unknown } | undefined)?.format;
+  return typeof format === 'string' && format.startsWith('dropclass-model/');
+}
+
+const toBuffer = (bytes: Uint8Array): ArrayBuffer => bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+
 /**
- * A tfjs `IOHandler` for a directory on disk (`model.json` + `weights.bin`) that works without
- * tfjs-node, on any backend.
+ * A tfjs `IOHandler` for a directory on disk that works without tfjs-node, on any backend: a model's
+ * `model.json` and one weight file (`weights.bin`). A DropClass model (`DropClassModel.save`) also
+ * gets its optimizer state (`optimizer.json`, `optimizer.bin`) and its `ModelInfo` in
+ * {@link MODEL_INFO_FILE}, written last, which `load` gives back as the same artifacts.
  */
-export function fileSystemHandler(dir: string): tf.io.IOHandler {
+export function fileSystemHandler(dir: string, options: FileSystemHandlerOptions = {}): tf.io.IOHandler {
+  const weightsPath = options.weightsPath ?? `./${WEIGHTS_BIN}`;
   return {
     async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
       await mkdir(dir, { recursive: true });
-      const weightData = artifacts.weightData ? tf.io.CompositeArrayBuffer.join(artifacts.weightData) : new ArrayBuffer(0);
-      const modelJson: tf.io.ModelJSON = {
-        modelTopology: artifacts.modelTopology as object,
-        format: artifacts.format,
-        generatedBy: artifacts.generatedBy,
-        convertedBy: artifacts.convertedBy ?? null,
-        trainingConfig: artifacts.trainingConfig,
-        userDefinedMetadata: artifacts.userDefinedMetadata,
-        weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: artifacts.weightSpecs ?? [] }],
-      };
-      await writeFileAtomic(join(dir, WEIGHTS_BIN), new Uint8Array(weightData));
-      await writeFileAtomic(join(dir, MODEL_JSON), JSON.stringify(modelJson));
+      const { model, optimizer } = weightGroups(artifacts);
+      const { [METADATA_KEY]: info, ...otherMetadata } = artifacts.userDefinedMetadata ?? {};
+      const saved = isModelInfo(info);
+      const userDefinedMetadata = saved ? (Object.keys(otherMetadata).length ? otherMetadata : undefined) : artifacts.userDefinedMetadata;
+      await writeFileAtomic(join(dir, weightsPath), new Uint8Array(model.data));
+      await writeFileAtomic(join(dir, MODEL_JSON), JSON.stringify(modelJsonOf({ ...artifacts, userDefinedMetadata, weightSpecs: model.specs }, weightsPath)));
+      if (saved || optimizer.specs.length) {
+        await writeFileAtomic(join(dir, OPTIMIZER_BIN), new Uint8Array(optimizer.data));
+        await writeFileAtomic(join(dir, OPTIMIZER_JSON), JSON.stringify({ weights: optimizer.specs.map(({ group: _, ...spec }) => spec) }));
+      }
+      if (saved) await writeFileAtomic(join(dir, MODEL_INFO_FILE), JSON.stringify(info, null, 2));
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
     },
     async load(): Promise<tf.io.ModelArtifacts> {
@@ -40,27 +67,23 @@ export function fileSystemHandler(dir: string): tf.io.IOHandler {
         throw new Error(`${path}: cannot read the saved model (${error.code ?? error.message}); give the directory a model was saved to`);
       });
       const modelJson = JSON.parse(text) as tf.io.ModelJSON;
-      return tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
+      const artifacts = await tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
         const specs = manifest.flatMap((group) => group.weights);
-        const buffers = await Promise.all(
-          manifest.flatMap((group) => group.paths).map(async (p) => {
-            const bytes = await readFile(join(dir, p));
-            return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-          }),
-        );
+        const buffers = await Promise.all(manifest.flatMap((group) => group.paths).map(async (p) => toBuffer(await readFile(join(dir, p)))));
         return [specs, tf.io.CompositeArrayBuffer.join(buffers)];
       });
+      const info = await readFile(join(dir, MODEL_INFO_FILE), 'utf8').catch(() => undefined);
+      if (info === undefined) return artifacts;
+      artifacts.userDefinedMetadata = { ...artifacts.userDefinedMetadata, [METADATA_KEY]: JSON.parse(info) as object };
+      const optimizerJson = await readFile(join(dir, OPTIMIZER_JSON), 'utf8').catch(() => undefined);
+      if (optimizerJson) {
+        const { weights } = JSON.parse(optimizerJson) as { weights: tf.io.WeightsManifestEntry[] };
+        const data = toBuffer(await readFile(join(dir, OPTIMIZER_BIN)));
+        const modelData = artifacts.weightData ? tf.io.CompositeArrayBuffer.join(artifacts.weightData) : new ArrayBuffer(0);
+        artifacts.weightSpecs = [...(artifacts.weightSpecs ?? []), ...weights.map((spec) => ({ ...spec, group: 'optimizer' as const }))];
+        artifacts.weightData = tf.io.CompositeArrayBuffer.join([modelData, data]);
+      }
+      return artifacts;
     },
   };
-}
-
-/** Serialises named tensors to a JSON manifest + one binary buffer (for optimizer state). */
-export async function encodeTensors(tensors: tf.NamedTensorMap): Promise<{ specs: tf.io.WeightsManifestEntry[]; data: Uint8Array }> {
-  const { specs, data } = await tf.io.encodeWeights(tensors);
-  return { specs, data: new Uint8Array(tf.io.CompositeArrayBuffer.join(data)) };
-}
-
-export function decodeTensors(specs: tf.io.WeightsManifestEntry[], data: Uint8Array): tf.NamedTensorMap {
-  const buffer = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
-  return tf.io.decodeWeights(buffer, specs);
 }
