@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { DropClassModel, type InferenceOptions, type ModelInfo } from '@dropclass/core';
+import type { DropClassModel, InferenceOptions } from '@dropclass/core';
+import { MODEL_INFO_FILE, loadModel as loadSavedModel, readModelInfo } from '@dropclass/core/node';
 import { BACKEND_NAMES, type BackendName, initBackend } from '@dropclass/tfjs-wasm-train';
 import { type DatasetKind, type Rgb, SYNTHETIC_CLASS_NAMES, defaultPalette, openDataset } from '@dropclass/datasets';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -98,9 +99,9 @@ const backendOption = () => new Option('--backend <name>', 'compute backend (def
  * that its layers load. Returns what to tell the user when that package cannot be imported.
  */
 async function importModelBackbone(modelDir: string, runDir: string | undefined): Promise<string | undefined> {
-  const infoFile = join(modelDir, 'dropclass.json');
-  const info = JSON.parse(await readFile(infoFile, 'utf8')) as Partial<ModelInfo>;
-  const source = info.backbone?.source;
+  const infoFile = join(modelDir, MODEL_INFO_FILE);
+  const info = await readModelInfo(modelDir);
+  const source = info.backbone.source;
   if (!source?.package) return undefined;
   try {
     await importBackbonePackage(source.package, [process.cwd(), ...(runDir ? [runDir] : []), modelDir], source.kind);
@@ -116,7 +117,7 @@ async function loadModel(path: string): Promise<{ model: DropClassModel; config?
   const missing = await importModelBackbone(modelDir, runDir);
   let model: DropClassModel;
   try {
-    model = await DropClassModel.load(modelDir);
+    model = await loadSavedModel(modelDir);
   } catch (error) {
     // tfjs's "Unknown layer" (or whatever else failed) comes from the package not being there
     throw missing ? new Error(missing) : error;
@@ -135,7 +136,7 @@ async function loadModel(path: string): Promise<{ model: DropClassModel; config?
     model.dispose();
     throw error;
   }
-  const m = model.info.metadata as Partial<{ classNames: string[]; palette: Rgb[]; mean: Rgb; std: Rgb }>;
+  const m = model.info.metadata;
   const classNames = m.classNames ?? Array.from({ length: model.numClasses }, (_, i) => `class ${i}`);
   return {
     model,
@@ -209,7 +210,7 @@ export function buildProgram(): Command {
         const root = opts.root ?? config?.dataset.root;
         if (!kind || !root) throw new Error(`${opts.model} has no run config: give --kind and --root`);
         const splits = opts.split ?? config?.dataset.evalSplits ?? ['val'];
-        const modelNames = (model.info.metadata as { classNames?: string[] }).classNames;
+        const modelNames = model.info.metadata.classNames;
         const printed = await evalCommand(model, modelNames, {
           modelPath: opts.model,
           source,

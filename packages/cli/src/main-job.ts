@@ -4,7 +4,7 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DropClassModel } from '@dropclass/core';
+import { loadModel } from '@dropclass/core/node';
 import { SYNTHETIC_STATS_JSON, type SyntheticStats, openDataset } from '@dropclass/datasets';
 import type { RunConfig } from './config.js';
 import { ensureSyntheticData } from './data.js';
@@ -298,7 +298,7 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
   if (jobs === 1) {
     for (const r of undiagnosed) {
       const latest = await new Checkpoints(join(r.dir, 'checkpoints')).latest();
-      const model = await DropClassModel.load(latest!.dir);
+      const model = await loadModel(latest!.dir);
       const val = await openDataset({ kind: 'folder', root: r.config.dataset.root, split: 'val' });
       await diagnoseDependency(model, val, { mean: r.config.mean, std: r.config.std, out: r.dir, title: title(r), limit: DEPENDENCY_IMAGES });
       model.dispose();
