@@ -6,7 +6,7 @@ import { METADATA_KEY } from '../model/metadata.js';
 
 /** The topology and weights manifest of a model in a directory. */
 export const MODEL_JSON = 'model.json';
-/** The weights of a model saved to a directory (an export's are {@link EXPORT_WEIGHTS}). */
+/** The weights of a model saved to a directory (an export's are `EXPORT_WEIGHTS` of `@dropclass/core`). */
 export const WEIGHTS_BIN = 'weights.bin';
 /**
  * The `ModelInfo` of a DropClass model saved to a directory, written last: a directory that has it
