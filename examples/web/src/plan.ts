@@ -2,6 +2,8 @@
 // multiple, at least a minimum, crop back), and what happens above the single-pass limit
 // (downscale, or windows at full size). Pure functions: the worker runs them, Node tests them.
 
+import { paddedInputSize } from '@dropclass/core';
+
 /** The size rule of an export's metadata (`input.sizeMultiple`, `input.minSize`). */
 export interface SizeRule {
   sizeMultiple: number;
@@ -26,9 +28,9 @@ export const WINDOW_MARGIN = 64;
 /** What the page does with an image over the single-pass limit. */
 export type LargeImageMode = 'downscale' | 'window';
 
-/** The smallest size >= `size` that the model takes: the next multiple of sizeMultiple, at least minSize. */
+/** The smallest size >= `size` that the model takes: the next multiple of sizeMultiple, at least minSize (core's rule). */
 export function paddedSize(size: number, rule: SizeRule): number {
-  return Math.max(rule.minSize, Math.ceil(size / rule.sizeMultiple) * rule.sizeMultiple);
+  return paddedInputSize(size, { inputSizeMultiple: rule.sizeMultiple, minInputSize: rule.minSize });
 }
 
 /** One window: where it starts in the image, its size (what the model is given) and the part of it kept. */

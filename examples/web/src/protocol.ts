@@ -1,18 +1,10 @@
 // Messages between the page (main.ts) and its inference worker (worker.ts).
+import type { ExportMetadata } from '@dropclass/core';
 import type { FileProblemKind } from './inspect.js';
 import type { LargeImageMode, Plan } from './plan.js';
 
-export type Rgb = [number, number, number];
-
 /** What `dropclass export` writes into model.json (userDefinedMetadata.dropclass). */
-export interface ExportMetadata {
-  format: string;
-  numClasses: number;
-  classNames: string[];
-  palette: Rgb[];
-  input: { channels: number; mean: Rgb; std: Rgb; sizeMultiple: number; minSize: number };
-  output: { stride: number };
-}
+export type { ExportMetadata };
 
 /**
  * Long side of the views the page shows. Larger canvases cost the page's own thread (drawing and

@@ -1,6 +1,7 @@
 // The page's inference worker: picks the backend, loads the export (with progress), and turns a
 // picked file into a class map, mask and overlay, off the page's thread. One run at a time; a run
 // stops at its next checkpoint (between reading, decoding, windows and drawing) when cancelled.
+import { readExportMetadata } from '@dropclass/core';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
@@ -346,8 +347,8 @@ async function init(request: InitRequest): Promise<void> {
           'Export one into the page\'s model/ folder with `dropclass export`, or give its address with ?model=',
       );
     }
-    const metadata = (model.getUserDefinedMetadata() as { dropclass?: ExportMetadata } | undefined)?.dropclass;
-    if (metadata?.format !== 'dropclass-export/1') {
+    const metadata = readExportMetadata(model);
+    if (!metadata) {
       throw new Error(`${request.modelUrl} has no dropclass-export/1 metadata (userDefinedMetadata.dropclass): export the model with \`dropclass export\``);
     }
     meta = metadata;

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createResNetEncoder } from '@dropclass/backbone-deeplab';
 import { DropClassModel, encodeSafetensors, namedWeights, torchShape } from '@dropclass/core';
+import { loadModel } from '@dropclass/core/node';
 import { initBackend } from '@dropclass/tfjs-wasm-train';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -72,7 +73,7 @@ describe('starting a run from other weights (init)', () => {
     const fresh = createRunModel(config, data);
     lines.length = 0;
     const record: InitRecord = await initialiseWeights(model, config, log);
-    const source = await DropClassModel.load((await new Checkpoints(join(dir, 'runs/base/checkpoints')).latest())!.dir);
+    const source = await loadModel((await new Checkpoints(join(dir, 'runs/base/checkpoints')).latest())!.dir);
     expect(Object.values(valuesOf(model, 'backbone'))).toEqual(Object.values(valuesOf(source, 'backbone')));
     expect(valuesOf(model, 'classifier')).toEqual(valuesOf(source, 'classifier'));
     expect(valuesOf(model, 'selection')).toEqual(valuesOf(fresh, 'selection'));
@@ -153,7 +154,7 @@ describe('starting a run from other weights (init)', () => {
     await writeFile(join(dir, 'frozen.json'), JSON.stringify({ ...unet('data'), dropclass: false, init: { from: 'runs/base' }, lrMultipliers: { backbone: 0 }, freezeBackboneNorm: true }));
     const run = await dropclass(['train', '--config', 'frozen.json', '--out', 'runs/frozen'], dir);
     expect(run.code).toBe(0);
-    const load = async (run: string) => DropClassModel.load((await new Checkpoints(join(dir, run, 'checkpoints')).latest())!.dir);
+    const load = async (run: string) => loadModel((await new Checkpoints(join(dir, run, 'checkpoints')).latest())!.dir);
     const [source, frozen] = [await load('runs/base'), await load('runs/frozen')];
     expect(Object.values(valuesOf(frozen, 'backbone'))).toEqual(Object.values(valuesOf(source, 'backbone')));
     expect(valuesOf(frozen, 'classifier')).not.toEqual(valuesOf(source, 'classifier'));

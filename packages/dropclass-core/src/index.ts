@@ -41,25 +41,19 @@
  * @packageDocumentation
  */
 
-// Models: build, train, predict, save and load.
-export {
-  DropClassModel,
-  MissingBackboneError,
-  NonFiniteLossError,
-  type DropClassModelOptions,
-  type ModelInfo,
-  type StepLosses,
-  type TrainStepOptions,
-} from './model/model.js';
+// Models: build, train, predict, save and load (through tfjs IOHandlers; directories: @dropclass/core/node).
+export { DropClassModel, type DropClassModelOptions, type StepLosses, type TrainStepOptions } from './model/model.js';
+export { MODEL_FORMAT, type ModelInfo, type ModelMetadata } from './model/metadata.js';
+export { MissingBackboneError, NonFiniteLossError } from './model/errors.js';
 export { DropClassHead } from './dropclass/head.js';
 export { polyLearningRate, type SgdOptions } from './train/sgd.js';
 
 // Pixel losses of the cross-entropy terms: class weights, focal loss, OHEM.
 export { checkPixelLoss, pixelLoss, type PixelLossOptions } from './losses/pixel-loss.js';
 
-// Weights from elsewhere: safetensors files (torchvision, timm) and other models, loaded strictly.
+// Weights from elsewhere: safetensors files (torchvision, timm) and other models, loaded strictly
+// (files on disk: readSafetensors of @dropclass/core/node).
 export { WeightFileError, encodeSafetensors, parseSafetensors, type StateDict, type StoredTensor } from './weights/safetensors.js';
-export { readSafetensors } from './weights/read.js';
 export {
   MODEL_PARTS,
   WeightMismatchError,
@@ -107,22 +101,13 @@ export {
 } from './adapter.js';
 export { UnknownBackboneError, createBackbone, getBackbone, registerBackbone, registeredBackbones } from './registry.js';
 export { layerSeed } from './rng.js';
-export { defaultPalette } from './palette.js';
+export { type Rgb, defaultPalette } from './palette.js';
 export { type ConvBnReluOptions, type ConvLayerConfig, convBnRelu } from './layers/conv-bn-relu.js';
 export { batchNormalization } from './layers/batch-norm.js';
 export { BilinearUpSampling2D, type BilinearUpSampling2DConfig } from './layers/upsampling.js';
 
-// Export to a stock tfjs-layers model.
-export {
-  EXPORT_FORMAT,
-  EXPORT_WEIGHTS,
-  STOCK_LAYER_CLASSES,
-  type ExportMetadata,
-  type ExportOptions,
-  type ExportResult,
-  type StockConversion,
-  exportStockModel,
-  registerStockConversion,
-  toStockModel,
-} from './model/export.js';
-export { fileSystemHandler } from './io/file-system.js';
+// Export to a stock tfjs-layers model (to a directory: exportStockModel of @dropclass/core/node).
+export { type StockConversion, STOCK_LAYER_CLASSES, registerStockConversion } from './export/conversions.js';
+export { toStockModel } from './export/stock-model.js';
+export { EXPORT_FORMAT, type ExportMetadata, readExportMetadata } from './export/metadata.js';
+export { EXPORT_WEIGHTS, type ExportOptions, type ExportResult, exportStockModel } from './export/export.js';

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type BackboneAdapter, BackboneOptionsError } from './adapter.js';
-import { DropClassModel, MissingBackboneError } from './model/model.js';
+import { MissingBackboneError } from './model/errors.js';
+import { DropClassModel } from './model/model.js';
+import { loadModel, saveModel } from './node/index.js';
 import { UnknownBackboneError, createBackbone, getBackbone, registerBackbone, registeredBackbones } from './registry.js';
 import { useCpuBackend } from '@dropclass/testing/cpu';
 
@@ -81,11 +83,11 @@ describe('backbone registry', () => {
     const dir = await mkdtemp(join(tmpdir(), 'dropclass-registry-'));
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
     const model = DropClassModel.create(createBackbone('test-dense', { filters: 3 }), { numClasses: 2 });
-    await model.save(dir);
+    await saveModel(model, dir);
     model.dispose();
     const info = JSON.parse(await readFile(join(dir, 'dropclass.json'), 'utf8'));
     expect(info.backbone.source).toEqual({ kind: 'test-dense', package: '@acme/backbone-dense', options: { filters: 3 } });
-    const loaded = await DropClassModel.load(dir);
+    const loaded = await loadModel(dir);
     expect(loaded.info.backbone.source?.package).toBe('@acme/backbone-dense');
     loaded.dispose();
 
@@ -93,12 +95,12 @@ describe('backbone registry', () => {
     const modelJson = join(dir, 'model.json');
     const text = await readFile(modelJson, 'utf8');
     await writeFile(modelJson, text.replace('"class_name":"Conv2D"', '"class_name":"AcmeDenseConv"'));
-    const error = await DropClassModel.load(dir).catch((e: Error) => e);
+    const error = await loadModel(dir).catch((e: Error) => e);
     expect(error).toBeInstanceOf(MissingBackboneError);
     expect((error as Error).message).toMatch(/model\.json: layer AcmeDenseConv of the test-dense backbone is not registered\. This model needs @acme\/backbone-dense: npm install @acme\/backbone-dense/);
 
     // an older model without the source still gets a message that names the layer
     await writeFile(join(dir, 'dropclass.json'), JSON.stringify({ ...info, backbone: { ...info.backbone, source: undefined } }));
-    await expect(DropClassModel.load(dir)).rejects.toThrow(/layer AcmeDenseConv of the test-dense backbone is not registered, and the model does not record which package defines it/);
+    await expect(loadModel(dir)).rejects.toThrow(/layer AcmeDenseConv of the test-dense backbone is not registered, and the model does not record which package defines it/);
   });
 });

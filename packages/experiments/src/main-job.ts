@@ -3,7 +3,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { DropClassModel } from '@dropclass/core';
+import { loadModel } from '@dropclass/core/node';
 import { SYNTHETIC_STATS_JSON, type SyntheticStats, openDataset } from '@dropclass/datasets';
 import { type RunConfig, ensureSyntheticData, type DependencyDiagnostic, diagnoseDependency, type EvalFile, readEvalFile, writeComparison, Checkpoints, type RunState, claimRunDir, removeMarked, removeRun, runState, train } from '@dropclass/train';
 import { type ExperimentRun, type ResultsPage, writeResultsPage } from './results-page.js';
@@ -299,7 +299,7 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
   if (jobs === 1) {
     for (const r of undiagnosed) {
       const latest = await new Checkpoints(join(r.dir, 'checkpoints')).latest();
-      const model = await DropClassModel.load(latest!.dir);
+      const model = await loadModel(latest!.dir);
       const val = await openDataset({ kind: 'folder', root: r.config.dataset.root, split: 'val' });
       await diagnoseDependency(model, val, { mean: r.config.mean, std: r.config.std, out: r.dir, title: title(r), limit: DEPENDENCY_IMAGES });
       model.dispose();

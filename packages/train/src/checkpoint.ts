@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DropClassModel } from '@dropclass/core';
+import type { DropClassModel } from '@dropclass/core';
+import { MODEL_INFO_FILE, readModelInfo, saveModel } from '@dropclass/core/node';
 import { killPoint } from './faults.js';
 
 const LATEST = 'latest.json';
@@ -29,7 +30,7 @@ export class Checkpoints {
   async save(model: DropClassModel, extra: Record<string, unknown> = {}): Promise<string> {
     const dir = stepDir(this.root, model.step);
     await rm(dir, { recursive: true, force: true });
-    await model.save(dir);
+    await saveModel(model, dir);
     killPoint('checkpoint');
     await writeFileAtomic(join(this.root, LATEST), JSON.stringify({ step: model.step, dir: dir.slice(this.root.length + 1), ...extra }, null, 2));
     await this.prune(model.step);
@@ -60,11 +61,11 @@ export class Checkpoints {
 export async function resolveModelDir(path: string): Promise<{ modelDir: string; runDir?: string }> {
   const latest = await new Checkpoints(join(path, 'checkpoints')).latest();
   if (latest) return { modelDir: latest.dir, runDir: path };
-  if (existsSync(join(path, 'dropclass.json'))) {
+  if (existsSync(join(path, MODEL_INFO_FILE))) {
     const runDir = join(path, '..', '..');
     return { modelDir: path, runDir: existsSync(join(runDir, 'config.json')) ? runDir : undefined };
   }
-  throw new Error(`${path} is neither a run directory (with checkpoints/latest.json) nor a saved model (with dropclass.json)`);
+  throw new Error(`${path} is neither a run directory (with checkpoints/latest.json) nor a saved model (with ${MODEL_INFO_FILE})`);
 }
 
 /** Where a model's weights come from: its run, its step, and whether the run had finished its schedule. */
@@ -85,8 +86,7 @@ export class PartialRunError extends Error {}
 /** The model of `path` (see {@link resolveModelDir}), with its step and whether its run is finished. */
 export async function modelSource(path: string): Promise<ModelSource> {
   const { modelDir, runDir } = await resolveModelDir(path);
-  const info = JSON.parse(await readFile(join(modelDir, 'dropclass.json'), 'utf8')) as { step?: number };
-  const step = info.step ?? 0;
+  const { step } = await readModelInfo(modelDir);
   let iterations: number | undefined;
   if (runDir && existsSync(join(runDir, 'config.json'))) {
     iterations = (JSON.parse(await readFile(join(runDir, 'config.json'), 'utf8')) as { iterations?: number }).iterations;

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type DropClassModel, EXPORT_FORMAT, EXPORT_WEIGHTS, type ExportMetadata, exportStockModel, fileSystemHandler } from '@dropclass/core';
+import { type DropClassModel, EXPORT_FORMAT, EXPORT_WEIGHTS, type ExportMetadata, readExportMetadata } from '@dropclass/core';
+import { MODEL_INFO_FILE, MODEL_JSON, exportStockModel, fileSystemHandler } from '@dropclass/core/node';
 import { type PairedDataset, createEvalStream } from '@dropclass/datasets';
 import { ConfusionMatrix } from '@dropclass/metrics';
 import * as tf from '@tensorflow/tfjs-core';
@@ -15,10 +16,10 @@ export interface LoadedExport {
 
 export async function loadExport(dir: string): Promise<LoadedExport> {
   const model = await tfl.loadLayersModel(fileSystemHandler(dir));
-  const metadata = (model.getUserDefinedMetadata() as { dropclass?: ExportMetadata } | undefined)?.dropclass;
-  if (metadata?.format !== EXPORT_FORMAT) {
+  const metadata = readExportMetadata(model);
+  if (!metadata) {
     model.dispose();
-    throw new Error(`${join(dir, 'model.json')} has no ${EXPORT_FORMAT} metadata (userDefinedMetadata.dropclass): it was not written by dropclass export`);
+    throw new Error(`${join(dir, MODEL_JSON)} has no ${EXPORT_FORMAT} metadata (userDefinedMetadata.dropclass): it was not written by dropclass export`);
   }
   return { model, metadata };
 }
@@ -117,6 +118,6 @@ export async function checkExportTarget(out: string): Promise<void> {
   const info = await stat(out).catch(() => undefined);
   if (!info) return;
   if (!info.isDirectory()) throw new Error(`--out ${out} is a file; give a directory for model.json and its weights`);
-  const hasModel = await stat(join(out, 'dropclass.json')).then(() => true, () => false);
-  if (hasModel) throw new Error(`--out ${out} holds a saved training model (dropclass.json); give another directory for the export`);
+  const hasModel = await stat(join(out, MODEL_INFO_FILE)).then(() => true, () => false);
+  if (hasModel) throw new Error(`--out ${out} holds a saved training model (${MODEL_INFO_FILE}); give another directory for the export`);
 }

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DropClassModel, type LoadReport, type ModelPart, type PixelLossOptions, getBackbone, readSafetensors } from '@dropclass/core';
+import type { DropClassModel, LoadReport, ModelPart, PixelLossOptions } from '@dropclass/core';
+import { getBackbone } from '@dropclass/core';
+import { WEIGHTS_BIN, loadModel, readSafetensors } from '@dropclass/core/node';
 import { classBalanceWeights, computeClassFrequencies } from '@dropclass/datasets';
 import { resolveModelDir } from './checkpoint.js';
 import { ConfigError, type RunConfig } from './config.js';
@@ -54,10 +56,10 @@ export async function initialiseWeights(model: DropClassModel, config: RunConfig
     if (runDir === from && !existsSync(join(from, EVAL_JSON))) {
       throw new ConfigError(`init.from ${from} is an unfinished run; finish it first (dropclass train --resume), or give one of its checkpoint directories to start from that step`);
     }
-    const source = await DropClassModel.load(modelDir);
+    const source = await loadModel(modelDir);
     try {
       const report = model.loadWeightsFrom(source, { source: from, parts });
-      record = { from, kind: 'model', sha256: await sha256(join(modelDir, 'weights.bin')), step: source.step, parts, report };
+      record = { from, kind: 'model', sha256: await sha256(join(modelDir, WEIGHTS_BIN)), step: source.step, parts, report };
     } finally {
       source.dispose();
     }

@@ -1,7 +1,8 @@
-import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DropClassModel, type InferenceOptions, type ModelInfo } from '@dropclass/core';
+import type { DropClassModel, InferenceOptions } from '@dropclass/core';
+import { MODEL_INFO_FILE, loadModel, readModelInfo } from '@dropclass/core/node';
 import { type DatasetKind, type Rgb, defaultPalette, openDataset } from '@dropclass/datasets';
 import { type BackendName, initBackend } from '@dropclass/tfjs-wasm-train';
 import { importBackbonePackage } from './backbones.js';
@@ -33,9 +34,9 @@ export interface SavedModel {
  * that its layers load. Returns what to tell the user when that package cannot be imported.
  */
 async function importModelBackbone(modelDir: string, runDir: string | undefined): Promise<string | undefined> {
-  const infoFile = join(modelDir, 'dropclass.json');
-  const info = JSON.parse(await readFile(infoFile, 'utf8')) as Partial<ModelInfo>;
-  const source = info.backbone?.source;
+  const infoFile = join(modelDir, MODEL_INFO_FILE);
+  const info = await readModelInfo(modelDir);
+  const source = info.backbone.source;
   if (!source?.package) return undefined;
   try {
     await importBackbonePackage(source.package, [process.cwd(), ...(runDir ? [runDir] : []), modelDir], source.kind);
@@ -54,7 +55,7 @@ export async function loadSavedModel(path: string, log: Log): Promise<SavedModel
   const missing = await importModelBackbone(modelDir, runDir);
   let model: DropClassModel;
   try {
-    model = await DropClassModel.load(modelDir);
+    model = await loadModel(modelDir);
   } catch (error) {
     // tfjs's "Unknown layer" (or whatever else failed) comes from the package not being there
     throw missing ? new Error(missing) : error;
@@ -73,7 +74,7 @@ export async function loadSavedModel(path: string, log: Log): Promise<SavedModel
     model.dispose();
     throw error;
   }
-  const m = model.info.metadata as Partial<{ classNames: string[]; palette: Rgb[]; mean: Rgb; std: Rgb }>;
+  const m = model.info.metadata;
   const classNames = m.classNames ?? Array.from({ length: model.numClasses }, (_, i) => `class ${i}`);
   return {
     model,
@@ -134,7 +135,7 @@ export function evaluateSavedModel(path: string, options: EvaluateSavedOptions):
     const root = options.root ?? config?.dataset.root;
     if (!kind || !root) throw new Error(`${path} has no run config: give --kind and --root`);
     const splits = options.splits ?? config?.dataset.evalSplits ?? ['val'];
-    return evalCommand(model, (model.info.metadata as { classNames?: string[] }).classNames, {
+    return evalCommand(model, model.info.metadata.classNames, {
       modelPath: path,
       source,
       kind,

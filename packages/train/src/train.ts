@@ -1,5 +1,6 @@
 import { appendFile, mkdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { loadModel } from '@dropclass/core/node';
 import { DropClassModel, InferenceOptionsError, NonFiniteLossError, type PixelLossOptions, type StepLosses, checkInferenceOptions, polyLearningRate } from '@dropclass/core';
 import { openDataset } from '@dropclass/datasets';
 import * as tf from '@tensorflow/tfjs-core';
@@ -100,7 +101,7 @@ async function trainLocked(config: RunConfig, options: TrainOptions): Promise<Tr
   }
   if (state === 'complete' && latest) {
     log(`${options.out} is a finished run of this config (step ${latest.step}); nothing to do`);
-    const model = await DropClassModel.load(latest.dir);
+    const model = await loadModel(latest.dir);
     return { model, steps: model.step, interrupted: false };
   }
 
@@ -108,7 +109,7 @@ async function trainLocked(config: RunConfig, options: TrainOptions): Promise<Tr
   let model: DropClassModel;
   let init: InitRecord | undefined;
   if (latest) {
-    model = await DropClassModel.load(latest.dir);
+    model = await loadModel(latest.dir);
   } else {
     model = createRunModel(config, data, await resolveLoss(config, data, log));
     try {

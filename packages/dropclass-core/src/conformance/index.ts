@@ -10,6 +10,7 @@ import { IGNORE_INDEX } from '../dropclass/objective.js';
 import { resizeBilinear } from '../dropclass/upsample.js';
 import { nearestValidSize } from '../model/input.js';
 import { DropClassModel, type DropClassModelOptions } from '../model/model.js';
+import { loadModel, saveModel } from '../node/index.js';
 import { createBackbone, getBackbone } from '../registry.js';
 
 /** Options of {@link runConformanceSuite}. */
@@ -189,8 +190,8 @@ export function runConformanceSuite(options: ConformanceOptions): void {
       const dir = await mkdtemp(join(tmpdir(), 'dropclass-conformance-'));
       const model = build(8);
       for (let i = 0; i < 2; i++) model.trainStep(images, labels, { progress: 0.5, learningRate });
-      await model.save(dir);
-      const loaded = await DropClassModel.load(dir);
+      await saveModel(model, dir);
+      const loaded = await loadModel(dir);
       const a = model.predictLogits(images);
       const b = loaded.predictLogits(images);
       expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
@@ -250,8 +251,8 @@ export function runConformanceSuite(options: ConformanceOptions): void {
         const model = DropClassModel.create(backbone, { numClasses, seed: 1 });
         const dir = await mkdtemp(join(tmpdir(), 'dropclass-conformance-'));
         try {
-          await model.save(dir);
-          const loaded = await DropClassModel.load(dir);
+          await saveModel(model, dir);
+          const loaded = await loadModel(dir);
           expect(loaded.info.backbone.source).toEqual(backbone.source);
           loaded.dispose();
         } finally {

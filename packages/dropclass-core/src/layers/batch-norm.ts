@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { registerStockConversion } from '../export/conversions.js';
 import { batchNormInTraining, updateMovingStatistics } from '../ops/batch-norm.js';
 
 type LayerArgs = NonNullable<Parameters<typeof tfl.layers.batchNormalization>[0]>;
@@ -62,6 +63,14 @@ export class BatchNormalization extends StockBatchNormalization {
   }
 }
 tf.serialization.registerClass(BatchNormalization as unknown as tf.serialization.SerializableConstructor<BatchNormalization>);
+
+// In an export: the stock layer, which computes the same in inference.
+registerStockConversion(BatchNormalization.className, (layer, inputs) => {
+  const stock = tfl.layers.batchNormalization(layer.getConfig() as LayerArgs);
+  const output = stock.apply(inputs[0]) as tfl.SymbolicTensor;
+  stock.setWeights(layer.getWeights());
+  return output;
+});
 
 /** `tfl.layers.batchNormalization` with the faster training pass of `BatchNormalization`. */
 export function batchNormalization(args?: LayerArgs): BatchNormalization {

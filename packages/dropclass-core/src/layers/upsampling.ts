@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { resizeBilinear } from '../dropclass/upsample.js';
+import { registerStockConversion } from '../export/conversions.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 
@@ -43,3 +44,36 @@ export class BilinearUpSampling2D extends tfl.layers.Layer {
   }
 }
 tf.serialization.registerClass(BilinearUpSampling2D);
+
+/**
+ * In an export, bilinear x2 upsampling with half-pixel centres from stock layers, exactly: nearest
+ * x2, then the separable filter [1/4, 1/2, 1/4] (zero padded), then division by what the filter
+ * summed in each direction (3/4 on the first and last row or column, 1 inside), which is PyTorch's
+ * clamping at the border. Stock layers cannot divide, but over those two values 1/w = 7/3 - 4/3 w,
+ * a depthwise conv with a bias over a map of ones.
+ */
+const TENT = [0.25, 0.5, 0.25];
+
+registerStockConversion(BilinearUpSampling2D.className, (layer, inputs) => {
+  const factor = (layer as BilinearUpSampling2D).factor;
+  if (factor !== 2) throw new Error(`layer ${layer.name}: an export rebuilds BilinearUpSampling2D from stock layers for factor 2 only, not ${factor}`);
+  const name = layer.name;
+  const channels = inputs[0].shape[3] as number;
+  const depthwise = (x: tfl.SymbolicTensor, suffix: string, kernelSize: [number, number], kernel: tf.Tensor, bias?: number) => {
+    const conv = tfl.layers.depthwiseConv2d({ name: `${name}_${suffix}`, kernelSize, padding: 'same', useBias: bias !== undefined });
+    const y = conv.apply(x) as tfl.SymbolicTensor;
+    const weights = bias === undefined ? [kernel] : [kernel, tf.tensor1d([bias])];
+    conv.setWeights(weights);
+    tf.dispose(weights);
+    return y;
+  };
+  const nearest = tfl.layers.upSampling2d({ name: `${name}_nearest`, size: [2, 2] }).apply(inputs[0]) as tfl.SymbolicTensor;
+  const summed = depthwise(nearest, 'tent', [3, 3], tf.tidy(() => tf.tile(tf.reshape(tf.outerProduct(TENT, TENT), [3, 3, 1, 1]), [1, 1, channels, 1])));
+  const onesLayer = tfl.layers.conv2d({ name: `${name}_ones`, filters: 1, kernelSize: 1, kernelInitializer: 'zeros', biasInitializer: 'ones' });
+  const ones = onesLayer.apply(nearest) as tfl.SymbolicTensor;
+  const inverse = TENT.map((t) => (-4 / 3) * t);
+  const rows = depthwise(ones, 'rows', [3, 1], tf.tensor4d(inverse, [3, 1, 1, 1]), 7 / 3);
+  const columns = depthwise(ones, 'columns', [1, 3], tf.tensor4d(inverse, [1, 3, 1, 1]), 7 / 3);
+  const reciprocal = tfl.layers.multiply({ name: `${name}_reciprocal` }).apply([rows, columns]) as tfl.SymbolicTensor;
+  return tfl.layers.multiply({ name }).apply([summed, reciprocal]) as tfl.SymbolicTensor;
+});

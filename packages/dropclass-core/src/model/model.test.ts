@@ -54,3 +54,34 @@ describe('DropClassModel.create', () => {
     dense.model.dispose();
   });
 });
+
+describe('DropClassModel.save and load', () => {
+  beforeAll(() => useCpuBackend());
+
+  it('go through any tfjs IOHandler: network, optimizer state and info come back, and training resumes as it would have', async () => {
+    const model = DropClassModel.create(convBackbone(4), { numClasses: 3, seed: 2, metadata: { classNames: ['a', 'b', 'c'] } });
+    const images = tf.randomUniform([2, 4, 4, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const labels = tf.tensor3d(Array.from({ length: 32 }, (_, i) => i % 3), [2, 4, 4], 'int32');
+    model.trainStep(images, labels, { progress: 0.5, learningRate: 0.1 });
+    let saved: tf.io.ModelArtifacts | undefined;
+    await model.save(tf.io.withSaveHandler(async (artifacts) => ((saved = artifacts), { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) })));
+    expect((saved!.userDefinedMetadata as { dropclass: { step: number } }).dropclass.step).toBe(1);
+    expect(saved!.weightSpecs!.filter((spec) => spec.group === 'optimizer').length).toBe(model.trainableVariables.length);
+
+    const loaded = await DropClassModel.load({ load: async () => saved! });
+    expect(loaded.info).toEqual(model.info);
+    const [a, b] = [model.predictLogits(images), loaded.predictLogits(images)];
+    expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+    expect(loaded.trainStep(images, labels, { progress: 0.5, learningRate: 0.1 })).toEqual(model.trainStep(images, labels, { progress: 0.5, learningRate: 0.1 }));
+    tf.dispose([a, b, images, labels]);
+    model.dispose();
+    loaded.dispose();
+  });
+
+  it('refuse a path that no tfjs IOHandler takes, pointing to the node entry', async () => {
+    const model = DropClassModel.create(convBackbone(2), { numClasses: 2 });
+    await expect(model.save('runs/tiny')).rejects.toThrow(/tfjs has no IOHandler to save "runs\/tiny".*saveModel, loadModel or exportStockModel from @dropclass\/core\/node/);
+    await expect(DropClassModel.load('runs/tiny')).rejects.toThrow(/tfjs has no IOHandler to load "runs\/tiny"/);
+    model.dispose();
+  });
+});

@@ -1,25 +1,21 @@
-import { mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { BackboneSource, SegmentationBackbone } from '../adapter.js';
+import type { SegmentationBackbone } from '../adapter.js';
 import { DropClassHead } from '../dropclass/head.js';
 import { NO_CLASS_DROPPED } from '../dropclass/importance.js';
 import { DEFAULT_ALPHA, IGNORE_INDEX } from '../dropclass/objective.js';
 import { resizeBilinear } from '../dropclass/upsample.js';
-import { decodeTensors, encodeTensors, fileSystemHandler, writeFileAtomic } from '../io/file-system.js';
+import { artifactsHandler, layersModelArtifacts, resolveHandler, weightGroups } from '../io/artifacts.js';
 import { Rng } from '../rng.js';
 import { Sgd, type SgdOptions } from '../train/sgd.js';
 import { BatchNormalization } from '../layers/batch-norm.js';
 import { type PixelLossOptions, checkPixelLoss } from '../losses/pixel-loss.js';
 import type { StateDict } from '../weights/safetensors.js';
 import { type LoadReport, MODEL_PARTS, type ModelPart, type NamedWeight, type WeightMap, loadStateDict, namedWeights, transferWeights } from '../weights/state-dict.js';
+import { MissingBackboneError, NonFiniteLossError } from './errors.js';
 import { checkImages, checkLabels } from './input.js';
+import { METADATA_KEY, MODEL_FORMAT, type ModelInfo, type ModelMetadata } from './metadata.js';
 
-export const MODEL_FORMAT = 'dropclass-model/1';
-const INFO_JSON = 'dropclass.json';
-const OPTIMIZER_JSON = 'optimizer.json';
-const OPTIMIZER_BIN = 'optimizer.bin';
 const HEAD_NAME = 'dropclass_head';
 
 /** Options of {@link DropClassModel.create}: the head, the objective and the optimizer. */
@@ -36,33 +32,8 @@ export interface DropClassModelOptions extends SgdOptions {
   ignoreIndex?: number;
   /** The pixel loss of the cross-entropy terms (class weights, focal, OHEM); default the plain cross-entropy. */
   loss?: PixelLossOptions;
-  /** Anything the application wants saved with the model (class names, palette, normalisation). */
-  metadata?: Record<string, unknown>;
-}
-
-/** What a saved model records besides its weights. */
-export interface ModelInfo {
-  format: typeof MODEL_FORMAT;
-  backbone: Pick<SegmentationBackbone, 'name' | 'outputStride' | 'inputChannels' | 'inputSizeMultiple' | 'minInputSize'> & {
-    /** Channels `C` of the feature map, read from the backbone model's output shape. */
-    channels: number;
-    /** The adapter, package and options that built the backbone (when built by `createBackbone`). */
-    source?: BackboneSource;
-  };
-  numClasses: number;
-  dropclass: boolean;
-  alpha: number;
-  seed: number;
-  ignoreIndex: number;
-  /** The pixel loss of the cross-entropy terms; absent: the plain cross-entropy. */
-  loss?: PixelLossOptions;
-  momentum: number;
-  weightDecay: number;
-  /** Training steps taken so far. */
-  step: number;
-  /** State of the generator that draws the dropped class, so a resumed run draws the same classes. */
-  rngState: number;
-  metadata: Record<string, unknown>;
+  /** What the application wants saved with the model: class names, palette, normalisation, anything else. */
+  metadata?: ModelMetadata;
 }
 
 /** Options of one {@link DropClassModel.trainStep}. */
@@ -88,16 +59,6 @@ export interface StepLosses {
   total: number;
   /** The class suppressed this step, or -1. */
   droppedClass: number;
-}
-
-/** Thrown when a step's loss is NaN or infinite; the weights are left as they were before the step. */
-export class NonFiniteLossError extends Error {
-  constructor(readonly step: number, readonly losses: StepLosses) {
-    super(
-      `the loss became ${losses.total} at step ${step} (ce ${losses.lossCe}, drop ${losses.lossDrop}, sup ${losses.lossSup}); ` +
-        'the weights were not updated: lower the learning rate or check the inputs for NaN',
-    );
-  }
 }
 
 /**
@@ -341,42 +302,56 @@ export class DropClassModel {
   }
 
   /**
-   * Saves weights (`model.json`, `weights.bin`), optimizer state and training state to a directory.
-   * `dropclass.json` is written last, so a directory that has it holds a complete model.
+   * Saves the model through a tfjs `IOHandler`, or to a URL tfjs routes (`indexeddb://`,
+   * `localstorage://`, `downloads://`, `http(s)://`), as tfjs-layers' `LayersModel.save` does: the
+   * network's topology and weights, the optimizer's momentum buffers (weights of group
+   * `'optimizer'`) and the {@link ModelInfo} (`userDefinedMetadata.dropclass`). To save to a
+   * directory in Node: `saveModel(model, dir)` of `@dropclass/core/node`.
    */
-  async save(dir: string): Promise<void> {
-    await mkdir(dir, { recursive: true });
-    await this.network.save(fileSystemHandler(dir));
-    const { specs, data } = await encodeTensors(this.optimizer.getState());
-    await writeFileAtomic(join(dir, OPTIMIZER_BIN), data);
-    await writeFileAtomic(join(dir, OPTIMIZER_JSON), JSON.stringify({ weights: specs }));
-    await writeFileAtomic(join(dir, INFO_JSON), JSON.stringify(this.info, null, 2));
+  async save(handlerOrURL: tf.io.IOHandler | string): Promise<tf.io.SaveResult> {
+    const handler = resolveHandler(handlerOrURL, 'save');
+    const network = await layersModelArtifacts(this.network);
+    const optimizer = await tf.io.encodeWeights(this.optimizer.getState());
+    const networkData = network.weightData ? tf.io.CompositeArrayBuffer.join(network.weightData) : new ArrayBuffer(0);
+    return handler.save!({
+      ...network,
+      weightSpecs: [...(network.weightSpecs ?? []), ...optimizer.specs.map((spec) => ({ ...spec, group: 'optimizer' as const }))],
+      weightData: tf.io.CompositeArrayBuffer.join([networkData, tf.io.CompositeArrayBuffer.join(optimizer.data)]),
+      userDefinedMetadata: { ...network.userDefinedMetadata, [METADATA_KEY]: JSON.parse(JSON.stringify(this.info)) as object },
+    });
   }
 
   /**
-   * Loads a model saved by `save`. Custom layers of the backbone must be registered first, which
-   * importing its adapter package does; when one is not, the error names the package to install
-   * (from the saved `backbone.source`) instead of tfjs's "Unknown layer".
+   * Loads a model saved by `save`, through a tfjs `IOHandler` or from a URL tfjs routes. Custom
+   * layers of the backbone must be registered first, which importing its adapter package does; when
+   * one is not, a {@link MissingBackboneError} names the package to install (from the saved
+   * `backbone.source`) instead of tfjs's "Unknown layer". `source` names the model in error
+   * messages (default: the URL given). From a directory in Node: `loadModel(dir)` of
+   * `@dropclass/core/node`.
    */
-  static async load(dir: string): Promise<DropClassModel> {
-    const infoPath = join(dir, INFO_JSON);
-    const text = await readFile(infoPath, 'utf8').catch(() => {
-      throw new Error(`${infoPath} is missing: ${dir} is not a saved DropClass model (or its save did not finish)`);
-    });
-    const info = JSON.parse(text) as ModelInfo;
-    info.metadata ??= {};
+  static async load(handlerOrURL: tf.io.IOHandler | string, options: { source?: string } = {}): Promise<DropClassModel> {
+    const handler = resolveHandler(handlerOrURL, 'load');
+    const source = options.source ?? (typeof handlerOrURL === 'string' ? handlerOrURL : 'the saved model');
+    const artifacts = await handler.load!();
+    const info = artifacts.userDefinedMetadata?.[METADATA_KEY] as ModelInfo | undefined;
+    if (!info) throw new Error(`${source} holds no DropClass model information (userDefinedMetadata.${METADATA_KEY}): it was not saved by DropClassModel.save`);
     if (info.format !== MODEL_FORMAT) {
-      throw new Error(`${infoPath}: format ${JSON.stringify(info.format)} is not ${MODEL_FORMAT}`);
+      throw new Error(`${source}: format ${JSON.stringify(info.format)} is not ${MODEL_FORMAT}`);
     }
-    const network = await tfl.loadLayersModel(fileSystemHandler(dir)).catch((error: Error) => {
-      throw missingBackboneError(dir, info, error);
+    info.metadata ??= {};
+    const groups = weightGroups(artifacts);
+    const { userDefinedMetadata: _, ...rest } = artifacts;
+    const network = await tfl.loadLayersModel(artifactsHandler({ ...rest, weightSpecs: groups.model.specs, weightData: groups.model.data })).catch((error: Error) => {
+      throw missingBackboneError(source, info, error);
     });
     const head = network.layers.find((l): l is DropClassHead => l instanceof DropClassHead);
-    if (!head) throw new Error(`${join(dir, 'model.json')} has no ${DropClassHead.className} layer`);
+    if (!head) {
+      network.dispose();
+      throw new Error(`${source} has no ${DropClassHead.className} layer`);
+    }
     const model = new DropClassModel(network, head, info);
-    const optimizerSpec = await readFile(join(dir, OPTIMIZER_JSON), 'utf8').catch(() => undefined);
-    if (optimizerSpec) {
-      const state = decodeTensors((JSON.parse(optimizerSpec) as { weights: tf.io.WeightsManifestEntry[] }).weights, await readFile(join(dir, OPTIMIZER_BIN)));
+    if (groups.optimizer.specs.length) {
+      const state = tf.io.decodeWeights(groups.optimizer.data, groups.optimizer.specs.map(({ group: _, ...spec }) => spec));
       model.optimizer.setState(state);
       tf.dispose(Object.values(state));
     }
@@ -410,26 +385,11 @@ function featureMapOf(backbone: SegmentationBackbone): { output: tfl.SymbolicTen
   return { output: outputs[0], channels };
 }
 
-/** Thrown by `DropClassModel.load` when the backbone's layers are not registered: names the package to install. */
-export class MissingBackboneError extends Error {
-  constructor(
-    message: string,
-    /** The package that registers the backbone's layers, when the saved model names one. */
-    readonly packageName: string | undefined,
-    /** The layer class tfjs does not know. */
-    readonly layer: string,
-  ) {
-    super(message);
-    this.name = 'MissingBackboneError';
-  }
-}
-
-function missingBackboneError(dir: string, info: ModelInfo, error: Error): Error {
+function missingBackboneError(file: string, info: ModelInfo, error: Error): Error {
   const unknown = /Unknown layer: ([\w$>]+)/.exec(error.message ?? '');
   if (!unknown) return error;
   const layer = unknown[1];
   const source = info.backbone.source;
-  const file = join(dir, 'model.json');
   if (source?.package) {
     return new MissingBackboneError(
       `${file}: layer ${layer} of the ${source.kind} backbone is not registered. This model needs ${source.package}: ` +

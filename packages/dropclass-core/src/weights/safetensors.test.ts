@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFloat16 } from '@petamoriken/float16';
 import { describe, expect, it } from 'vitest';
-import { readSafetensors } from './read.js';
+import { readSafetensors } from '../node/read-safetensors.js';
 import { WeightFileError, encodeSafetensors, parseSafetensors } from './safetensors.js';
 
 /** A safetensors file from raw entries: bytes as given, header as given (for well-formed and broken files alike). */

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { type StateDict, WeightFileError, parseSafetensors } from './safetensors.js';
+import { type StateDict, WeightFileError, parseSafetensors } from '../weights/safetensors.js';
 
 /**
  * Reads a `.safetensors` weight file from disk (see `parseSafetensors`). A PyTorch pickle
