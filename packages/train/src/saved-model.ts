@@ -9,7 +9,7 @@ import { importBackbonePackage } from './backbones.js';
 import { type ModelSource, describeStep, modelSource, refusePartial, resolveModelDir } from './checkpoint.js';
 import { type RunConfig, parseRunConfig, resolveRunConfig } from './config.js';
 import { diagnoseDependency } from './diagnose.js';
-import { evalCommand } from './eval-command.js';
+import { evaluateReport } from './evaluate-report.js';
 import { checkExportTarget, exportModel, formatExportReport } from './export.js';
 import { CONFIG_JSON } from './paths.js';
 import { predictFiles } from './predict.js';
@@ -135,7 +135,7 @@ export function evaluateSavedModel(path: string, options: EvaluateSavedOptions):
     const root = options.root ?? config?.dataset.root;
     if (!kind || !root) throw new Error(`${path} has no run config: give --kind and --root`);
     const splits = options.splits ?? config?.dataset.evalSplits ?? ['val'];
-    return evalCommand(model, model.info.metadata.classNames, {
+    return evaluateReport(model, model.info.metadata.classNames, {
       modelPath: path,
       source,
       kind,

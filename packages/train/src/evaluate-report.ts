@@ -32,7 +32,7 @@ export function checkClasses(modelPath: string, numClasses: number, modelNames: 
   }
 }
 
-export interface EvalCommandOptions {
+export interface EvaluateReportOptions {
   modelPath: string;
   source: ModelSource;
   kind: DatasetKind;
@@ -54,7 +54,7 @@ export interface EvalCommandOptions {
  * once) before predicting anything, then evaluates each split. Returns what to print: with `json`,
  * one document with the model's source and a report per split, keyed by split.
  */
-export async function evalCommand(model: DropClassModel, modelNames: string[] | undefined, options: EvalCommandOptions): Promise<string> {
+export async function evaluateReport(model: DropClassModel, modelNames: string[] | undefined, options: EvaluateReportOptions): Promise<string> {
   const wanted = [...new Set([options.frequenciesSplit, ...options.splits])];
   // The classes first (opening a split reads no image), then every file of the splits.
   const opened: Record<string, PairedDataset> = {};
