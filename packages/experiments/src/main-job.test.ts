@@ -9,7 +9,7 @@ describe('defaultJobs', () => {
     expect(defaultJobs(2, 1, false)).toBe(1);
   });
 
-  it('trains in this process when nothing is left to train, or with --quick', () => {
+  it('trains one run at a time when nothing is left to train, or with --quick', () => {
     expect(defaultJobs(0, 8, false)).toBe(1);
     expect(defaultJobs(2, 8, true)).toBe(1);
   });

@@ -3,9 +3,8 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { loadModel } from '@dropclass/core/node';
-import { SYNTHETIC_STATS_JSON, type SyntheticStats, openDataset } from '@dropclass/datasets';
-import { type RunConfig, ensureSyntheticData, type DependencyDiagnostic, diagnoseDependency, type EvalFile, readEvalFile, writeComparison, Checkpoints, type RunState, claimRunDir, removeMarked, removeRun, runState, train } from '@dropclass/train';
+import { SYNTHETIC_STATS_JSON, type SyntheticStats } from '@dropclass/datasets';
+import { type DependencyDiagnostic, type EvalFile, type RunConfig, type RunState, claimRunDir, ensureSyntheticData, readEvalFile, removeMarked, removeRun, runState, writeComparison } from '@dropclass/train';
 import { type ExperimentRun, type ResultsPage, writeResultsPage } from './results-page.js';
 import { checkRegimeAndModes, mainRecipe, modeRunConfig, pretrainData, pretrainRunConfig } from './recipe.js';
 
@@ -28,7 +27,8 @@ export interface MainJobOptions {
   pretrainIterations?: number;
   /**
    * Runs trained at once, each in its own process with floor(cores / jobs) threads. Default: as many
-   * as there are runs to train, at most the machine's cores (1, in this process, with `quick`).
+   * as there are runs to train, at most the machine's cores (1 with `quick`). One at a time, a run's
+   * process writes to this terminal; several, each to its `train.log`.
    */
   jobs?: number;
   /** Remove the runs of this job in `out` and train them again. */
@@ -40,8 +40,8 @@ export interface MainJobOptions {
   /** The command line, for the results page. */
   command?: string;
   /**
-   * The `dropclass` command line a run is trained (and diagnosed) with in a child process, as
-   * arguments after `node` (its script): needed when runs train at once (`jobs` above 1).
+   * The `dropclass` command line each run is trained (and each model diagnosed) with, in a process
+   * of its own: the arguments after `node` (its script).
    */
   childCommand?: string[];
   /** Bootstrap resamples. Default 1000. */
@@ -99,17 +99,20 @@ interface PlannedRun {
 
 
 /**
- * Runs the command line in a child process; its output goes to `logFile`, and each of its lines to
- * `onLine` (for progress). Rejects with the log's tail on failure.
+ * Runs the command line in a child process. With a `logFile`, its output goes there and each of its
+ * lines to `onLine` (for progress); without, it writes to this process's terminal (its own
+ * progress bar). Rejects with what failed (and the log's tail) on failure.
  */
-function child(command: string[], args: string[], env: Record<string, string>, logFile: string, onLine?: (line: string) => void): Promise<void> {
+function child(command: string[], args: string[], env: Record<string, string>, logFile?: string, onLine?: (line: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    const out = createWriteStream(logFile, { flags: 'a' });
-    const proc = spawn(process.execPath, [...command, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    proc.stdout.pipe(out, { end: false });
-    proc.stderr.pipe(out, { end: false });
-    if (onLine) {
-      for (const stream of [proc.stdout, proc.stderr]) {
+    const out = logFile ? createWriteStream(logFile, { flags: 'a' }) : undefined;
+    const proc = spawn(process.execPath, [...command, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', out ? 'pipe' : 'inherit', out ? 'pipe' : 'inherit'] });
+    if (out) {
+      proc.stdout!.pipe(out, { end: false });
+      proc.stderr!.pipe(out, { end: false });
+    }
+    if (out && onLine) {
+      for (const stream of [proc.stdout!, proc.stderr!]) {
         let rest = '';
         stream.on('data', (chunk: Buffer) => {
           const lines = (rest + chunk.toString('utf8')).split(/\r?\n|\r/);
@@ -124,10 +127,10 @@ function child(command: string[], args: string[], env: Record<string, string>, l
     process.once('SIGINT', forward);
     proc.on('close', async (code, signal) => {
       process.removeListener('SIGINT', forward);
-      out.end();
+      out?.end();
       if (code === 0) return resolve();
-      const tail = existsSync(logFile) ? (await readFile(logFile, 'utf8')).trim().split('\n').slice(-6).join('\n') : '';
-      reject(new Error(`dropclass ${args.join(' ')} ${signal ? `was stopped by ${signal}` : `exited with ${code}`}; its log is ${logFile}:\n${tail}\nrun the same command again to resume`));
+      const tail = logFile && existsSync(logFile) ? `; its log is ${logFile}:\n${(await readFile(logFile, 'utf8')).trim().split('\n').slice(-6).join('\n')}` : '';
+      reject(new Error(`dropclass ${args.join(' ')} ${signal ? `was stopped by ${signal}` : `exited with ${code}`}${tail}\nrun the same command again to resume`));
     });
   });
 }
@@ -176,7 +179,7 @@ function describeBackbone(config: RunConfig): string {
 /**
  * Runs trained at once when `--jobs` is not given. Separate single-threaded processes beat one
  * process's threads at the main job's small tensors, so every run that needs training gets its own
- * process, as far as the cores go; `quick` (tests) trains in this process.
+ * process, as far as the cores go; `quick` (tests) trains one run at a time.
  */
 export function defaultJobs(runs: number, cores: number, quick: boolean): number {
   return quick ? 1 : Math.max(1, Math.min(runs, cores));
@@ -265,30 +268,31 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
   const childEnv = { DROPCLASS_THREADS: String(threads) };
   const backendArgs = options.backend ? ['--backend', options.backend] : [];
   const label = (r: PlannedRun) => `seed ${r.seed} ${r.mode}`;
-  const childCommand = () => {
-    if (!options.childCommand?.length) throw new Error(`training ${jobs} runs at once needs the dropclass command line to start them with (childCommand); or give jobs 1`);
-    return options.childCommand;
+  const command = options.childCommand;
+  if (!command?.length) {
+    // every run trains, and every model is diagnosed, in a process of its own
+    throw new Error('the main job trains each run with the dropclass command line in a process of its own: give its script (childCommand)');
+  }
+  const trainArgs = async (r: PlannedRun) => {
+    const file = join(folders.out, 'configs', `seed-${r.seed}-${r.mode}.json`);
+    await writeFile(file, JSON.stringify(r.config, null, 2));
+    // marked as a run before its log goes in, so that the child's train finds a run folder
+    await claimRunDir(r.dir, { adopt: true });
+    return ['train', '--config', file, '--out', r.dir, ...(r.state === 'partial' ? ['--resume'] : []), ...backendArgs];
   };
+  await mkdir(join(folders.out, 'configs'), { recursive: true });
   if (jobs === 1) {
     for (const r of pending) {
       log(`\n== seed ${r.seed}: ${r.mode} (${r.config.iterations} steps${r.state === 'partial' ? ', resuming' : ''})`);
-      const result = await train(r.config, { out: r.dir, resume: r.state === 'partial', log });
-      result.model.dispose();
-      if (result.interrupted) throw new Error('interrupted; run the same command again to resume');
+      await child(command!, await trainArgs(r), childEnv);
     }
   } else {
     log(`training ${pending.length} run(s), ${jobs} at a time, ${threads} thread(s) each; logs in <run>/train.log`);
-    await mkdir(join(folders.out, 'configs'), { recursive: true });
     const progress = new ChildProgress(log);
     await pool(pending, jobs, async (r) => {
-      const file = join(folders.out, 'configs', `seed-${r.seed}-${r.mode}.json`);
-      await writeFile(file, JSON.stringify(r.config, null, 2));
-      // marked as a run before its log goes in, so that the child's train finds a run folder
-      await claimRunDir(r.dir, { adopt: true });
       const t0 = Date.now();
       log(`started seed ${r.seed} ${r.mode}${r.state === 'partial' ? ' (resuming)' : ''}`);
-      const args = ['train', '--config', file, '--out', r.dir, ...(r.state === 'partial' ? ['--resume'] : []), ...backendArgs];
-      await progress.run(label(r), childCommand(), args, childEnv, join(r.dir, 'train.log'));
+      await progress.run(label(r), command!, await trainArgs(r), childEnv, join(r.dir, 'train.log'));
       log(`finished seed ${r.seed} ${r.mode} in ${minutes(Date.now() - t0)}`);
     }).finally(() => progress.stop());
   }
@@ -296,21 +300,13 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
   // The class-dependency diagnostic of every run that has none yet (the same intervention for every model).
   const undiagnosed = planned.filter((r) => !existsSync(join(r.dir, 'dependency.json')));
   const title = (r: PlannedRun) => `Class dependency of the ${mainRecipe().modes[r.mode].label} model, seed ${r.seed} (val)`;
+  const diagnoseArgs = (r: PlannedRun) => ['diagnose', '--model', r.dir, '--split', 'val', '--limit', String(DEPENDENCY_IMAGES), '--out', r.dir, '--title', title(r), ...backendArgs];
   if (jobs === 1) {
-    for (const r of undiagnosed) {
-      const latest = await new Checkpoints(join(r.dir, 'checkpoints')).latest();
-      const model = await loadModel(latest!.dir);
-      const val = await openDataset({ kind: 'folder', root: r.config.dataset.root, split: 'val' });
-      await diagnoseDependency(model, val, { mean: r.config.mean, std: r.config.std, out: r.dir, title: title(r), limit: DEPENDENCY_IMAGES });
-      model.dispose();
-    }
+    for (const r of undiagnosed) await child(command!, diagnoseArgs(r), childEnv);
   } else if (undiagnosed.length) {
     log(`class-dependency diagnostic of ${undiagnosed.length} model(s), ${jobs} at a time; logs in <run>/diagnose.log`);
     const progress = new ChildProgress(log);
-    await pool(undiagnosed.map((r) => ({ ...r, after: undefined })), jobs, (r) => {
-      const args = ['diagnose', '--model', r.dir, '--split', 'val', '--limit', String(DEPENDENCY_IMAGES), '--out', r.dir, '--title', title(r), ...backendArgs];
-      return progress.run(label(r), childCommand(), args, childEnv, join(r.dir, 'diagnose.log'));
-    }).finally(() => progress.stop());
+    await pool(undiagnosed.map((r) => ({ ...r, after: undefined })), jobs, (r) => progress.run(label(r), command!, diagnoseArgs(r), childEnv, join(r.dir, 'diagnose.log'))).finally(() => progress.stop());
   }
 
   const runs: ExperimentRun[] = [];
