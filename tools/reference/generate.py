@@ -3,7 +3,8 @@
 
 An independent float64 PyTorch implementation of DropClass's class importance, suppression,
 feature selection and three-term objective (sections 1-3 of the method as the core package's
-README states it), differentiated by autograd. Layout NHWC, the classifier kernel W as [C,K], the feature-selection
+README states it; the objective of the project's PyTorch twins, packages/experiments/python/
+dropclass_twin/objective.py), differentiated by autograd. Layout NHWC, the classifier kernel W as [C,K], the feature-selection
 kernel Ws as [Cin,Cout]; every array is written flattened row-major.
 
 Needs PyTorch: Debian's python3-torch (apt-get install python3-torch), run with /usr/bin/python3.
@@ -15,6 +16,10 @@ import json
 import os
 import sys
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+# The project's PyTorch twins (networks, DropClass objective, recipe), written once.
+sys.path.insert(0, os.path.join(HERE, "..", "..", "packages", "experiments", "python"))
+
 try:
     import torch
     import torch.nn.functional as F
@@ -22,10 +27,10 @@ except ImportError:
     sys.exit("generate.py: PyTorch is not importable by %s; install Debian's python3-torch "
              "(apt-get install python3-torch) and run this script with /usr/bin/python3" % sys.executable)
 
+from dropclass_twin.objective import ALPHA, IGNORE, importance, objective as dropclass_objective
+
 FORMAT = "dropclass-reference/1"
 LAYOUT = "NHWC; W is [C,K]; Ws is [Cin,Cout]; every array flattened row-major"
-IGNORE = 255
-ALPHA = 10.0
 EPSILON = 1e-5
 DTYPE = torch.float64
 
@@ -42,43 +47,15 @@ CASES = [
 ]
 
 
-def masked_cross_entropy(logits_nchw, labels):
-    """Mean softmax cross-entropy over pixels whose label is not IGNORE; 0 when there are none."""
-    if logits_nchw.shape[2:] != labels.shape[1:]:
-        logits_nchw = F.interpolate(logits_nchw, size=tuple(labels.shape[1:]), mode="bilinear", align_corners=False)
-    log_p = F.log_softmax(logits_nchw, dim=1)
-    valid = labels != IGNORE
-    safe = torch.where(valid, labels, torch.zeros_like(labels))
-    picked = log_p.gather(1, safe.unsqueeze(1)).squeeze(1)
-    nll = -(picked * valid.to(DTYPE)).sum()
-    return nll / valid.sum().clamp(min=1).to(DTYPE)
-
-
 def objective(A, W, b, Ws, bs, gamma, beta, labels, dropped, t):
-    K = W.shape[1]
-    S = F.relu(W)  # [C,K], column c = importance of class c
-    keep = torch.ones(K, dtype=DTYPE)
-    if dropped >= 0:
-        keep[dropped] = 0.0
-    s = (S * keep).sum(1) / keep.sum()  # [C]
-    conv = torch.einsum("bhwc,cd->bhwd", A * s, Ws) + bs
-    mean = conv.mean(dim=(0, 1, 2))
-    var = ((conv - mean) ** 2).mean(dim=(0, 1, 2))  # biased
-    A_drop = F.relu(gamma * (conv - mean) / torch.sqrt(var + EPSILON) + beta)
-    logits = torch.einsum("bhwc,ck->bhwk", A, W) + b
-    logits_drop = torch.einsum("bhwc,ck->bhwk", A_drop, W) + b
-    to_nchw = lambda x: x.permute(0, 3, 1, 2)
-    loss_ce = masked_cross_entropy(to_nchw(logits), labels)
-    drop_labels = labels.clone()
-    if dropped >= 0:
-        drop_labels[drop_labels == dropped] = IGNORE
-    loss_drop = masked_cross_entropy(to_nchw(logits_drop), drop_labels)
-    if dropped >= 0:
-        loss_sup = F.softmax(logits_drop, dim=3)[..., dropped].mean()  # at the logits' own size
-    else:
-        loss_sup = torch.zeros((), dtype=DTYPE)
-    total = (1 - t) * loss_ce + t * loss_drop + ALPHA * loss_sup
-    return dict(logits=logits, logitsDrop=logits_drop, importance=s, lossCe=loss_ce, lossDrop=loss_drop, lossSup=loss_sup, total=total)
+    """The package's objective on the NHWC inputs: the classifier and the feature-selection conv as
+    1x1 convolutions of W [C,K] and Ws [Cin,Cout], the batch norm on the batch's statistics (biased
+    variance); logits back to NHWC."""
+    pointwise = lambda kernel, bias: (lambda x: F.conv2d(x, kernel.t()[:, :, None, None], bias))
+    select = lambda x: F.relu(F.batch_norm(pointwise(Ws, bs)(x), None, None, gamma, beta, training=True, eps=EPSILON))
+    out = dropclass_objective(A.permute(0, 3, 1, 2), W.t(), pointwise(W, b), select, labels, dropped, t, ALPHA)
+    to_nhwc = lambda x: x.permute(0, 2, 3, 1)
+    return {**out, "logits": to_nhwc(out["logits"]), "logitsDrop": to_nhwc(out["logitsDrop"])}
 
 
 def flat(x):
@@ -103,10 +80,7 @@ def case(name, seed, a_shape, label_size, K, dropped, t, ignored, about):
     # network whose features are normalised; with std near 0.02 the float32 rounding of that
     # zero alone exceeds the 1e-5 absolute tolerance on some backends.
     with torch.no_grad():
-        keep = torch.ones(K, dtype=DTYPE)
-        if dropped >= 0:
-            keep[dropped] = 0.0
-        s = (F.relu(inputs["W"]) * keep).sum(1) / keep.sum()
+        s = importance(inputs["W"].t(), dropped)
         inputs["Ws"] /= torch.einsum("bhwc,cd->bhwd", inputs["A"] * s, inputs["Ws"]).std()
     labels = torch.randint(0, K, (B,) + tuple(label_size), generator=g)
     labels[torch.rand(labels.shape, generator=g) < ignored] = IGNORE
@@ -136,8 +110,7 @@ def main(argv):
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__.strip())
         return 0
-    here = os.path.dirname(os.path.abspath(__file__))
-    out_dir = argv[0] if argv else os.path.join(here, "..", "..", "packages", "dropclass-core", "reference")
+    out_dir = argv[0] if argv else os.path.join(HERE, "..", "..", "packages", "dropclass-core", "reference")
     os.makedirs(out_dir, exist_ok=True)
     torch.set_num_threads(1)
     for spec in CASES:

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SYNTHETIC_CLASS_NAMES } from '@dropclass/datasets';
 import type { BenchOptions } from './bench.js';
+import type { PointsOptions, PointsRecipe } from './bench-points.js';
 import { mainJobConfig } from './main-job.js';
 
 /** The benchmark's configurations (`recipes/bench.json`). */
@@ -9,8 +10,14 @@ export const BENCH_RECIPE_FILE = fileURLToPath(new URL('../recipes/bench.json', 
 
 type Preset = Partial<BenchOptions>;
 interface BenchRecipe {
-  configs: Record<string, { description: string; mainJob?: boolean; options: Preset }>;
-  quick: { options: Preset; mainJob: Preset; deeplabWidth: number };
+  configs: Record<string, { description: string; mainJob?: boolean; options?: Preset; points?: PointsRecipe }>;
+  quick: {
+    options: Preset;
+    mainJob: Preset;
+    deeplabWidth: number;
+    /** Over a points configuration: the backbone's options, tiny crops (`sweepCrops` for one of several crops), one step. */
+    points: Omit<PointsRecipe, 'backbone' | 'crops'> & { backboneOptions: Record<string, unknown>; crops: [number, number][]; sweepCrops: [number, number][] };
+  };
 }
 
 const recipe = (): BenchRecipe => JSON.parse(readFileSync(BENCH_RECIPE_FILE, 'utf8')) as BenchRecipe;
@@ -35,9 +42,43 @@ export function benchPreset(name: string, given: Partial<BenchOptions> & { quick
   const { configs, quick } = recipe();
   const config = configs[name];
   if (!config) throw new Error(`unknown bench config ${JSON.stringify(name)}: ${Object.keys(configs).join(', ')} (${BENCH_RECIPE_FILE})`);
+  if (!config.options) throw new Error(`bench config ${JSON.stringify(name)} is a points configuration: see pointsPreset`);
   const { quick: isQuick, steps, ...common } = given;
   const options = isQuick
     ? { ...common, ...quick.options, ...(config.mainJob ? quick.mainJob : {}) }
     : { ...common, ...(config.mainJob ? mainJobBenchOptions() : {}), ...config.options };
   return { options: { ...options, ...(steps ? { steps } : {}) } as BenchOptions, sizes: { config: name, ...(isQuick ? { deeplabWidth: quick.deeplabWidth } : {}) } };
+}
+
+/** Whether a configuration runs points (each in its own process on each side) rather than both modes in one process. */
+export function isPointsConfig(name: string): boolean {
+  return !!recipe().configs[name]?.points;
+}
+
+/**
+ * A points configuration (`deeplab-512`, `cityscapes`, `sweep-deeplab`) as the options of
+ * `runPointsBench`, over `given` (backend, anchor, threads...): `steps` replaces the timed steps,
+ * `layout` the backbone's ResNet layout; `quick` shrinks it to check that the benchmark runs.
+ */
+export function pointsPreset(
+  name: string,
+  given: Omit<PointsOptions, 'config' | 'description' | 'recipe'> & { quick?: boolean; steps?: number; layout?: string },
+): PointsOptions {
+  const { configs, quick } = recipe();
+  const config = configs[name];
+  if (!config?.points) throw new Error(`bench config ${JSON.stringify(name)} is not a points configuration: ${Object.keys(configs).filter((n) => configs[n].points).join(', ')} (${BENCH_RECIPE_FILE})`);
+  const { quick: isQuick, steps, layout, ...common } = given;
+  let points: PointsRecipe = config.points;
+  if (isQuick) {
+    const { backboneOptions, sweepCrops, crops, ...rest } = quick.points;
+    points = {
+      ...rest,
+      backbone: { ...points.backbone, options: { ...points.backbone.options, ...backboneOptions } },
+      crops: points.crops.length > 1 ? sweepCrops : crops,
+      ...(points.inference ? {} : { inference: undefined }),
+    };
+  }
+  if (layout) points = { ...points, backbone: { ...points.backbone, options: { ...points.backbone.options, layout } } };
+  if (steps) points = { ...points, steps };
+  return { ...common, config: name, description: config.description, recipe: points };
 }

@@ -9,11 +9,11 @@ import { createDeepLabV3 } from '@dropclass/backbone-deeplab';
 import { createUNet } from '@dropclass/backbone-unet';
 import { type StepProfile, formatProfile, profileKernels } from './profile.js';
 
-/** The PyTorch anchor shipped with this package (`bench/torch_unet.py`), the bench's default. */
-export const BUNDLED_TORCH_ANCHOR = fileURLToPath(new URL('../bench/torch_unet.py', import.meta.url));
+/** The PyTorch anchor shipped with this package (`python/torch_bench.py`, on the `dropclass_twin` package beside it), the bench's default. */
+export const BUNDLED_TORCH_ANCHOR = fileURLToPath(new URL('../python/torch_bench.py', import.meta.url));
 
 /** How to get the anchor running, in every message about it. */
-const TORCH_HINT = "install Debian's python3-torch (apt-get install python3-torch) and run the anchor with --python /usr/bin/python3, or pass --no-torch";
+const TORCH_HINT = "install Debian's python3-torch and python3-torchvision (apt-get install python3-torch python3-torchvision) and run the anchor with --python /usr/bin/python3, or pass --no-torch";
 
 export interface BenchOptions {
   backend?: BackendName;

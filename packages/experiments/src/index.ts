@@ -11,5 +11,19 @@ export { mainRecipe, modeRunConfig, pretrainRunConfig, MAIN_RECIPE_FILE, type Ma
 export { writeResultsPage, LEARNED_IOU, type ExperimentRun, type PageMode, type PageRegime, type ResultsPage, type SplitResults } from './results-page.js';
 export { runParityJob, PARITY_RECIPE_FILE, type ParityJobOptions } from './parity-job.js';
 export { runBench, formatBench, BUNDLED_TORCH_ANCHOR, type BenchOptions, type BenchReport } from './bench.js';
-export { benchConfigs, benchPreset, BENCH_RECIPE_FILE } from './bench-recipe.js';
+export { benchConfigs, benchPreset, isPointsConfig, pointsPreset, BENCH_RECIPE_FILE } from './bench-recipe.js';
+export {
+  runPointsBench,
+  formatPointsBench,
+  writePointsChart,
+  pointsChartSpec,
+  cpuName,
+  BENCH_WORKER,
+  type PointsOptions,
+  type PointsRecipe,
+  type PointsReport,
+  type TrainPoint,
+  type InferencePoint,
+} from './bench-points.js';
+export { windowCount, type PointSpec, type PointResult, type InferenceImage } from './bench-worker.js';
 export { DEFAULT_PYTHON } from './python.js';

@@ -15,12 +15,17 @@ interface BenchFlags {
   profile?: boolean;
   threads?: number;
   config: string;
+  chart?: string;
+  layout?: string;
 }
 
 export function benchCommand(program: Command): void {
   program
     .command('bench')
-    .description('training-step and inference benchmark: U-Net (and DeepLabV3) with DropClass off and on, beside PyTorch (in the repository)')
+    .description(
+      'training-step and inference benchmark: U-Net (and DeepLabV3) with DropClass off and on, beside PyTorch (in the repository); ' +
+        'the points configurations (deeplab-512, cityscapes, sweep-deeplab) run each crop, batch and mode in a fresh process on each side, with peak memory, and time inference',
+    )
     .addOption(backendOption())
     .option('--quick', 'a tiny configuration, to check the benchmark runs')
     .option('--json', 'print JSON instead of a table')
@@ -31,11 +36,28 @@ export function benchCommand(program: Command): void {
     .option('--python <path>', 'python interpreter for the anchor (default: DROPCLASS_PYTHON, else /usr/bin/python3)')
     .option('--out <file>', 'also write the JSON report here')
     .option('--profile', 'also print the time of every kernel in a training step')
-    .option('--threads <n>', 'threads for the wasm backend (default: DROPCLASS_THREADS, else the machine\'s cores)', integer('--threads'))
-    .addOption(new Option('--config <name>', 'a configuration of the experiments\' recipes/bench.json: default (U-Net 4x128x128 and DeepLabV3), main-job (the main job\'s network, batch and crop)').default('default'))
+    .option('--threads <n>', 'threads for the wasm backend, and for PyTorch with a points configuration (default: DROPCLASS_THREADS, else the machine\'s cores)', integer('--threads'))
+    .addOption(
+      new Option(
+        '--config <name>',
+        "a configuration of the experiments' recipes/bench.json: default (U-Net 4x128x128 and DeepLabV3), main-job (the main job's network, batch and crop), " +
+          'deeplab-512 (DeepLabV3-ResNet18 2x and 4x512x512), cityscapes (2x512x1024), sweep-deeplab (crops 64..512)',
+      ).default('default'),
+    )
+    .option('--chart <png>', 'with a points configuration: also draw ms per megapixel and peak memory against pixels, both frameworks, to this PNG')
+    .option('--layout <resnet>', 'with a points configuration: the DeepLabV3 encoder (resnet18, resnet34, resnet50) instead of the configuration\'s')
     .action(async (opts: BenchFlags) => {
-      const { BUNDLED_TORCH_ANCHOR, DEFAULT_PYTHON, benchPreset, formatBench, runBench } = await experiments('bench');
+      const { BUNDLED_TORCH_ANCHOR, DEFAULT_PYTHON, benchPreset, formatBench, formatPointsBench, isPointsConfig, pointsPreset, runBench, runPointsBench, writePointsChart } = await experiments('bench');
       const torchScript = opts.torch === false ? undefined : (opts.torch ?? BUNDLED_TORCH_ANCHOR);
+      if (isPointsConfig(opts.config)) {
+        const options = pointsPreset(opts.config, { backend: opts.backend, torchScript, python: opts.python ?? DEFAULT_PYTHON, threads: opts.threads, quick: opts.quick, steps: opts.steps, layout: opts.layout });
+        const report = await runPointsBench(options, log);
+        if (opts.out) await writeFile(opts.out, JSON.stringify(report, null, 2));
+        if (opts.chart) await writePointsChart(report, opts.chart);
+        process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : formatPointsBench(report)}\n`);
+        return;
+      }
+      if (opts.chart || opts.layout) throw new Error(`--chart and --layout go with a points configuration (deeplab-512, cityscapes, sweep-deeplab), not --config ${opts.config}`);
       const common = { backend: opts.backend, deeplab: opts.deeplab, torchScript, python: opts.python ?? DEFAULT_PYTHON, profile: opts.profile, threads: opts.threads };
       const { options, sizes } = benchPreset(opts.config, { ...common, quick: opts.quick, steps: opts.steps });
       const report = await runBench(options, log, sizes);
