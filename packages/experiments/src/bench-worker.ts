@@ -7,10 +7,11 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { type InferenceModel, type SegmentationBackbone, DropClassModel, inferLogits } from '@dropclass/core';
+import { type InferenceModel, type SegmentationBackbone, DropClassModel, createBackbone, inferLogits } from '@dropclass/core';
 import { type BackendName, initBackend, nativeKernelsState, wasmThreadCount } from '@dropclass/tfjs-wasm-train';
-import { type DeepLabOptions, createDeepLabV3 } from '@dropclass/backbone-deeplab';
-import { type UNetOptions, createUNet } from '@dropclass/backbone-unet';
+// the backbones a point names by kind, from the registry their packages fill when imported
+import '@dropclass/backbone-deeplab';
+import '@dropclass/backbone-unet';
 
 /** An image to predict: whole, or window by window (`window`, `stride` as core's `InferenceOptions`). */
 export interface InferenceImage {
@@ -64,10 +65,7 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
 function backbone(spec: PointSpec): SegmentationBackbone {
-  const { kind, options } = spec.backbone;
-  if (kind === 'deeplabv3') return createDeepLabV3({ ...(options as DeepLabOptions), seed: 0 });
-  if (kind === 'unet') return createUNet({ ...(options as UNetOptions), seed: 0 });
-  throw new Error(`the bench builds deeplabv3 and unet backbones, not ${JSON.stringify(kind)}`);
+  return createBackbone(spec.backbone.kind, spec.backbone.options, { seed: 0 });
 }
 
 /** Predictions of the folded network (image -> logits at feature resolution), brought to the input's size as `predictLogits` does. */

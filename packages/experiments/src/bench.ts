@@ -3,10 +3,11 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { type SegmentationBackbone, DropClassModel } from '@dropclass/core';
+import { type SegmentationBackbone, DropClassModel, createBackbone } from '@dropclass/core';
 import { type BackendName, type NativeKernelsState, initBackend, nativeKernelsState, wasmThreadCount } from '@dropclass/tfjs-wasm-train';
-import { createDeepLabV3 } from '@dropclass/backbone-deeplab';
-import { createUNet } from '@dropclass/backbone-unet';
+// the backbones timed, built by kind from the registry their packages fill when imported
+import '@dropclass/backbone-deeplab';
+import '@dropclass/backbone-unet';
 import { type StepProfile, formatProfile, profileKernels } from './profile.js';
 
 /** The PyTorch anchor shipped with this package (`python/torch_bench.py`, on the `dropclass_twin` package beside it), the bench's default. */
@@ -194,10 +195,10 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   const { featureChannels } = options;
   const widened = featureChannels === undefined ? '' : `, ${featureChannels} feature channels`;
   log(`U-Net base ${options.base} depth ${options.depth}${widened}, ${options.batch}x${options.size}x${options.size}x3, ${options.classes} classes: ${options.warmup} warm-up + ${options.steps} timed steps`);
-  const unet = benchBackbone('unet', () => createUNet({ base: options.base, depth: options.depth, featureChannels, seed: 0 }), options, options.size);
+  const unet = benchBackbone('unet', () => createBackbone('unet', { base: options.base, depth: options.depth, featureChannels }, { seed: 0 }), options, options.size);
   const deeplab = options.deeplab
     ? (log(`DeepLabV3-ResNet18 ${options.batch}x${options.deeplabSize}x${options.deeplabSize}x3`),
-      benchBackbone('deeplabv3-resnet18', () => createDeepLabV3({ layout: 'resnet18', width: sizes.deeplabWidth ?? 1, outputStride: 16, seed: 0 }), options, options.deeplabSize))
+      benchBackbone('deeplabv3-resnet18', () => createBackbone('deeplabv3', { layout: 'resnet18', width: sizes.deeplabWidth ?? 1, outputStride: 16 }, { seed: 0 }), options, options.deeplabSize))
     : undefined;
   let torch = options.torchScript ? (log('PyTorch anchor (same U-Net, 2 threads)'), await runTorchAnchor(options)) : undefined;
   if (torch && !('error' in torch)) {

@@ -235,6 +235,41 @@ describe.runIf(addon)('native kernels on wasm against the cpu backend', () => {
     expect(ran.get('copyRows')).toBeGreaterThan(10);
   });
 
+  it('slices along any axes: the channels (a concatenation\'s gradient), a crop, the batch, everything, nothing', async () => {
+    const values = uniform([2, 5, 6, 7], 22);
+    const ran = await compare('slice', () => {
+      const x = tf.tensor4d(values, [2, 5, 6, 7]);
+      return [
+        tf.slice(x, [0, 0, 0, 2], [-1, -1, -1, 3]),
+        tf.slice(x, [0, 1, 2, 0], [2, 3, 3, 7]),
+        tf.slice(x, [1, 0, 0, 0], [1, -1, -1, -1]),
+        tf.slice(x, [1, 2, 1, 4], [1, 2, 4, 2]),
+        tf.slice(x, [0, 0, 0, 0], [-1, -1, -1, -1]),
+        tf.slice(x, [0, 0, 0, 0], [2, 0, 6, 7]),
+        tf.slice(tf.tensor1d(values.slice(0, 9)), [3], [4]),
+      ];
+    });
+    expect(ran.get('copyRows')).toBeGreaterThan(5);
+  });
+
+  for (const [shape, block, edges] of [
+    [[2, 5, 7, 3], [2, 2], [[0, 1], [0, 1]]],
+    [[1, 6, 4, 2], [3, 2], [[2, 1], [1, 1]]],
+    [[2, 4, 4, 5], [18, 18], [[0, 14], [0, 14]]],
+  ] as [number[], [number, number], [[number, number], [number, number]]][]) {
+    it(`space to batch and back, ${shape.join('x')} block ${block.join('x')} edges ${JSON.stringify(edges)}, and the gradients through them`, async () => {
+      const values = uniform(shape, 21);
+      const ran = await compare('space to batch', () => {
+        const x = tf.tensor4d(values, shape as [number, number, number, number]);
+        const blocks = tf.spaceToBatchND(x, block, edges);
+        const back = tf.batchToSpaceND(blocks, block, edges);
+        const grad = tf.grad((t: tf.Tensor4D) => tf.sum(tf.mul(tf.spaceToBatchND(t, block, edges), tf.reshape(tf.range(1, tf.util.sizeFromShape(blocks.shape) + 1), blocks.shape))))(x);
+        return [blocks, back, grad];
+      });
+      expect(ran.get('copyRows')).toBeGreaterThan(0);
+    });
+  }
+
   for (const [filter, strides, pad] of [[2, 2, 'valid'], [3, 2, 'same'], [3, 1, 'same'], [2, 2, 'same']] as [number, number, 'same' | 'valid'][]) {
     it(`max pooling gradient, window ${filter} strides ${strides} pad ${pad}, ties to the first maximum`, async () => {
       // Small integers: many ties, where the gradient must go to the first maximum as on cpu.

@@ -212,6 +212,127 @@ const splitV: Run = (addon, backend, { x }, attrs) => {
   return outs;
 };
 
+/**
+ * Space-to-batch and batch-to-space of NHWC tensors with a 2-D block (the dilated convolutions of
+ * DeepLab's atrous layers): each (block offset, image, row) is one strided copy of whole pixels,
+ * where the stock kernels move every value through a 6-D reshape and transpose.
+ */
+interface BlockGeometry {
+  batch: number;
+  channels: number;
+  block: Pair;
+  /** Leading and trailing padding (space-to-batch) or crops (batch-to-space) of height and width. */
+  edges: [Pair, Pair];
+}
+
+function blockGeometry(x: tf.TensorInfo | undefined, blockShape: number[], edges: number[][], batchOfInput: (b: number) => number): BlockGeometry | undefined {
+  if (!float32(x) || x!.shape.length !== 4 || blockShape.length !== 2 || edges.length !== 2) return undefined;
+  const [bh, bw] = blockShape;
+  const batch = batchOfInput(x!.shape[0]);
+  if (!Number.isInteger(batch)) return undefined;
+  return { batch, channels: x!.shape[3], block: [bh, bw], edges: [edges[0] as Pair, edges[1] as Pair] };
+}
+
+/** The first `k` with `k * step + offset >= lower`, at least 0. */
+const firstAtLeast = (lower: number, step: number, offset: number) => Math.max(0, Math.ceil((lower - offset) / step));
+
+const spaceToBatch: Run = (addon, backend, { x }, attrs) => {
+  const { blockShape, paddings } = attrs as unknown as tf.SpaceToBatchNDAttrs;
+  const g = blockGeometry(x, blockShape, paddings, (b) => b);
+  if (!g) return undefined;
+  const [, height, width, c] = x!.shape;
+  const [[top, bottom], [left, right]] = g.edges;
+  const [bh, bw] = g.block;
+  const [h, w] = [(height + top + bottom) / bh, (width + left + right) / bw];
+  if (!Number.isInteger(h) || !Number.isInteger(w)) return undefined;
+  const out = backend.makeOutput([bh * bw * g.batch, h, w, c], 'float32');
+  const memory = heap(backend);
+  const [src, dst] = [at(backend, x!), at(backend, out)];
+  // Padding reads as zeros: the output starts as zeros, and only the pixels of the input are copied.
+  memory.fill(0, dst, dst + size(out.shape));
+  for (let i = 0; i < bh; i++)
+    for (let j = 0; j < bw; j++) {
+      // output column k reads input column k * bw + j - left: the columns that land inside the input
+      const [k0, k1] = [firstAtLeast(0, bw, j - left), Math.min(w, firstAtLeast(width, bw, j - left))];
+      if (k1 <= k0 || c === 0) continue;
+      for (let b = 0; b < g.batch; b++)
+        for (let y = 0; y < h; y++) {
+          const row = y * bh + i - top;
+          if (row < 0 || row >= height) continue;
+          const from = src + ((b * height + row) * width + k0 * bw + j - left) * c;
+          const to = dst + ((((i * bw + j) * g.batch + b) * h + y) * w + k0) * c;
+          addon.copyRows(memory, from, bw * c, to, c, k1 - k0, c);
+        }
+    }
+  return out;
+};
+
+const batchToSpace: Run = (addon, backend, { x }, attrs) => {
+  const { blockShape, crops } = attrs as unknown as tf.BatchToSpaceNDAttrs;
+  const g = blockGeometry(x, blockShape, crops, (b) => b / (blockShape[0] * blockShape[1]));
+  if (!g) return undefined;
+  const [, h, w, c] = x!.shape;
+  const [[top, bottom], [left, right]] = g.edges;
+  const [bh, bw] = g.block;
+  const [height, width] = [h * bh - top - bottom, w * bw - left - right];
+  if (height < 0 || width < 0) return undefined;
+  const out = backend.makeOutput([g.batch, height, width, c], 'float32');
+  const memory = heap(backend);
+  const [src, dst] = [at(backend, x!), at(backend, out)];
+  // Every output pixel comes from exactly one input pixel: no fill needed.
+  for (let i = 0; i < bh; i++)
+    for (let j = 0; j < bw; j++) {
+      // input column k lands on output column k * bw + j - left: the columns inside the crop
+      const [k0, k1] = [firstAtLeast(0, bw, j - left), Math.min(w, firstAtLeast(width, bw, j - left))];
+      if (k1 <= k0 || c === 0) continue;
+      for (let b = 0; b < g.batch; b++)
+        for (let y = 0; y < h; y++) {
+          const row = y * bh + i - top;
+          if (row < 0 || row >= height) continue;
+          const from = src + ((((i * bw + j) * g.batch + b) * h + y) * w + k0) * c;
+          const to = dst + ((b * height + row) * width + k0 * bw + j - left) * c;
+          addon.copyRows(memory, from, c, to, bw * c, k1 - k0, c);
+        }
+    }
+  return out;
+};
+
+/**
+ * A slice of a float32 tensor as strided copies of its innermost runs: one copy of rows for a slice
+ * along the last axes (the gradient of a channel concatenation, a crop), one per index of the
+ * outer axes that are cut too.
+ */
+const slice: Run = (addon, backend, { x }, attrs) => {
+  if (!float32(x) || x!.shape.length === 0) return undefined;
+  const { begin, size: sizes } = attrs as unknown as tf.SliceAttrs;
+  const [starts, counts] = tf.slice_util.parseSliceParams(x!, begin, sizes);
+  const shape = x!.shape;
+  const out = backend.makeOutput(counts, 'float32');
+  if (size(counts) === 0) return out;
+  // The innermost axis that is cut: everything inside it is copied whole, as one run.
+  let d = shape.length - 1;
+  while (d > 0 && starts[d] === 0 && counts[d] === shape[d]) d--;
+  const inner = size(shape.slice(d + 1));
+  const width = counts[d] * inner;
+  const srcStride = shape[d] * inner;
+  // Axes outside d that are whole merge into the rows of one copy; the others are walked.
+  let r = d - 1;
+  let rows = 1;
+  while (r >= 0 && starts[r] === 0 && counts[r] === shape[r]) rows *= shape[r--];
+  const outerAxes = shape.slice(0, r + 1);
+  const memory = heap(backend);
+  const [src, dst] = [at(backend, x!) + starts[d] * inner, at(backend, out)];
+  const strides = tf.util.computeStrides(shape);
+  const index = new Array<number>(outerAxes.length).fill(0);
+  for (let n = 0, done = 0; n < size(counts.slice(0, r + 1)); n++, done += rows * width) {
+    let offset = 0;
+    for (let a = 0; a < index.length; a++) offset += (starts[a] + index[a]) * strides[a];
+    addon.copyRows(memory, src + offset, srcStride, dst + done, width, rows, width);
+    for (let a = index.length - 1; a >= 0 && ++index[a] === counts[a]; a--) index[a] = 0;
+  }
+  return out;
+};
+
 const maxPoolGrad: Run = (addon, backend, { dy, input }, attrs) => {
   const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as tf.MaxPoolGradAttrs;
   if (!float32(dy, input) || input!.shape.length !== 4) return undefined;
@@ -312,6 +433,9 @@ export const NATIVE_KERNELS: ReadonlyMap<string, Run> = new Map([
   [tf.Concat, concat],
   [tf.SplitV, splitV],
   [tf.MaxPoolGrad, maxPoolGrad],
+  [tf.SpaceToBatchND, spaceToBatch],
+  [tf.Slice, slice],
+  [tf.BatchToSpaceND, batchToSpace],
   [BATCH_NORM_TRAINING, batchNormTraining],
   [BATCH_NORM_TRAINING_GRAD, batchNormTrainingGradient],
   [SOFTMAX_LOSSES, softmaxLosses],

@@ -27,14 +27,12 @@ export function resizeBilinear(x: tf.Tensor4D, height: number, width: number): t
   const [batch, inH, inW, depth] = x.shape;
   if (inH === height && inW === width) return x.clone();
   return tf.tidy(() => {
-    const rows = tf.tensor2d(bilinearMatrix(inH, height), [height, inH]);
-    const cols = tf.tensor2d(bilinearMatrix(inW, width), [width, inW]);
-    // [B,h,w,K] -> [h, B*w*K], resize rows -> [H, B*w*K]
-    const byRow = tf.reshape(tf.transpose(x, [1, 0, 2, 3]), [inH, batch * inW * depth]);
-    const rowsDone = tf.reshape(tf.matMul(rows, byRow), [height, batch, inW, depth]);
-    // [H,B,w,K] -> [w, H*B*K], resize columns -> [W, H*B*K]
-    const byCol = tf.reshape(tf.transpose(rowsDone, [2, 0, 1, 3]), [inW, height * batch * depth]);
-    const colsDone = tf.reshape(tf.matMul(cols, byCol), [width, height, batch, depth]);
-    return tf.transpose(colsDone, [2, 1, 0, 3]) as tf.Tensor4D;
+    const rows = tf.tensor3d(bilinearMatrix(inH, height), [1, height, inH]);
+    const cols = tf.tensor3d(bilinearMatrix(inW, width), [1, width, inW]);
+    // Each image's rows: [H,h] x [h, w*K] -> [B, H, w*K], one interpolation matrix for every image.
+    const rowsDone = tf.matMul(rows, tf.reshape(x, [batch, inH, inW * depth]));
+    // Each output row's columns: [W,w] x [w, K] -> [B*H, W, K]. No transposes, in either direction.
+    const colsDone = tf.matMul(cols, tf.reshape(rowsDone, [batch * height, inW, depth]));
+    return tf.reshape(colsDone, [batch, height, width, depth]) as tf.Tensor4D;
   });
 }
