@@ -15,18 +15,19 @@ const builtins = builtinModules.filter((m) => !m.startsWith('_')).join('|');
 /** A `node:` specifier anywhere, or a Node built-in imported or required by its bare name. */
 const NODE_BUILTIN = new RegExp(`["']node:[\\w/]+["']|(\\bfrom|\\bimport|\\brequire)\\s*\\(?\\s*["'](${builtins})["']`);
 
+/** esbuild's options for a browser bundle that leaves tfjs and the engine to the application. */
+const browserBundle = {
+  bundle: true,
+  platform: 'browser' as const,
+  format: 'esm' as const,
+  write: false as const,
+  logLevel: 'silent' as const,
+  external: ['@tensorflow/*', '@dropclass/tfjs-wasm-train'],
+};
+
 describe('the main entry in a browser', () => {
   it.each(entries)('%s bundles for a browser without any Node built-in', async (entry) => {
-    const result = await build({
-      entryPoints: [join(root, entry)],
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      write: false,
-      logLevel: 'silent',
-      external: ['@tensorflow/*', '@dropclass/tfjs-wasm-train'],
-      metafile: true,
-    });
+    const result = await build({ ...browserBundle, entryPoints: [join(root, entry)], metafile: true });
     expect(result.errors).toEqual([]);
     const code = result.outputFiles[0].text;
     expect(code.match(NODE_BUILTIN)?.[0]).toBeUndefined();
@@ -47,18 +48,7 @@ describe('the side effects package.json declares', () => {
   });
 
   it('keep the layer classes in a bundle of an application that uses the built package, and drop the package from one that does not use it', async () => {
-    const bundle = async (contents: string) =>
-      (
-        await build({
-          stdin: { contents, resolveDir: root, loader: 'js' },
-          bundle: true,
-          platform: 'browser',
-          format: 'esm',
-          write: false,
-          logLevel: 'silent',
-          external: ['@tensorflow/*', '@dropclass/tfjs-wasm-train'],
-        })
-      ).outputFiles[0].text;
+    const bundle = async (contents: string) => (await build({ ...browserBundle, stdin: { contents, resolveDir: root, loader: 'js' } })).outputFiles[0].text;
     const used = await bundle("import { paddedInputSize } from '@dropclass/core'; console.log(paddedInputSize(3, { inputSizeMultiple: 8, minInputSize: 8 }));");
     for (const name of ['DropClassHead', 'DropClassBatchNormalization', 'BilinearUpSampling2D']) expect(used, name).toContain(`"${name}"`);
     const unused = await bundle("import { paddedInputSize } from '@dropclass/core'; export const size = 8;");

@@ -458,12 +458,18 @@ void conv2d_input_gradient(const ConvGeometry& g, const float* dy, const float* 
   const int per_image = g.out_h * g.out_w;
   const std::ptrdiff_t image = static_cast<std::ptrdiff_t>(g.in_h) * g.in_w * g.in_c;
   const int tile = tile_rows(depth);
-  // Images are independent: each thread writes the gradient of whole images.
-  parallel_for(g.batch, [&](int b) {
-    std::memset(dx + b * image, 0, sizeof(float) * image);
+  // Images are independent: each part writes the gradient of whole images. Small images go
+  // several to a part, so that a tile of rows spans images and the product has rows to work on (a
+  // dilated conv as space-to-batch makes hundreds of 1x1 images); the parts depend on the sizes
+  // only, never on the threads, so neither do the sums.
+  const int group = std::max(1, tile / std::max(1, per_image));
+  const int parts = (g.batch + group - 1) / group;
+  parallel_for(parts, [&](int p) {
+    const int b0 = p * group, b1 = std::min(g.batch, b0 + group);
+    std::memset(dx + b0 * image, 0, sizeof(float) * image * (b1 - b0));
     float* col = scratch(2, static_cast<std::size_t>(tile) * depth);
-    for (int r0 = b * per_image; r0 < (b + 1) * per_image; r0 += tile) {
-      const int r1 = std::min((b + 1) * per_image, r0 + tile);
+    for (int r0 = b0 * per_image; r0 < b1 * per_image; r0 += tile) {
+      const int r1 = std::min(b1 * per_image, r0 + tile);
       gemm(r1 - r0, depth, n, View{dy + static_cast<std::ptrdiff_t>(r0) * n, n, 1}, wt, col, depth, false);
       col2im_add(g, col, r0, r1, dx);
     }

@@ -263,7 +263,7 @@ describe.runIf(addon)('native kernels on wasm against the cpu backend', () => {
         const x = tf.tensor4d(values, shape as [number, number, number, number]);
         const blocks = tf.spaceToBatchND(x, block, edges);
         const back = tf.batchToSpaceND(blocks, block, edges);
-        const grad = tf.grad((t: tf.Tensor4D) => tf.sum(tf.mul(tf.spaceToBatchND(t, block, edges), tf.reshape(tf.range(1, tf.util.sizeFromShape(blocks.shape) + 1), blocks.shape))))(x);
+        const grad = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.spaceToBatchND(t as tf.Tensor4D, block, edges), tf.reshape(tf.range(1, tf.util.sizeFromShape(blocks.shape) + 1), blocks.shape))))(x);
         return [blocks, back, grad];
       });
       expect(ran.get('copyRows')).toBeGreaterThan(0);

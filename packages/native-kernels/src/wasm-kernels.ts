@@ -236,6 +236,37 @@ function blockGeometry(x: tf.TensorInfo | undefined, blockShape: number[], edges
 /** The first `k` with `k * step + offset >= lower`, at least 0. */
 const firstAtLeast = (lower: number, step: number, offset: number) => Math.max(0, Math.ceil((lower - offset) / step));
 
+/**
+ * Calls `copy` once per (block offset i j, image b, block row y) that lands inside the space side:
+ * the block-side pixels `k0..k1` of that row (at `blockAt`, `c` floats apart) go to the space-side
+ * pixels `k * bw + j - left` of row `y * bh + i - top` (at `spaceAt`, `bw * c` floats apart).
+ */
+function eachBlockRow(
+  g: BlockGeometry,
+  blockSize: Pair,
+  spaceSize: Pair,
+  copy: (blockAt: number, spaceAt: number, count: number) => void,
+): void {
+  const [[top], [left]] = g.edges;
+  const [bh, bw] = g.block;
+  const [h, w] = blockSize;
+  const [height, width] = spaceSize;
+  const c = g.channels;
+  if (c === 0) return;
+  for (let i = 0; i < bh; i++)
+    for (let j = 0; j < bw; j++) {
+      // block column k is space column k * bw + j - left: the columns that land inside the space side
+      const [k0, k1] = [firstAtLeast(0, bw, j - left), Math.min(w, firstAtLeast(width, bw, j - left))];
+      if (k1 <= k0) continue;
+      for (let b = 0; b < g.batch; b++)
+        for (let y = 0; y < h; y++) {
+          const row = y * bh + i - top;
+          if (row < 0 || row >= height) continue;
+          copy(((((i * bw + j) * g.batch + b) * h + y) * w + k0) * c, ((b * height + row) * width + k0 * bw + j - left) * c, k1 - k0);
+        }
+    }
+}
+
 const spaceToBatch: Run = (addon, backend, { x }, attrs) => {
   const { blockShape, paddings } = attrs as unknown as tf.SpaceToBatchNDAttrs;
   const g = blockGeometry(x, blockShape, paddings, (b) => b);
@@ -250,20 +281,7 @@ const spaceToBatch: Run = (addon, backend, { x }, attrs) => {
   const [src, dst] = [at(backend, x!), at(backend, out)];
   // Padding reads as zeros: the output starts as zeros, and only the pixels of the input are copied.
   memory.fill(0, dst, dst + size(out.shape));
-  for (let i = 0; i < bh; i++)
-    for (let j = 0; j < bw; j++) {
-      // output column k reads input column k * bw + j - left: the columns that land inside the input
-      const [k0, k1] = [firstAtLeast(0, bw, j - left), Math.min(w, firstAtLeast(width, bw, j - left))];
-      if (k1 <= k0 || c === 0) continue;
-      for (let b = 0; b < g.batch; b++)
-        for (let y = 0; y < h; y++) {
-          const row = y * bh + i - top;
-          if (row < 0 || row >= height) continue;
-          const from = src + ((b * height + row) * width + k0 * bw + j - left) * c;
-          const to = dst + ((((i * bw + j) * g.batch + b) * h + y) * w + k0) * c;
-          addon.copyRows(memory, from, bw * c, to, c, k1 - k0, c);
-        }
-    }
+  eachBlockRow(g, [h, w], [height, width], (blockAt, spaceAt, count) => addon.copyRows(memory, src + spaceAt, bw * c, dst + blockAt, c, count, c));
   return out;
 };
 
@@ -280,20 +298,7 @@ const batchToSpace: Run = (addon, backend, { x }, attrs) => {
   const memory = heap(backend);
   const [src, dst] = [at(backend, x!), at(backend, out)];
   // Every output pixel comes from exactly one input pixel: no fill needed.
-  for (let i = 0; i < bh; i++)
-    for (let j = 0; j < bw; j++) {
-      // input column k lands on output column k * bw + j - left: the columns inside the crop
-      const [k0, k1] = [firstAtLeast(0, bw, j - left), Math.min(w, firstAtLeast(width, bw, j - left))];
-      if (k1 <= k0 || c === 0) continue;
-      for (let b = 0; b < g.batch; b++)
-        for (let y = 0; y < h; y++) {
-          const row = y * bh + i - top;
-          if (row < 0 || row >= height) continue;
-          const from = src + ((((i * bw + j) * g.batch + b) * h + y) * w + k0) * c;
-          const to = dst + ((b * height + row) * width + k0 * bw + j - left) * c;
-          addon.copyRows(memory, from, c, to, bw * c, k1 - k0, c);
-        }
-    }
+  eachBlockRow(g, [h, w], [height, width], (blockAt, spaceAt, count) => addon.copyRows(memory, src + blockAt, c, dst + spaceAt, bw * c, count, c));
   return out;
 };
 
