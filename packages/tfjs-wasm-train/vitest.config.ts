@@ -2,5 +2,5 @@ import { mergeConfig } from 'vitest/config';
 import { sharedTestConfig } from '../../vitest.shared.js';
 
 // The kernel tests check this package's own wasm kernels: the native ones, which would take their
-// place, are left out (DROPCLASS_NATIVE=0) except where a test turns them on (native-kernels.test.ts).
+// place, are left out (DROPCLASS_NATIVE=0); @dropclass/native-kernels tests them on this backend.
 export default mergeConfig(sharedTestConfig, { test: { env: { DROPCLASS_NATIVE: '0' } } });

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Writes the dropclass-reference/1 vectors that @dropclass/core is checked against.
 
-An independent float64 PyTorch implementation of DropClass's class importance, suppression,
-feature selection and three-term objective (sections 1-3 of the method as the core package's
-README states it; the objective of the project's PyTorch twins, packages/experiments/python/
-dropclass_twin/objective.py), differentiated by autograd. Layout NHWC, the classifier kernel W as [C,K], the feature-selection
+A float64 PyTorch implementation of DropClass's class importance, suppression, feature selection
+and three-term objective (sections 1-3 of the method as the core package's README states it),
+independent of the TypeScript code: the objective of the project's PyTorch twins,
+packages/experiments/python/dropclass_twin/objective.py, differentiated by autograd. Layout NHWC, the classifier kernel W as [C,K], the feature-selection
 kernel Ws as [Cin,Cout]; every array is written flattened row-major.
 
 Needs PyTorch: Debian's python3-torch (apt-get install python3-torch), run with /usr/bin/python3.

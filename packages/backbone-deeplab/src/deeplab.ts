@@ -1,5 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
-import { type BackboneAdapter, type CommonBackboneOptions, type ConvLayerConfig, type SegmentationBackbone, type WeightMap, convBnRelu, defineBackbone, layerSeed, parseBackboneOptions } from '@dropclass/core';
+import { type BackboneAdapter, type CommonBackboneOptions, type ConvLayerConfig, type SegmentationBackbone, type WeightMap, convBnRelu, defineBackbone, layerSeed, mustBe, parseBackboneOptions } from '@dropclass/core';
 import { z } from 'zod';
 import { AtrousConv2D, SpatialBroadcast } from './layers.js';
 
@@ -87,12 +87,6 @@ class Builder {
     return tfl.layers.reLU().apply(tfl.layers.add().apply([y, shortcut]) as Tensor) as Tensor;
   }
 }
-
-/** How a bad value is shown in a message: numbers as they are, anything else as JSON. */
-const shown = (input: unknown) => (typeof input === 'number' ? String(input) : JSON.stringify(input));
-
-/** A failure message that names what is allowed and the value given. */
-const mustBe = (allowed: string) => (issue: { input?: unknown }) => `must be ${allowed}, got ${shown(issue.input)}`;
 
 /** The options of the ResNet encoder, shared by `createResNetEncoder` and the DeepLabV3 schema. */
 const resnetOptions = {

@@ -1,5 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
-import { type BackboneAdapter, BilinearUpSampling2D, type CommonBackboneOptions, type SegmentationBackbone, convBnRelu, defineBackbone, layerSeed } from '@dropclass/core';
+import { type BackboneAdapter, BilinearUpSampling2D, type CommonBackboneOptions, type SegmentationBackbone, convBnRelu, defineBackbone, layerSeed, mustBe } from '@dropclass/core';
 import { z } from 'zod';
 
 export interface UNetOptions {
@@ -108,12 +108,9 @@ export function unetParameterCount(options: Pick<UNetOptions, 'base' | 'depth' |
   return total;
 }
 
-/** How a bad value is shown in a message: numbers as they are, anything else as JSON. */
-const shown = (input: unknown) => (typeof input === 'number' ? String(input) : JSON.stringify(input));
-
 /** A positive integer; every failure says "must be a positive integer, got <value>". */
 function positiveInt() {
-  const error = (issue: { input?: unknown }) => `must be a positive integer, got ${shown(issue.input)}`;
+  const error = mustBe('a positive integer');
   return z.number({ error }).int({ error, abort: true }).positive({ error });
 }
 
@@ -125,9 +122,9 @@ const unetOptionsSchema = z
   .object({
     base: positiveInt().default(16),
     depth: positiveInt()
-      .max(6, { error: (issue) => `must be at most 6, got ${shown(issue.input)}` })
+      .max(6, { error: mustBe('at most 6') })
       .default(4),
-    upsampling: z.enum(['bilinear', 'transposed'], { error: (issue) => `must be 'bilinear' or 'transposed', got ${shown(issue.input)}` }).default('bilinear'),
+    upsampling: z.enum(['bilinear', 'transposed'], { error: mustBe("'bilinear' or 'transposed'") }).default('bilinear'),
     featureChannels: positiveInt().optional(),
   })
   .strict();

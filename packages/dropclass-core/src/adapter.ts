@@ -143,6 +143,15 @@ export interface BackboneOptionsSchema<Options = unknown> {
 export type StandardSchemaResult<Output> = { readonly value: Output; readonly issues?: undefined } | { readonly issues: readonly SchemaIssue[] };
 
 /**
+ * The message of a bad option, as every adapter here words it: `must be <allowed>, got <value>`
+ * (numbers as they are, anything else as JSON). A schema's error function (zod's `{ error }`), or
+ * called with `{ input }`.
+ */
+export function mustBe(allowed: string): (issue: { input?: unknown }) => string {
+  return ({ input }) => `must be ${allowed}, got ${typeof input === 'number' ? String(input) : JSON.stringify(input)}`;
+}
+
+/**
  * Validates raw options with an adapter's schema, as the `parseOptions` of {@link defineBackbone}
  * does: `null` or `undefined` stands for `{}`, keys whose value is `undefined` count as left out
  * (so that `{ depth: options.depth }` means the default when `options.depth` is not given), and
@@ -231,7 +240,7 @@ export function defineBackbone<Options extends object>(definition: BackboneDefin
     create(options) {
       const { inputChannels } = options;
       if (inputChannels !== undefined && !(Number.isInteger(inputChannels) && inputChannels > 0)) {
-        throw new BackboneOptionsError(name, [{ path: 'inputChannels', message: `must be a positive integer, got ${typeof inputChannels === 'number' ? inputChannels : JSON.stringify(inputChannels)}` }]);
+        throw new BackboneOptionsError(name, [{ path: 'inputChannels', message: mustBe('a positive integer')({ input: inputChannels }) }]);
       }
       return definition.create(options);
     },

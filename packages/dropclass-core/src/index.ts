@@ -88,6 +88,7 @@ export {
 export {
   BackboneOptionsError,
   defineBackbone,
+  mustBe,
   parseBackboneOptions,
   type BackboneAdapter,
   type BackboneDefinition,

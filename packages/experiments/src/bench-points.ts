@@ -6,14 +6,15 @@
  * then the folded model's prediction of whole images and of large ones window by window, beside
  * PyTorch's eval-mode forward. Ratios are ours over PyTorch's, taken within the run.
  */
-import { spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { BackendName } from '@dropclass/tfjs-wasm-train';
 import { type InferenceImage, type PointResult, type PointSpec, windowCount } from './bench-worker.js';
+import { table } from './figures.js';
+import { TORCH_HINT } from './python.js';
 
 /** The node worker that measures one point (built: `dist/bench-worker.js`). */
 export const BENCH_WORKER = fileURLToPath(new URL('../dist/bench-worker.js', import.meta.url));
@@ -98,8 +99,6 @@ export function cpuName(): string {
   return os.cpus()[0]?.model.trim() ?? 'unknown CPU';
 }
 
-/** How to get the anchor running. */
-const TORCH_HINT = "install Debian's python3-torch and python3-torchvision (apt-get install python3-torch python3-torchvision) and pass --python /usr/bin/python3, or pass --no-torch";
 
 /** The progress lines of the worker and the anchor (forwarded to the log). */
 const PROGRESS = /^ {2}(tfjs|PyTorch) /;
@@ -215,12 +214,6 @@ export async function runPointsBench(options: PointsOptions, log: (line: string)
 
 const fixed = (v: number | undefined, digits = 1) => (v === undefined ? '-' : v.toFixed(digits));
 
-function table(rows: string[][], leftColumns: number): string[] {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const lines = rows.map((r) => r.map((c, i) => (i < leftColumns ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
-  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
-  return lines;
-}
 
 /** The report as text: the machine, a row per training point, a row per predicted image. */
 export function formatPointsBench(report: PointsReport): string {

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SYNTHETIC_CLASS_NAMES } from '@dropclass/datasets';
-import type { BenchOptions } from './bench.js';
-import type { PointsOptions, PointsRecipe } from './bench-points.js';
+import { type BenchOptions, type BenchReport, formatBench, runBench } from './bench.js';
+import { type PointsOptions, type PointsRecipe, type PointsReport, formatPointsBench, runPointsBench, writePointsChart } from './bench-points.js';
 import { mainJobConfig } from './main-job.js';
 
 /** The benchmark's configurations (`recipes/bench.json`). */
@@ -20,7 +20,9 @@ interface BenchRecipe {
   };
 }
 
-const recipe = (): BenchRecipe => JSON.parse(readFileSync(BENCH_RECIPE_FILE, 'utf8')) as BenchRecipe;
+let cached: BenchRecipe | undefined;
+/** The recipe, read once. */
+const recipe = (): BenchRecipe => (cached ??= JSON.parse(readFileSync(BENCH_RECIPE_FILE, 'utf8')) as BenchRecipe);
 
 /** The names of the benchmark's configurations, with what each times. */
 export function benchConfigs(): Record<string, string> {
@@ -81,4 +83,33 @@ export function pointsPreset(
   if (layout) points = { ...points, backbone: { ...points.backbone, options: { ...points.backbone.options, layout } } };
   if (steps) points = { ...points, steps };
   return { ...common, config: name, description: config.description, recipe: points };
+}
+
+/** What `dropclass bench` is given, over a configuration. */
+export interface BenchRequest extends Omit<PointsOptions, 'config' | 'description' | 'recipe'> {
+  deeplab: boolean;
+  profile?: boolean;
+  quick?: boolean;
+  steps?: number;
+  /** Points configurations: the DeepLabV3 encoder instead of the configuration's. */
+  layout?: string;
+  /** Points configurations: also draw the chart to this PNG. */
+  chart?: string;
+}
+
+/**
+ * Runs a configuration of `recipes/bench.json`: a points configuration point by point, each in its
+ * own processes, any other in this process. Returns the report and its text.
+ */
+export async function runBenchConfig(name: string, request: BenchRequest, log: (line: string) => void): Promise<{ report: BenchReport | PointsReport; text: string }> {
+  const { deeplab, profile, chart, layout, ...given } = request;
+  if (isPointsConfig(name)) {
+    const report = await runPointsBench(pointsPreset(name, { ...given, layout }), log);
+    if (chart) await writePointsChart(report, chart);
+    return { report, text: formatPointsBench(report) };
+  }
+  if (chart || layout) throw new Error(`--chart and --layout go with a points configuration (deeplab-512, cityscapes, sweep-deeplab), not --config ${name}`);
+  const { options, sizes } = benchPreset(name, { ...given, deeplab, profile });
+  const report = await runBench(options, log, sizes);
+  return { report, text: formatBench(report) };
 }

@@ -12,6 +12,7 @@ import { type BackendName, initBackend, nativeKernelsState, wasmThreadCount } fr
 // the backbones a point names by kind, from the registry their packages fill when imported
 import '@dropclass/backbone-deeplab';
 import '@dropclass/backbone-unet';
+import { median } from './figures.js';
 
 /** An image to predict: whole, or window by window (`window`, `stride` as core's `InferenceOptions`). */
 export interface InferenceImage {
@@ -61,14 +62,13 @@ export interface PointResult {
   torch?: string;
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
 function backbone(spec: PointSpec): SegmentationBackbone {
   return createBackbone(spec.backbone.kind, spec.backbone.options, { seed: 0 });
 }
 
-/** Predictions of the folded network (image -> logits at feature resolution), brought to the input's size as `predictLogits` does. */
+/** Predictions of the folded network (image -> logits at feature resolution), brought to the input's size by bilinear resizing with half-pixel centres (tfjs's kernel; `predictLogits` computes the same resize as matrix products). */
 function foldedInference(model: DropClassModel): { model: InferenceModel; dispose: () => void } {
   const folded = model.toFoldedModel();
   const predictLogits = (images: tf.Tensor4D) =>

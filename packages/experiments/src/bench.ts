@@ -8,13 +8,14 @@ import { type BackendName, type NativeKernelsState, initBackend, nativeKernelsSt
 // the backbones timed, built by kind from the registry their packages fill when imported
 import '@dropclass/backbone-deeplab';
 import '@dropclass/backbone-unet';
+import { median, percentile, table } from './figures.js';
 import { type StepProfile, formatProfile, profileKernels } from './profile.js';
+import { TORCH_HINT } from './python.js';
 
 /** The PyTorch anchor shipped with this package (`python/torch_bench.py`, on the `dropclass_twin` package beside it), the bench's default. */
 export const BUNDLED_TORCH_ANCHOR = fileURLToPath(new URL('../python/torch_bench.py', import.meta.url));
 
 /** How to get the anchor running, in every message about it. */
-const TORCH_HINT = "install Debian's python3-torch and python3-torchvision (apt-get install python3-torch python3-torchvision) and run the anchor with --python /usr/bin/python3, or pass --no-torch";
 
 export interface BenchOptions {
   backend?: BackendName;
@@ -83,13 +84,6 @@ export interface BenchReport {
   peakRssMiB: number;
 }
 
-/** The value below which `q` of the values lie (nearest rank). */
-function percentile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-
-const median = (values: number[]) => percentile(values, 0.5);
 
 /** A model of each mode on the same data, and one training step of it. */
 function trainer(backbone: () => SegmentationBackbone, dropclass: boolean, options: BenchOptions, size: number) {
@@ -215,9 +209,7 @@ export function formatBench(report: BenchReport): string {
       rows.push([`${b.name} ${b.config.batch}x${b.config.size}`, mode, b.trainableParams[mode].toLocaleString('en'), t.medianMs.toFixed(1), t.imagesPerSecond.toFixed(2), `${t.tensorsBefore}->${t.tensorsAfter}`]);
     }
   }
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const lines = rows.map((r) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
-  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  const lines = table(rows, 2);
   const native = report.native ? (report.native.active ? `; native kernels (${report.native.isa}, ${report.native.threads} threads)` : `; native kernels off (${report.native.reason})`) : '';
   lines.unshift(`configuration ${report.config}; backend ${report.backend}, threads ${report.threads}${native}`);
   for (const b of [report.unet, report.deeplab].filter((x): x is BackboneBench => !!x)) {

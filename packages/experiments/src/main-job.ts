@@ -43,16 +43,12 @@ export interface MainJobOptions {
    * The `dropclass` command line each run is trained (and each model diagnosed) with, in a process
    * of its own: the arguments after `node` (its script).
    */
-  childCommand?: string[];
+  childCommand: string[];
   /** Bootstrap resamples. Default 1000. */
   resamples?: number;
   log: (line: string) => void;
 }
 
-/** Steps of the main job per run (the recipe's): about 9 minutes for both runs and their evaluation on 2 cores with the native kernels. */
-export const MAIN_JOB_ITERATIONS = mainRecipe().base.iterations as number;
-/** Width of the feature map the DropClass head sees in the main job: 8 channels per class. */
-export const MAIN_JOB_FEATURE_CHANNELS = ((mainRecipe().base.backbone as { options: { featureChannels: number } }).options).featureChannels;
 
 /**
  * Where a comparison's report, charts and per-seed tables go: the output folder itself for the
@@ -268,11 +264,8 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
   const childEnv = { DROPCLASS_THREADS: String(threads) };
   const backendArgs = options.backend ? ['--backend', options.backend] : [];
   const label = (r: PlannedRun) => `seed ${r.seed} ${r.mode}`;
+  // every run trains, and every model is diagnosed, in a process of its own
   const command = options.childCommand;
-  if (!command?.length) {
-    // every run trains, and every model is diagnosed, in a process of its own
-    throw new Error('the main job trains each run with the dropclass command line in a process of its own: give its script (childCommand)');
-  }
   const trainArgs = async (r: PlannedRun) => {
     const file = join(folders.out, 'configs', `seed-${r.seed}-${r.mode}.json`);
     await writeFile(file, JSON.stringify(r.config, null, 2));
@@ -284,7 +277,7 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
   if (jobs === 1) {
     for (const r of pending) {
       log(`\n== seed ${r.seed}: ${r.mode} (${r.config.iterations} steps${r.state === 'partial' ? ', resuming' : ''})`);
-      await child(command!, await trainArgs(r), childEnv);
+      await child(command, await trainArgs(r), childEnv);
     }
   } else {
     log(`training ${pending.length} run(s), ${jobs} at a time, ${threads} thread(s) each; logs in <run>/train.log`);
@@ -292,7 +285,7 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
     await pool(pending, jobs, async (r) => {
       const t0 = Date.now();
       log(`started seed ${r.seed} ${r.mode}${r.state === 'partial' ? ' (resuming)' : ''}`);
-      await progress.run(label(r), command!, await trainArgs(r), childEnv, join(r.dir, 'train.log'));
+      await progress.run(label(r), command, await trainArgs(r), childEnv, join(r.dir, 'train.log'));
       log(`finished seed ${r.seed} ${r.mode} in ${minutes(Date.now() - t0)}`);
     }).finally(() => progress.stop());
   }
@@ -302,11 +295,11 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
   const title = (r: PlannedRun) => `Class dependency of the ${mainRecipe().modes[r.mode].label} model, seed ${r.seed} (val)`;
   const diagnoseArgs = (r: PlannedRun) => ['diagnose', '--model', r.dir, '--split', 'val', '--limit', String(DEPENDENCY_IMAGES), '--out', r.dir, '--title', title(r), ...backendArgs];
   if (jobs === 1) {
-    for (const r of undiagnosed) await child(command!, diagnoseArgs(r), childEnv);
+    for (const r of undiagnosed) await child(command, diagnoseArgs(r), childEnv);
   } else if (undiagnosed.length) {
     log(`class-dependency diagnostic of ${undiagnosed.length} model(s), ${jobs} at a time; logs in <run>/diagnose.log`);
     const progress = new ChildProgress(log);
-    await pool(undiagnosed.map((r) => ({ ...r, after: undefined })), jobs, (r) => progress.run(label(r), command!, diagnoseArgs(r), childEnv, join(r.dir, 'diagnose.log'))).finally(() => progress.stop());
+    await pool(undiagnosed.map((r) => ({ ...r, after: undefined })), jobs, (r) => progress.run(label(r), command, diagnoseArgs(r), childEnv, join(r.dir, 'diagnose.log'))).finally(() => progress.stop());
   }
 
   const runs: ExperimentRun[] = [];
@@ -350,7 +343,7 @@ export async function runMainJob(options: MainJobOptions): Promise<ResultsPage> 
     command: options.command ?? `dropclass main${options.quick ? ' --quick' : ''} --seeds ${options.seeds}`,
     wallMs: Date.now() - started,
     jobs,
-    threads: jobs === 1 ? undefined : threads,
+    threads,
     resamples: options.resamples ?? 1000,
   });
   log(`\n${page.terminal}`);

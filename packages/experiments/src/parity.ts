@@ -6,7 +6,7 @@ import { type DropClassModel, polyLearningRate } from '@dropclass/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { type RunConfig, openTrainingData, trainingBatches, createRunModel, removeMarked } from '@dropclass/train';
 
-/** The PyTorch twin shipped with this package (run with a python that has torch). */
+/** The PyTorch twin shipped with this package (run with a python that has torch and torchvision). */
 export const TWIN_SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '../python/parity_twin.py');
 
 const LOSS_TERMS = ['lossCe', 'lossDrop', 'lossSup', 'total'] as const;
@@ -114,14 +114,14 @@ function snapshot(model: DropClassModel): { entries: WeightEntry[]; data: Buffer
   return { entries, data: Buffer.concat(chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength))) };
 }
 
-/** Says how to get PyTorch when the interpreter cannot import it. */
+/** Says how to get PyTorch and torchvision (the twin's networks) when the interpreter cannot import them. */
 export function checkTorch(python: string): void {
-  const probe = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  const probe = spawnSync(python, ['-c', 'import torch, torchvision; print(torch.__version__)'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) {
     throw new Error(
-      `${python} cannot import torch (${probe.error?.message ?? probe.stderr.trim().split('\n').pop()}). ` +
-        'The parity check trains a PyTorch twin beside our run: install PyTorch (Debian: apt-get install python3-torch, ' +
-        'then use --python /usr/bin/python3; or pip install torch) and run the command again.',
+      `${python} cannot import torch and torchvision (${probe.error?.message ?? probe.stderr.trim().split('\n').pop()}). ` +
+        'The parity check trains a PyTorch twin beside our run: install PyTorch (Debian: apt-get install python3-torch python3-torchvision, ' +
+        'then use --python /usr/bin/python3; or pip install torch torchvision) and run the command again.',
     );
   }
 }

@@ -147,7 +147,8 @@ export async function writeResultsPage(options: {
   command: string;
   wallMs: number;
   jobs: number;
-  threads?: number;
+  /** Threads of each run's process. */
+  threads: number;
   resamples: number;
 }): Promise<ResultsPage> {
   const { runs, out, modes, regime } = options;
@@ -283,7 +284,7 @@ export async function writeResultsPage(options: {
     `# ${title} on the synthetic long-tailed, context-biased benchmark: ${regime.name} regime`,
     [
       `- Command: \`${options.command}\``,
-      `- Machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores; backend ${describeBackend()}; ${options.jobs === 1 ? 'runs one after the other in one process' : `${options.jobs} runs at a time, ${options.threads} thread(s) each`}`,
+      `- Machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores; backend ${describeBackend()}; ${options.jobs === 1 ? `runs one after the other, each in a process of its own with ${options.threads} thread(s)` : `${options.jobs} runs at a time, ${options.threads} thread(s) each`}`,
       `- Date: ${new Date().toISOString()}`,
       `- Code: ${describeCode()}`,
       `- Wall time of the command: ${(options.wallMs / 60000).toFixed(1)} min${reused ? ` (${reused} of ${runs.length} runs were finished by an earlier invocation and reused)` : ''}`,

@@ -69,7 +69,7 @@ function layout(c: tf.backend_util.Conv2DInfo): number[] {
   ];
 }
 
-/** A native kernel: `run` returns the output, or undefined to leave the call to the kernel it replaces. */
+/** A native kernel: `run` returns the output, or undefined to pass the call on (to the next override, then wasm's own kernel). */
 type Run = (addon: NativeAddon, backend: WasmBackend, inputs: tf.NamedTensorInfoMap, attrs: ConvAttrs & tf.NamedAttrMap) => tf.TensorInfo | tf.TensorInfo[] | undefined;
 
 const conv2d: Run = (addon, backend, { x, filter, bias, preluActivationWeights }, a) => {
@@ -225,10 +225,11 @@ interface BlockGeometry {
   edges: [Pair, Pair];
 }
 
-function blockGeometry(x: tf.TensorInfo | undefined, blockShape: number[], edges: number[][], batchOfInput: (b: number) => number): BlockGeometry | undefined {
+/** `x`'s geometry; `ofBlocks`: `x` holds the blocks (batch-to-space), bh * bw of them per image. */
+function blockGeometry(x: tf.TensorInfo | undefined, blockShape: number[], edges: number[][], ofBlocks: boolean): BlockGeometry | undefined {
   if (!float32(x) || x!.shape.length !== 4 || blockShape.length !== 2 || edges.length !== 2) return undefined;
   const [bh, bw] = blockShape;
-  const batch = batchOfInput(x!.shape[0]);
+  const batch = ofBlocks ? x!.shape[0] / (bh * bw) : x!.shape[0];
   if (!Number.isInteger(batch)) return undefined;
   return { batch, channels: x!.shape[3], block: [bh, bw], edges: [edges[0] as Pair, edges[1] as Pair] };
 }
@@ -269,7 +270,7 @@ function eachBlockRow(
 
 const spaceToBatch: Run = (addon, backend, { x }, attrs) => {
   const { blockShape, paddings } = attrs as unknown as tf.SpaceToBatchNDAttrs;
-  const g = blockGeometry(x, blockShape, paddings, (b) => b);
+  const g = blockGeometry(x, blockShape, paddings, false);
   if (!g) return undefined;
   const [, height, width, c] = x!.shape;
   const [[top, bottom], [left, right]] = g.edges;
@@ -287,7 +288,7 @@ const spaceToBatch: Run = (addon, backend, { x }, attrs) => {
 
 const batchToSpace: Run = (addon, backend, { x }, attrs) => {
   const { blockShape, crops } = attrs as unknown as tf.BatchToSpaceNDAttrs;
-  const g = blockGeometry(x, blockShape, crops, (b) => b / (blockShape[0] * blockShape[1]));
+  const g = blockGeometry(x, blockShape, crops, true);
   if (!g) return undefined;
   const [, h, w, c] = x!.shape;
   const [[top, bottom], [left, right]] = g.edges;
@@ -304,7 +305,7 @@ const batchToSpace: Run = (addon, backend, { x }, attrs) => {
 
 /**
  * A slice of a float32 tensor as strided copies of its innermost runs: one copy of rows for a slice
- * along the last axes (the gradient of a channel concatenation, a crop), one per index of the
+ * along the last axes (channels, as tfjs-layers' concatenation takes its gradient apart; a crop), one per index of the
  * outer axes that are cut too.
  */
 const slice: Run = (addon, backend, { x }, attrs) => {
@@ -329,7 +330,8 @@ const slice: Run = (addon, backend, { x }, attrs) => {
   const [src, dst] = [at(backend, x!) + starts[d] * inner, at(backend, out)];
   const strides = tf.util.computeStrides(shape);
   const index = new Array<number>(outerAxes.length).fill(0);
-  for (let n = 0, done = 0; n < size(counts.slice(0, r + 1)); n++, done += rows * width) {
+  const copies = size(counts.slice(0, r + 1));
+  for (let n = 0, done = 0; n < copies; n++, done += rows * width) {
     let offset = 0;
     for (let a = 0; a < index.length; a++) offset += (starts[a] + index[a]) * strides[a];
     addon.copyRows(memory, src + offset, srcStride, dst + done, width, rows, width);
@@ -447,6 +449,9 @@ export const NATIVE_KERNELS: ReadonlyMap<string, Run> = new Map([
   [SOFTMAX_LOSSES_GRAD, softmaxLossesGradient],
 ]);
 
+/** The attributes of a call that has none (one object for every such call). */
+const NO_ATTRS: tf.NamedAttrMap = Object.freeze({});
+
 /** Who registers the native kernels (`KernelOverride.source`). */
 export const NATIVE_SOURCE = '@dropclass/native-kernels';
 
@@ -461,7 +466,7 @@ export function nativeKernelOverrides(addon: NativeAddon, priority: number): Ker
     backendName: 'wasm',
     source: NATIVE_SOURCE,
     priority,
-    run: (call) => run(addon, call.backend as unknown as WasmBackend, call.inputs, (call.attrs ?? {}) as ConvAttrs & tf.NamedAttrMap),
+    run: (call) => run(addon, call.backend as unknown as WasmBackend, call.inputs, (call.attrs ?? NO_ATTRS) as ConvAttrs & tf.NamedAttrMap),
   }));
 }
 

@@ -40,6 +40,8 @@ export interface KernelOverride {
 export const OVERRIDE_PRIORITY = { native: 300, faster: 200, composite: 100 } as const;
 
 interface Chain {
+  kernelName: string;
+  backendName: string;
   /** The kernel registered before the first override, if any. */
   base: tf.KernelConfig | undefined;
   /** Highest priority first. */
@@ -93,7 +95,7 @@ export function registerKernelOverrides(overrides: readonly KernelOverride[]): v
     if (!chain) {
       const base = tf.getKernel(kernelName, backendName);
       if (base) tf.unregisterKernel(kernelName, backendName);
-      chain = { base, overrides: [] };
+      chain = { kernelName, backendName, base, overrides: [] };
       chains.set(key(kernelName, backendName), chain);
       dispatch(kernelName, backendName, chain);
     }
@@ -107,12 +109,10 @@ export function registerKernelOverrides(overrides: readonly KernelOverride[]): v
  */
 export function unregisterKernelOverrides(source: string, backendName?: string): void {
   for (const [id, chain] of chains) {
-    const [backend, ...rest] = id.split('/');
-    if (backendName !== undefined && backend !== backendName) continue;
+    if (backendName !== undefined && chain.backendName !== backendName) continue;
     chain.overrides = chain.overrides.filter((o) => o.source !== source);
     if (chain.overrides.length > 0) continue;
-    const kernelName = rest.join('/');
-    tf.unregisterKernel(kernelName, backend);
+    tf.unregisterKernel(chain.kernelName, chain.backendName);
     if (chain.base) tf.registerKernel(chain.base);
     chains.delete(id);
   }

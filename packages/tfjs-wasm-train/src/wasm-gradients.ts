@@ -83,9 +83,12 @@ function override(kernelName: string, priority: number, run: KernelOverride['run
   return { kernelName, backendName: 'wasm', source: OVERRIDE_SOURCE, priority, run };
 }
 
+/** The attributes of a call that has none (one object for every such call). */
+const NO_ATTRS: tf.NamedAttrMap = Object.freeze({});
+
 /** Runs `kernelFunc` for the calls `applies` takes, and declines the others. */
 function when(applies: (inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap) => boolean, kernelFunc: tf.KernelFunc): KernelOverride['run'] {
-  return (call) => (applies(call.inputs, call.attrs ?? {}) ? kernelFunc(call) : undefined);
+  return (call) => (applies(call.inputs, call.attrs ?? NO_ATTRS) ? kernelFunc(call) : undefined);
 }
 
 /** Kernels wasm has but runs slowly where training needs them, and what replaces them (for the calls each takes). */

@@ -42,7 +42,6 @@ export {
   diagnoseSavedModel,
   evaluateSavedModel,
   exportSavedModel,
-  inferenceOver,
   loadSavedModel,
   predictWithSavedModel,
 } from './saved-model.js';

@@ -51,7 +51,11 @@ async function importModelBackbone(modelDir: string, runDir: string | undefined)
  * its backbone came from; with the run's config when there is one.
  */
 export async function loadSavedModel(path: string, log: Log): Promise<SavedModel> {
-  const { modelDir, runDir } = await resolveModelDir(path);
+  return loadResolved(await resolveModelDir(path), log);
+}
+
+/** {@link loadSavedModel} of a model directory already found (and its run's, if any). */
+async function loadResolved({ modelDir, runDir }: { modelDir: string; runDir?: string }, log: Log): Promise<SavedModel> {
   const missing = await importModelBackbone(modelDir, runDir);
   let model: DropClassModel;
   try {
@@ -98,7 +102,7 @@ async function withSavedModel<T>(
   refusePartial(path, source, what, options.allowPartial);
   await initBackend({ backend: options.backend });
   await before?.();
-  const saved = await loadSavedModel(path, options.log);
+  const saved = await loadResolved(source, options.log);
   try {
     return await use(saved, source);
   } finally {
@@ -107,7 +111,7 @@ async function withSavedModel<T>(
 }
 
 /** The run config's inference settings with the given ones over them (a new window drops the config's stride). */
-export function inferenceOver(given: InferenceOptions, config?: RunConfig): InferenceOptions {
+function inferenceOver(given: InferenceOptions, config?: RunConfig): InferenceOptions {
   const base: InferenceOptions = config?.inference ?? {};
   const window = given.window ?? base.window;
   return { window, stride: given.stride ?? (given.window ? undefined : base.stride), flip: given.flip ?? base.flip, scales: given.scales ?? base.scales };

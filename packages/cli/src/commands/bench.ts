@@ -47,21 +47,11 @@ export function benchCommand(program: Command): void {
     .option('--chart <png>', 'with a points configuration: also draw ms per megapixel and peak memory against pixels, both frameworks, to this PNG')
     .option('--layout <resnet>', 'with a points configuration: the DeepLabV3 encoder (resnet18, resnet34, resnet50) instead of the configuration\'s')
     .action(async (opts: BenchFlags) => {
-      const { BUNDLED_TORCH_ANCHOR, DEFAULT_PYTHON, benchPreset, formatBench, formatPointsBench, isPointsConfig, pointsPreset, runBench, runPointsBench, writePointsChart } = await experiments('bench');
-      const torchScript = opts.torch === false ? undefined : (opts.torch ?? BUNDLED_TORCH_ANCHOR);
-      if (isPointsConfig(opts.config)) {
-        const options = pointsPreset(opts.config, { backend: opts.backend, torchScript, python: opts.python ?? DEFAULT_PYTHON, threads: opts.threads, quick: opts.quick, steps: opts.steps, layout: opts.layout });
-        const report = await runPointsBench(options, log);
-        if (opts.out) await writeFile(opts.out, JSON.stringify(report, null, 2));
-        if (opts.chart) await writePointsChart(report, opts.chart);
-        process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : formatPointsBench(report)}\n`);
-        return;
-      }
-      if (opts.chart || opts.layout) throw new Error(`--chart and --layout go with a points configuration (deeplab-512, cityscapes, sweep-deeplab), not --config ${opts.config}`);
-      const common = { backend: opts.backend, deeplab: opts.deeplab, torchScript, python: opts.python ?? DEFAULT_PYTHON, profile: opts.profile, threads: opts.threads };
-      const { options, sizes } = benchPreset(opts.config, { ...common, quick: opts.quick, steps: opts.steps });
-      const report = await runBench(options, log, sizes);
-      if (opts.out) await writeFile(opts.out, JSON.stringify(report, null, 2));
-      process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : formatBench(report)}\n`);
+      const { BUNDLED_TORCH_ANCHOR, DEFAULT_PYTHON, runBenchConfig } = await experiments('bench');
+      const { config, json, out, torch, python, ...rest } = opts;
+      const torchScript = torch === false ? undefined : (torch ?? BUNDLED_TORCH_ANCHOR);
+      const { report, text } = await runBenchConfig(config, { ...rest, torchScript, python: python ?? DEFAULT_PYTHON }, log);
+      if (out) await writeFile(out, JSON.stringify(report, null, 2));
+      process.stdout.write(`${json ? JSON.stringify(report, null, 2) : text}\n`);
     });
 }

@@ -48,7 +48,7 @@ export async function exportStockModel(model: DropClassModel, handlerOrURL: tf.i
       stock.dispose();
     }
     let specs = artifacts.weightSpecs ?? [];
-    let data = artifacts.weightData ? tf.io.CompositeArrayBuffer.join(artifacts.weightData) : new ArrayBuffer(0);
+    let data = tf.io.CompositeArrayBuffer.join(artifacts.weightData);
     if (quantize === 'float16') ({ specs, data } = quantizeFloat16(specs, data));
     const exported: tf.io.ModelArtifacts = {
       modelTopology: artifacts.modelTopology,

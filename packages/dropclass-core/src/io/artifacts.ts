@@ -18,7 +18,7 @@ function byteLength(spec: tf.io.WeightsManifestEntry): number {
 
 /** The artifacts' weights, split into the model's and the optimizer's (`group: 'optimizer'`, as tfjs-layers marks them). */
 export function weightGroups(artifacts: tf.io.ModelArtifacts): { model: WeightGroup; optimizer: WeightGroup } {
-  const data = artifacts.weightData ? tf.io.CompositeArrayBuffer.join(artifacts.weightData) : new ArrayBuffer(0);
+  const data = tf.io.CompositeArrayBuffer.join(artifacts.weightData);
   const groups = { model: { specs: [], parts: [] }, optimizer: { specs: [], parts: [] } } as Record<'model' | 'optimizer', { specs: tf.io.WeightsManifestEntry[]; parts: ArrayBuffer[] }>;
   let offset = 0;
   for (const spec of artifacts.weightSpecs ?? []) {
@@ -56,11 +56,6 @@ export async function layersModelArtifacts(model: tfl.LayersModel): Promise<tf.i
     }),
   );
   return artifacts!;
-}
-
-/** An `IOHandler` that gives these artifacts. */
-export function artifactsHandler(artifacts: tf.io.ModelArtifacts): tf.io.IOHandler {
-  return { load: async () => artifacts };
 }
 
 const NODE_HINT = 'to save to or load from a directory in Node, use saveModel, loadModel or exportStockModel from @dropclass/core/node';

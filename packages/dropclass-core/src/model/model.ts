@@ -5,7 +5,7 @@ import { DropClassHead } from '../dropclass/head.js';
 import { NO_CLASS_DROPPED } from '../dropclass/importance.js';
 import { DEFAULT_ALPHA, IGNORE_INDEX } from '../dropclass/objective.js';
 import { resizeBilinear } from '../dropclass/upsample.js';
-import { artifactsHandler, layersModelArtifacts, resolveHandler, weightGroups } from '../io/artifacts.js';
+import { layersModelArtifacts, resolveHandler, weightGroups } from '../io/artifacts.js';
 import { Rng } from '../rng.js';
 import { Sgd, type SgdOptions } from '../train/sgd.js';
 import { BatchNormalization } from '../layers/batch-norm.js';
@@ -311,12 +311,11 @@ export class DropClassModel {
   async save(handlerOrURL: tf.io.IOHandler | string): Promise<tf.io.SaveResult> {
     const handler = resolveHandler(handlerOrURL, 'save');
     const network = await layersModelArtifacts(this.network);
-    const optimizer = await tf.io.encodeWeights(this.optimizer.getState());
-    const networkData = network.weightData ? tf.io.CompositeArrayBuffer.join(network.weightData) : new ArrayBuffer(0);
+    const optimizer = await tf.io.encodeWeights(this.optimizer.getState(), 'optimizer');
     return handler.save!({
       ...network,
-      weightSpecs: [...(network.weightSpecs ?? []), ...optimizer.specs.map((spec) => ({ ...spec, group: 'optimizer' as const }))],
-      weightData: tf.io.CompositeArrayBuffer.join([networkData, tf.io.CompositeArrayBuffer.join(optimizer.data)]),
+      weightSpecs: [...(network.weightSpecs ?? []), ...optimizer.specs],
+      weightData: tf.io.CompositeArrayBuffer.join([tf.io.CompositeArrayBuffer.join(network.weightData), optimizer.data]),
       userDefinedMetadata: { ...network.userDefinedMetadata, [METADATA_KEY]: JSON.parse(JSON.stringify(this.info)) as object },
     });
   }
@@ -341,7 +340,7 @@ export class DropClassModel {
     info.metadata ??= {};
     const groups = weightGroups(artifacts);
     const { userDefinedMetadata: _, ...rest } = artifacts;
-    const network = await tfl.loadLayersModel(artifactsHandler({ ...rest, weightSpecs: groups.model.specs, weightData: groups.model.data })).catch((error: Error) => {
+    const network = await tfl.loadLayersModel(tf.io.fromMemory({ ...rest, weightSpecs: groups.model.specs, weightData: groups.model.data })).catch((error: Error) => {
       throw missingBackboneError(source, info, error);
     });
     const head = network.layers.find((l): l is DropClassHead => l instanceof DropClassHead);
@@ -351,7 +350,7 @@ export class DropClassModel {
     }
     const model = new DropClassModel(network, head, info);
     if (groups.optimizer.specs.length) {
-      const state = tf.io.decodeWeights(groups.optimizer.data, groups.optimizer.specs.map(({ group: _, ...spec }) => spec));
+      const state = tf.io.decodeWeights(groups.optimizer.data, groups.optimizer.specs);
       model.optimizer.setState(state);
       tf.dispose(Object.values(state));
     }

@@ -79,9 +79,8 @@ export function fileSystemHandler(dir: string, options: FileSystemHandlerOptions
       if (optimizerJson) {
         const { weights } = JSON.parse(optimizerJson) as { weights: tf.io.WeightsManifestEntry[] };
         const data = toBuffer(await readFile(join(dir, OPTIMIZER_BIN)));
-        const modelData = artifacts.weightData ? tf.io.CompositeArrayBuffer.join(artifacts.weightData) : new ArrayBuffer(0);
         artifacts.weightSpecs = [...(artifacts.weightSpecs ?? []), ...weights.map((spec) => ({ ...spec, group: 'optimizer' as const }))];
-        artifacts.weightData = tf.io.CompositeArrayBuffer.join([modelData, data]);
+        artifacts.weightData = tf.io.CompositeArrayBuffer.join([tf.io.CompositeArrayBuffer.join(artifacts.weightData), data]);
       }
       return artifacts;
     },

@@ -17,12 +17,7 @@ import torch.nn.functional as F
 from torchvision.models.resnet import BasicBlock as _BasicBlock, Bottleneck, conv1x1
 from torchvision.models.segmentation.deeplabv3 import ASPP
 
-BN_EPS = 1e-5
-BN_MOMENTUM = 0.1  # weight of the new batch in the moving statistics (PyTorch's default)
-
-
-def batch_norm(channels):
-    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+from .objective import batch_norm
 
 
 def conv_bn_relu(cin, cout):

@@ -11,7 +11,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .networks import batch_norm
+BN_EPS = 1e-5
+BN_MOMENTUM = 0.1  # weight of the new batch in the moving statistics (PyTorch's default)
+
+
+def batch_norm(channels):
+    """The batch norm of every twin (the networks' and the feature-selection layer's): torch only,
+    so that the objective needs no torchvision."""
+    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+
 
 IGNORE = 255
 ALPHA = 10.0
