@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "dropclass_native_kernels",
-      "sources": ["native/addon.cc", "native/kernels.cc"],
+      "sources": ["native/addon.cc", "native/kernels.cc", "native/gemm_avx512.cc"],
       "cflags_cc": ["-O3", "-std=c++17", "-fno-math-errno"],
       "cflags_cc!": ["-fno-exceptions"],
       "xcode_settings": {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -23,6 +24,9 @@
 #pragma GCC target("avx2,fma")
 #endif
 #endif
+
+// After the pragma above: the AVX2 build of the product is built for AVX2.
+#include "gemm.h"
 
 namespace dck {
 namespace {
@@ -40,135 +44,61 @@ inline v8 load(const float* p) {
 }
 inline void store(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
 
-// A matrix seen through strides: element (i, j) is p[i * rs + j * cs]. Transposes are strides.
-struct View {
-  const float* p;
-  std::ptrdiff_t rs, cs;
-  const float* at(std::ptrdiff_t i, std::ptrdiff_t j) const { return p + i * rs + j * cs; }
-};
-
-constexpr int KC = 256;   // depth of a packed block
-constexpr int MC = 96;    // rows of a packed block of A (a multiple of both MR below)
-constexpr int NC = 2048;  // columns of a packed block of B
-
-std::vector<float>& scratch(int which) {
-  thread_local std::vector<float> buffers[3];
-  return buffers[which];
-}
-float* scratch(int which, std::size_t size) {
-  auto& v = scratch(which);
-  if (v.size() < size) v.resize(size);
-  return v.data();
+// The buffer of patches of the thread's convolution tiles.
+float* patches_buffer(std::size_t size) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < size) buffer.resize(size);
+  return buffer.data();
 }
 
-// C[m x n] (+)= A[m x k] B[k x n], with C's rows `ldc` apart. MR rows by NV*8 columns per inner kernel.
-template <int MR, int NV>
-struct Gemm {
-  static constexpr int NR = NV * 8;
+bool use_avx512() {
+  static const bool yes = [] {
+#if DCK_X86
+    const char* isa = std::getenv("DROPCLASS_NATIVE_ISA");
+    if (isa && std::strcmp(isa, "avx2") == 0) return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+#else
+    return false;
+#endif
+  }();
+  return yes;
+}
 
-  static void micro(int kc, const float* __restrict a, const float* __restrict b, float* c, std::ptrdiff_t ldc, int mr, int nr, bool add) {
-    v8 acc[MR][NV];
-    for (int i = 0; i < MR; ++i)
-      for (int v = 0; v < NV; ++v) acc[i][v] = splat(0.f);
-    for (int p = 0; p < kc; ++p) {
-      v8 bv[NV];
-      for (int v = 0; v < NV; ++v) bv[v] = load(b + p * NR + 8 * v);
-      for (int i = 0; i < MR; ++i) {
-        const v8 av = splat(a[p * MR + i]);
-        for (int v = 0; v < NV; ++v) acc[i][v] += av * bv[v];
-      }
-    }
-    if (mr == MR && nr == NR) {
-      for (int i = 0; i < MR; ++i)
-        for (int v = 0; v < NV; ++v) {
-          float* dst = c + i * ldc + 8 * v;
-          store(dst, add ? load(dst) + acc[i][v] : acc[i][v]);
-        }
-      return;
-    }
-    float tile[MR][NR];
-    std::memcpy(tile, acc, sizeof tile);
-    for (int i = 0; i < mr; ++i)
-      for (int j = 0; j < nr; ++j) {
-        float* dst = c + i * ldc + j;
-        *dst = add ? *dst + tile[i][j] : tile[i][j];
-      }
-  }
-
-  static void pack_a(int mc, int kc, View a, float* out) {
-    for (int ir = 0; ir < mc; ir += MR) {
-      const int mr = std::min(MR, mc - ir);
-      float* panel = out + static_cast<std::ptrdiff_t>(ir) * kc;
-      if (a.cs == 1) {
-        for (int i = 0; i < mr; ++i) {
-          const float* row = a.at(ir + i, 0);
-          for (int p = 0; p < kc; ++p) panel[p * MR + i] = row[p];
-        }
-      } else {
-        for (int p = 0; p < kc; ++p)
-          for (int i = 0; i < mr; ++i) panel[p * MR + i] = *a.at(ir + i, p);
-      }
-      for (int i = mr; i < MR; ++i)
-        for (int p = 0; p < kc; ++p) panel[p * MR + i] = 0.f;
-    }
-  }
-
-  static void pack_b(int kc, int nc, View b, float* out) {
-    for (int jr = 0; jr < nc; jr += NR) {
-      const int nr = std::min(NR, nc - jr);
-      float* panel = out + static_cast<std::ptrdiff_t>(jr) * kc;
-      if (b.cs == 1) {
-        for (int p = 0; p < kc; ++p) {
-          const float* row = b.at(p, jr);
-          for (int j = 0; j < nr; ++j) panel[p * NR + j] = row[j];
-          for (int j = nr; j < NR; ++j) panel[p * NR + j] = 0.f;
-        }
-      } else {
-        for (int j = 0; j < nr; ++j) {
-          const float* column = b.at(0, jr + j);
-          for (int p = 0; p < kc; ++p) panel[p * NR + j] = column[p * b.rs];
-        }
-        for (int p = 0; p < kc; ++p)
-          for (int j = nr; j < NR; ++j) panel[p * NR + j] = 0.f;
-      }
-    }
-  }
-
-  static void run(int m, int n, int k, View a, View b, float* c, std::ptrdiff_t ldc, bool add) {
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0) {
-      if (!add)
-        for (int i = 0; i < m; ++i) std::memset(c + i * ldc, 0, sizeof(float) * n);
-      return;
-    }
-    const int nc_max = std::min(NC, (n + NR - 1) / NR * NR);
-    float* packed_b = scratch(0, static_cast<std::size_t>(KC) * nc_max);
-    float* packed_a = scratch(1, static_cast<std::size_t>(KC) * MC);
-    for (int jc = 0; jc < n; jc += NC) {
-      const int nc = std::min(NC, n - jc);
-      for (int pc = 0; pc < k; pc += KC) {
-        const int kc = std::min(KC, k - pc);
-        pack_b(kc, nc, View{b.at(pc, jc), b.rs, b.cs}, packed_b);
-        const bool accumulate = add || pc > 0;
-        for (int ic = 0; ic < m; ic += MC) {
-          const int mc = std::min(MC, m - ic);
-          pack_a(mc, kc, View{a.at(ic, pc), a.rs, a.cs}, packed_a);
-          for (int jr = 0; jr < nc; jr += NR)
-            for (int ir = 0; ir < mc; ir += MR)
-              micro(kc, packed_a + static_cast<std::ptrdiff_t>(ir) * kc, packed_b + static_cast<std::ptrdiff_t>(jr) * kc,
-                    c + (ic + ir) * ldc + jc + jr, ldc, std::min(MR, mc - ir), std::min(NR, nc - jr), accumulate);
-        }
-      }
-    }
-  }
-};
-
-// The product, with the inner kernel's shape chosen for the number of columns.
-void gemm(int m, int n, int k, View a, View b, float* c, std::ptrdiff_t ldc, bool add) {
+// The inner kernel's shape for n columns (AVX2): one vector wide for up to 8, else two.
+template <typename F>
+void with_kernel(int n, F f) {
   if (n <= 8)
-    Gemm<8, 1>::run(m, n, k, a, b, c, ldc, add);
+    f(Gemm<v8, 8, 1>{});
   else
-    Gemm<6, 2>::run(m, n, k, a, b, c, ldc, add);
+    f(Gemm<v8, 6, 2>{});
+}
+
+// The product C[m x n] (+)= A[m x k] B[k x n], on AVX-512 where the CPU has it (asked once, at the
+// first product; DROPCLASS_NATIVE_ISA=avx2 keeps to AVX2), with B as a view or packed by pack_b.
+void gemm(int m, int n, int k, View a, View b, float* c, std::ptrdiff_t ldc, bool add, const PackedB* packed = nullptr) {
+#if DCK_X86
+  if (use_avx512()) return gemm_avx512(m, n, k, a, b, c, ldc, add, packed);
+#endif
+  with_kernel(n, [&](auto kernel) { kernel.run(m, n, k, a, b, c, ldc, add, packed ? packed->data.data() : nullptr); });
+}
+
+// B packed whole for the build gemm uses, its blocks packed on the threads.
+PackedB pack_b(int k, int n, View b) {
+  PackedB out;
+#if DCK_X86
+  if (use_avx512()) {
+    pack_b_avx512(k, n, b, out);
+    return out;
+  }
+#endif
+  with_kernel(n, [&](auto kernel) {
+    out.data.resize(kernel.packed_size(k, n));
+    out.k = k;
+    out.n = n;
+    kernel.pack_whole_b(k, n, b, out.data.data(), parallel_for);
+  });
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -408,7 +338,7 @@ int threads() { return pool().wanted; }
 
 const char* isa() {
 #if DCK_X86
-  return "avx2+fma";
+  return use_avx512() ? "avx512f+fma" : "avx2+fma";
 #else
   return "generic";
 #endif
@@ -422,15 +352,16 @@ void conv2d(const ConvGeometry& g, const float* x, const float* filter, const fl
   const bool direct = pointwise(g);
   const int tile = tile_rows(depth);
   const int tiles = (rows + tile - 1) / tile;
+  const PackedB packed = pack_b(depth, n, w);  // once, for every tile
   parallel_for(tiles, [&](int t) {
     const int r0 = t * tile, r1 = std::min(rows, r0 + tile);
     float* y = out + static_cast<std::ptrdiff_t>(r0) * n;
     if (direct) {
-      gemm(r1 - r0, n, depth, View{x + static_cast<std::ptrdiff_t>(r0) * depth, depth, 1}, w, y, n, false);
+      gemm(r1 - r0, n, depth, View{x + static_cast<std::ptrdiff_t>(r0) * depth, depth, 1}, w, y, n, false, &packed);
     } else {
-      float* col = scratch(2, static_cast<std::size_t>(tile) * depth);
+      float* col = patches_buffer(static_cast<std::size_t>(tile) * depth);
       im2col(g, x, r0, r1, col);
-      gemm(r1 - r0, n, depth, View{col, depth, 1}, w, y, n, false);
+      gemm(r1 - r0, n, depth, View{col, depth, 1}, w, y, n, false, &packed);
     }
     if (bias || relu)
       for (int r = r0; r < r1; ++r, y += n)
@@ -446,12 +377,13 @@ void conv2d_input_gradient(const ConvGeometry& g, const float* dy, const float* 
   const int n = g.out_c;
   // The filter as [out, taps x in]: the transpose of its [taps x in, out] layout.
   const View wt{filter, 1, n};
+  const PackedB packed = pack_b(n, depth, wt);  // once, for every tile
   if (pointwise(g)) {
     const int rows = g.batch * g.in_h * g.in_w;
     const Split split(rows, threads() * 4, 48);
     parallel_for(split.parts, [&](int i) {
       const int r0 = split.begin(i), r1 = split.end(i);
-      gemm(r1 - r0, depth, n, View{dy + static_cast<std::ptrdiff_t>(r0) * n, n, 1}, wt, dx + static_cast<std::ptrdiff_t>(r0) * depth, depth, false);
+      gemm(r1 - r0, depth, n, View{dy + static_cast<std::ptrdiff_t>(r0) * n, n, 1}, wt, dx + static_cast<std::ptrdiff_t>(r0) * depth, depth, false, &packed);
     });
     return;
   }
@@ -467,10 +399,10 @@ void conv2d_input_gradient(const ConvGeometry& g, const float* dy, const float* 
   parallel_for(parts, [&](int p) {
     const int b0 = p * group, b1 = std::min(g.batch, b0 + group);
     std::memset(dx + b0 * image, 0, sizeof(float) * image * (b1 - b0));
-    float* col = scratch(2, static_cast<std::size_t>(tile) * depth);
+    float* col = patches_buffer(static_cast<std::size_t>(tile) * depth);
     for (int r0 = b0 * per_image; r0 < b1 * per_image; r0 += tile) {
       const int r1 = std::min(b1 * per_image, r0 + tile);
-      gemm(r1 - r0, depth, n, View{dy + static_cast<std::ptrdiff_t>(r0) * n, n, 1}, wt, col, depth, false);
+      gemm(r1 - r0, depth, n, View{dy + static_cast<std::ptrdiff_t>(r0) * n, n, 1}, wt, col, depth, false, &packed);
       col2im_add(g, col, r0, r1, dx);
     }
   });
@@ -482,7 +414,9 @@ void conv2d_filter_gradient(const ConvGeometry& g, const float* x, const float* 
   const int n = g.out_c;
   const std::size_t size = static_cast<std::size_t>(depth) * n;
   const bool direct = pointwise(g);
-  const int tile = tile_rows(depth);
+  // Tiles of at least a packed block's depth (KC rows): the filter's gradient, read and written by
+  // every product, is visited once per KC rows, not once per tile of the forward's size.
+  const int tile = std::max(KC, tile_rows(depth));
   // Each part sums its rows' products into a buffer of its own; the parts are added at the end, in
   // order. How the rows are parted depends on the shapes alone, never on the threads, so that the
   // result is the same for any number of threads: at most 8 parts of whole tiles, fewer where the
@@ -493,7 +427,7 @@ void conv2d_filter_gradient(const ConvGeometry& g, const float* x, const float* 
   parallel_for(split.parts, [&](int i) {
     float* sum = i == 0 ? dfilter : partial.data() + (i - 1) * size;
     std::memset(sum, 0, sizeof(float) * size);
-    float* col = direct ? nullptr : scratch(2, static_cast<std::size_t>(tile) * depth);
+    float* col = direct ? nullptr : patches_buffer(static_cast<std::size_t>(tile) * depth);
     for (int r0 = split.begin(i); r0 < split.end(i); r0 += tile) {
       const int r1 = std::min(split.end(i), r0 + tile);
       const float* patches = x + static_cast<std::ptrdiff_t>(r0) * depth;

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 export interface NativeAddon {
   /** Whether this CPU runs the instructions the build uses. */
   readonly supported: boolean;
-  /** The instruction set the build targets (`avx2+fma`, or `generic` off x86-64). */
+  /** The instruction set the products run on: `avx512f+fma` where the CPU has AVX-512 (unless `DROPCLASS_NATIVE_ISA=avx2`), else `avx2+fma`; `generic` off x86-64. */
   readonly isa: string;
   conv2d(heap: Float32Array, x: number, filter: number, bias: number, out: number, relu: number, ...geometry: number[]): void;
   conv2dInputGradient(heap: Float32Array, dy: number, filter: number, dx: number, ...geometry: number[]): void;

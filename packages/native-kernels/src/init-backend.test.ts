@@ -25,7 +25,7 @@ describe('initBackend with @dropclass/native-kernels installed', () => {
       return;
     }
     expect(nativeKernelsState()).toMatchObject({ active: true, threads: 2 });
-    expect(messages.join('\n')).toMatch(/backend wasm \(2 threads\), native kernels \((avx2\+fma|generic), 2 threads\)/);
+    expect(messages.join('\n')).toMatch(/backend wasm \(2 threads\), native kernels \((avx512f\+fma|avx2\+fma|generic), 2 threads\)/);
 
     // conv -> bias -> ReLU -> conv (stride 2) -> a product with a transposed operand -> loss; the
     // wasm heap is shared memory here, which the native kernels read and write in place.

@@ -3,7 +3,8 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadAddon, type NativeAddon, RowOp } from './addon.js';
+import { spawnSync } from 'node:child_process';
+import { ADDON_PATH, loadAddon, type NativeAddon, RowOp } from './addon.js';
 import {
   BATCH_NORM_TRAINING_GRAD_KERNEL as BATCH_NORM_TRAINING_GRAD,
   BATCH_NORM_TRAINING_KERNEL as BATCH_NORM_TRAINING,
@@ -66,7 +67,7 @@ describe('the addon', () => {
   it('is built and loads here, or says why not', () => {
     if (addon) {
       expect(addon.supported).toBe(true);
-      expect(['avx2+fma', 'generic']).toContain(addon.isa);
+      expect(['avx512f+fma', 'avx2+fma', 'generic']).toContain(addon.isa);
     } else {
       expect(reason).toMatch(/DROPCLASS_NATIVE=0|not built|does not load|lacks/);
     }
@@ -78,6 +79,51 @@ describe('the addon', () => {
     expect(() => addon!.matMul(heap, 0, 4, 14, 1, 2, 2, 2, 4, 4, 0, 0)).toThrow(/outside the memory/);
     expect(() => addon!.matMul(new Float64Array(4) as unknown as Float32Array, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0)).toThrow(/Float32Array/);
     expect(() => addon!.setThreads(0)).toThrow(/threads/);
+  });
+});
+
+// Convolutions (forward, both gradients) and products of several shapes, computed by the addon in
+// a process of its own; prints the instruction set and a digest of every result's bits.
+const PRODUCTS = `
+import { createRequire } from 'node:module';
+import { createHash } from 'node:crypto';
+const addon = createRequire(import.meta.url)(process.argv[1]);
+addon.setThreads(2);
+let s = 7;
+const heap = new Float32Array(1 << 21).map(() => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1);
+const out = 1 << 20;
+const hash = createHash('sha256');
+const keep = (n) => hash.update(new Uint8Array(heap.buffer, out * 4, n * 4));
+for (const [m, n, k, ta, tb] of [[300, 19, 256, 0, 0], [97, 130, 600, 1, 0], [64, 512, 288, 0, 1], [5, 8, 9000, 0, 0]]) {
+  addon.matMul(heap, 0, 300000, out, 1, m, n, k, 0, 0, ta, tb);
+  keep(m * n);
+}
+// batch, in h w c, out h w c, kernel h w, stride h w, dilation h w, padding top left
+for (const g of [[2, 17, 19, 24, 17, 19, 40, 3, 3, 1, 1, 1, 1, 1, 1], [1, 33, 31, 64, 17, 16, 70, 3, 3, 2, 2, 1, 1, 1, 1], [2, 20, 20, 48, 20, 20, 16, 1, 1, 1, 1, 1, 1, 0, 0]]) {
+  const outSize = g[0] * g[4] * g[5] * g[6];
+  addon.conv2d(heap, 0, 300000, -1, out, 0, ...g);
+  keep(outSize);
+  addon.conv2dInputGradient(heap, 0, 300000, out, ...g);
+  keep(g[0] * g[1] * g[2] * g[3]);
+  addon.conv2dFilterGradient(heap, 0, 300000, out, ...g);
+  keep(g[7] * g[8] * g[3] * g[6]);
+}
+process.stdout.write(JSON.stringify({ isa: addon.isa, digest: hash.digest('hex') }));
+`;
+
+function productsIn(env: Record<string, string>): { isa: string; digest: string } {
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', PRODUCTS, ADDON_PATH], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  expect(run.status, run.stderr).toBe(0);
+  return JSON.parse(run.stdout) as { isa: string; digest: string };
+}
+
+describe.runIf(addon?.isa === 'avx512f+fma')('the AVX-512 build of the product', () => {
+  it('gives the same bits as the AVX2 build (DROPCLASS_NATIVE_ISA=avx2): each value summed in the same order', () => {
+    const wide = productsIn({});
+    const narrow = productsIn({ DROPCLASS_NATIVE_ISA: 'avx2' });
+    expect(wide.isa).toBe('avx512f+fma');
+    expect(narrow.isa).toBe('avx2+fma');
+    expect(wide.digest).toBe(narrow.digest);
   });
 });
 

@@ -1,0 +1,46 @@
+// The packed matrix product built for AVX-512 (16-float vectors, 32 registers: 12 rows by 32
+// columns per inner kernel). kernels.cc calls it only where the CPU reports AVX-512F and VL.
+#if defined(__x86_64__) || defined(_M_X64)
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx2,fma"))), apply_to = function)
+#elif defined(__GNUC__)
+#pragma GCC target("avx512f,avx512vl,avx2,fma")
+#endif
+#include "gemm.h"
+#include "kernels.h"
+
+namespace dck {
+namespace {
+
+typedef float v16 __attribute__((vector_size(64)));
+
+// The inner kernel's shape for n columns: one vector wide for up to 16, else two.
+template <typename F>
+void with_kernel(int n, F f) {
+  if (n <= 16)
+    f(Gemm<v16, 12, 1>{});
+  else
+    f(Gemm<v16, 12, 2>{});
+}
+
+}  // namespace
+
+void gemm_avx512(int m, int n, int k, View a, View b, float* c, std::ptrdiff_t ldc, bool add, const PackedB* packed) {
+  with_kernel(n, [&](auto kernel) { kernel.run(m, n, k, a, b, c, ldc, add, packed ? packed->data.data() : nullptr); });
+}
+
+void pack_b_avx512(int k, int n, View b, PackedB& out) {
+  with_kernel(n, [&](auto kernel) {
+    out.data.resize(kernel.packed_size(k, n));
+    out.k = k;
+    out.n = n;
+    kernel.pack_whole_b(k, n, b, out.data.data(), parallel_for);
+  });
+}
+
+}  // namespace dck
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
+#endif
