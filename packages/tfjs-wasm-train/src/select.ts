@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerFasterGradients } from './gradients.js';
+import { installLeanBackprop } from './lean-backprop.js';
 import { threadedWasmSupport } from './version-guard.js';
 import { registerWasmGradientKernels } from './wasm-gradients.js';
 import { MAX_WASM_THREADS, startThreadedWasm } from './wasm-threads.js';
@@ -154,7 +155,8 @@ async function loadStockGradients(): Promise<void> {
  *
  * Importing `@dropclass/tfjs-wasm-train` leaves tfjs as it is; this call is where the package
  * changes tfjs globally: it loads tfjs-layers when installed (it registers tfjs's stock gradients),
- * registers the faster `FusedBatchNorm`, `Sum` and `Mean` gradients (`registerFasterGradients`)
+ * registers the faster `FusedBatchNorm`, `Sum` and `Mean` gradients (`registerFasterGradients`),
+ * makes the backward pass free each gradient and saved tensor once used (`installLeanBackprop`)
  * and, for wasm, the gradient and training kernels (`registerWasmGradientKernels`), and the
  * native convolutions and matrix products of `@dropclass/native-kernels` where that is installed
  * and built (`DROPCLASS_NATIVE=0` leaves them out; `nativeKernelsState` tells what happened).
@@ -170,6 +172,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   const threads = requestedThreads(options.threads);
   await loadStockGradients();
   registerFasterGradients();
+  installLeanBackprop();
   const order = forced ? [forced] : BACKEND_NAMES;
   for (const name of order) {
     if (tf.getBackend() === name && tf.findBackend(name)) {
