@@ -58,7 +58,10 @@ struct Gemm {
   }
   static void store(float* p, V v) { std::memcpy(p, &v, sizeof v); }
 
-  static void micro(int kc, const float* __restrict a, const float* __restrict b, float* c, std::ptrdiff_t ldc, int mr, int nr, bool add) {
+  // A's value for row i of the block at depth p is a[p * ps + i * is]: packed (ps MR, is 1), or
+  // read where it lies in A (ps and is A's strides).
+  static void micro(int kc, const float* __restrict a, std::ptrdiff_t ps, std::ptrdiff_t is, const float* __restrict b, float* c, std::ptrdiff_t ldc, int mr, int nr,
+                    bool add) {
     V acc[MR][NV];
     for (int i = 0; i < MR; ++i)
       for (int v = 0; v < NV; ++v) acc[i][v] = V{};
@@ -66,7 +69,7 @@ struct Gemm {
       V bv[NV];
       for (int v = 0; v < NV; ++v) bv[v] = load(b + p * NR + W * v);
       for (int i = 0; i < MR; ++i) {
-        const V av = V{} + a[p * MR + i];
+        const V av = V{} + a[p * ps + i * is];
         for (int v = 0; v < NV; ++v) acc[i][v] += av * bv[v];
       }
     }
@@ -161,12 +164,19 @@ struct Gemm {
         const float* panels = packed ? packed + block_at(k, n, jc, pc) : packed_b;
         if (!packed) pack_b(kc, nc, View{b.at(pc, jc), b.rs, b.cs}, packed_b);
         const bool accumulate = add || pc > 0;
+        // With one panel of columns each value of A is used once: whole blocks of MR rows are read
+        // where they lie, not packed first (a copy as long as the product itself).
+        const bool direct = n <= NR;
         for (int ic = 0; ic < m; ic += MC) {
           const int mc = std::min(MC, m - ic);
-          pack_a(mc, kc, View{a.at(ic, pc), a.rs, a.cs}, packed_a);
+          const int whole = direct ? mc / MR * MR : 0;
+          for (int ir = 0; ir < whole; ir += MR)
+            micro(kc, a.at(ic + ir, pc), a.cs, a.rs, panels, c + (ic + ir) * ldc + jc, ldc, MR, nc, accumulate);
+          if (whole == mc) continue;
+          pack_a(mc - whole, kc, View{a.at(ic + whole, pc), a.rs, a.cs}, packed_a);
           for (int jr = 0; jr < nc; jr += NR)
-            for (int ir = 0; ir < mc; ir += MR)
-              micro(kc, packed_a + static_cast<std::ptrdiff_t>(ir) * kc, panels + static_cast<std::ptrdiff_t>(jr) * kc,
+            for (int ir = whole; ir < mc; ir += MR)
+              micro(kc, packed_a + static_cast<std::ptrdiff_t>(ir - whole) * kc, MR, 1, panels + static_cast<std::ptrdiff_t>(jr) * kc,
                     c + (ic + ir) * ldc + jc + jr, ldc, std::min(MR, mc - ir), std::min(NR, nc - jr), accumulate);
         }
       }

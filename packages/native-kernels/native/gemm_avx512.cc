@@ -1,5 +1,5 @@
 // The packed matrix product built for AVX-512 (16-float vectors, 32 registers: 12 rows by 32
-// columns per inner kernel). kernels.cc calls it only where the CPU reports AVX-512F and VL.
+// columns per inner kernel; narrower kernels for products with few columns). kernels.cc calls it only where the CPU reports AVX-512F and VL.
 #if defined(__x86_64__) || defined(_M_X64)
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx2,fma"))), apply_to = function)
@@ -12,12 +12,16 @@
 namespace dck {
 namespace {
 
+typedef float v8 __attribute__((vector_size(32)));
 typedef float v16 __attribute__((vector_size(64)));
 
-// The inner kernel's shape for n columns: one vector wide for up to 16, else two.
+// The inner kernel's shape for n columns: one 8-float vector wide for up to 8, one 16-float vector
+// for up to 16, else two.
 template <typename F>
 void with_kernel(int n, F f) {
-  if (n <= 16)
+  if (n <= 8)
+    f(Gemm<v8, 8, 1>{});
+  else if (n <= 16)
     f(Gemm<v16, 12, 1>{});
   else
     f(Gemm<v16, 12, 2>{});
