@@ -64,9 +64,10 @@ export class AtrousConv2D extends tfl.layers.Layer {
       let y: tf.Tensor4D;
       if (r === 1 && this.strides > 1) {
         // Symmetric padding, as torchvision's ResNet: TF's 'same' pads only the bottom and right at
-        // stride 2, which samples the main path one pixel off its 1x1 strided shortcut.
+        // stride 2, which samples the main path one pixel off its 1x1 strided shortcut. Given to the
+        // conv itself, not as a padded copy of the input.
         const p = (this.kernelSize - 1) / 2;
-        y = tf.conv2d(tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]), kernel, this.strides, 'valid');
+        y = tf.conv2d(x, kernel, this.strides, [[0, 0], [p, p], [p, p], [0, 0]]);
       } else if (r === 1) {
         y = tf.conv2d(x, kernel, 1, 'same');
       } else {
