@@ -72,6 +72,7 @@ export { IGNORE_INDEX } from './dropclass/objective.js';
 // for batch norm in training.
 export { SOFTMAX_LOSSES_GRAD_KERNEL, SOFTMAX_LOSSES_KERNEL, type SoftmaxLossesAttrs, softmaxLosses } from './ops/softmax-losses.js';
 export { BATCH_NORM_TRAINING_GRAD_KERNEL, BATCH_NORM_TRAINING_KERNEL, type BatchNormTrainingAttrs } from './ops/batch-norm.js';
+export { SGD_UPDATE_KERNEL, type SgdUpdateAttrs, sgdUpdate } from './ops/sgd-update.js';
 
 // Whole-image inference.
 export {

@@ -285,6 +285,24 @@ struct LossArgs {
 };
 
 // (heap, logits, labels|-1, losses, p, count, rows, classes, ignoreIndex, excludedClass, suppressedClass)
+// (heap, w, g, v|-1, wOut, vOut, size, learningRate, momentum, weightDecay)
+napi_value SgdUpdate(napi_env env, napi_callback_info info) {
+  Args a(env, info, 10);
+  if (!a.ok) return nullptr;
+  const int32_t size = a.integer(6);
+  const double learning_rate = a.number(7), momentum = a.number(8), weight_decay = a.number(9);
+  if (!a.ok) return nullptr;
+  if (size < 0) return fail(env, "native kernels: invalid SGD size");
+  float* w = a.tensor(1, size);
+  float* g = a.tensor(2, size);
+  float* v = a.integer(3) >= 0 ? a.tensor(3, size) : nullptr;
+  float* w_out = a.tensor(4, size);
+  float* v_out = a.tensor(5, size);
+  if (!a.ok) return nullptr;
+  dck::sgd_update(size, w, g, v, static_cast<float>(learning_rate), static_cast<float>(momentum), static_cast<float>(weight_decay), w_out, v_out);
+  return nullptr;
+}
+
 napi_value SoftmaxLosses(napi_env env, napi_callback_info info) {
   Args a(env, info, 11);
   if (!a.ok) return nullptr;
@@ -355,6 +373,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"batchNormTrainingGradient", nullptr, BatchNormTrainingGradient, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"rows", nullptr, Rows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"copyRows", nullptr, CopyRows, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sgdUpdate", nullptr, SgdUpdate, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmaxLosses", nullptr, SoftmaxLosses, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmaxLossesGradient", nullptr, SoftmaxLossesGradient, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPoolGradient", nullptr, MaxPoolGradient, nullptr, nullptr, nullptr, napi_default, nullptr},

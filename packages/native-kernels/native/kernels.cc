@@ -538,6 +538,34 @@ void batch_norm(std::ptrdiff_t rows, int channels, const float* x, const float* 
   });
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("fp-contract=off")))
+#endif
+void sgd_update(std::ptrdiff_t size, const float* w, const float* g, const float* v, float learning_rate, float momentum, float weight_decay, float* w_out,
+                float* v_out) {
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+  const Split split(static_cast<int>(size), size >= 65536 ? threads() : 1, 4096);
+  parallel_for(split.parts, [&](int i) {
+    for (std::ptrdiff_t j = split.begin(i); j < split.end(i); ++j) {
+      float d = g[j];
+      if (weight_decay != 0.f) {
+        const float decayed_by = w[j] * weight_decay;
+        d = d + decayed_by;
+      }
+      float next = d;
+      if (v) {
+        const float kept = v[j] * momentum;
+        next = kept + d;
+      }
+      v_out[j] = next;
+      const float step = next * learning_rate;
+      w_out[j] = w[j] - step;
+    }
+  });
+}
+
 void reduce_rows(std::ptrdiff_t rows, std::ptrdiff_t columns, const float* x, bool mean, float* out) {
   // Blocks of rows (256, or more to keep to 1024 blocks) each summed in float into a row of its
   // own, then the blocks added in order in double: the blocks follow the shape alone, never the

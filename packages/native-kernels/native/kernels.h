@@ -34,6 +34,12 @@ void conv2d_filter_gradient(const ConvGeometry& g, const float* x, const float* 
 void matmul(int batch, int m, int n, int k, const float* a, std::ptrdiff_t a_batch_stride, bool transpose_a, const float* b,
             std::ptrdiff_t b_batch_stride, bool transpose_b, float* out);
 
+// One SGD step over `size` values: d = g + weight_decay * w, v' = momentum * v + d (d where v is
+// null), w' = w - learning_rate * v', each product and sum rounded to float on its own, as separate
+// tensor ops would round them.
+void sgd_update(std::ptrdiff_t size, const float* w, const float* g, const float* v, float learning_rate, float momentum, float weight_decay, float* w_out,
+                float* v_out);
+
 // out = (x - mean) / sqrt(variance + epsilon) * scale + offset over rows of `channels` values, then
 // ReLU when `relu`; any of mean, variance, offset, scale may be null (0, 1, 0, 1).
 void batch_norm(std::ptrdiff_t rows, int channels, const float* x, const float* mean, const float* variance, const float* offset,

@@ -25,6 +25,8 @@ export interface NativeAddon {
   softmaxLosses(heap: Float32Array, logits: number, labels: number, losses: number, p: number, count: number, rows: number, classes: number, ignoreIndex: number, excludedClass: number, suppressedClass: number): void;
   /** The logits' gradient from `p`, the labels, the forward's `count` and `dy` `[2]`. */
   softmaxLossesGradient(heap: Float32Array, p: number, labels: number, count: number, dy: number, dx: number, rows: number, classes: number, ignoreIndex: number, excludedClass: number, suppressedClass: number): void;
+  /** One SGD step over `size` values into `wOut` and `vOut` (`v` -1 on the first step), as core's `SGD_UPDATE_KERNEL`. */
+  sgdUpdate(heap: Float32Array, w: number, g: number, v: number, wOut: number, vOut: number, size: number, learningRate: number, momentum: number, weightDecay: number): void;
   setThreads(threads: number): void;
   threads(): number;
 }

@@ -1,14 +1,17 @@
 // The contract of the fused kernels that @dropclass/core defines (ops/batch-norm.ts,
-// ops/softmax-losses.ts: names, inputs, attributes, outputs) and this package implements: by core's
-// names, and with the losses and gradients of core's composites, in the DropClass head.
+// ops/softmax-losses.ts, ops/sgd-update.ts: names, inputs, attributes, outputs) and this package
+// implements: by core's names, with the losses and gradients of core's composites in the DropClass
+// head, and the SGD step of core's composite.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import {
   BATCH_NORM_TRAINING_GRAD_KERNEL,
   BATCH_NORM_TRAINING_KERNEL,
   DropClassHead,
+  SGD_UPDATE_KERNEL,
   SOFTMAX_LOSSES_GRAD_KERNEL,
   SOFTMAX_LOSSES_KERNEL,
+  sgdUpdate,
 } from '@dropclass/core';
 import { initBackend, nativeKernelsState } from '@dropclass/tfjs-wasm-train';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -46,8 +49,35 @@ describe("core's fused kernels on wasm", () => {
 
   it('are registered by the native kernels when they run, and not otherwise', () => {
     const state = nativeKernelsState();
-    const registered = FUSED.filter((name) => tf.getKernel(name, 'wasm') !== undefined);
-    expect(registered).toEqual(state?.active ? FUSED : []);
+    const registered = [...FUSED, SGD_UPDATE_KERNEL].filter((name) => tf.getKernel(name, 'wasm') !== undefined);
+    expect(registered).toEqual(state?.active ? [...FUSED, SGD_UPDATE_KERNEL] : []);
+  });
+
+  it("give three SGD steps the weights and velocities of core's composite on the cpu backend, bit for bit", async () => {
+    const steps = async (backend: string) => {
+      await tf.setBackend(backend);
+      const results: number[][] = [];
+      const profile = await tf.profile(() => {
+        for (const weightDecay of [5e-4, 0]) {
+          let weight = tf.randomNormal([3, 70001], 0, 1, 'float32', 5);
+          let velocity: tf.Tensor | undefined;
+          for (let i = 0; i < 3; i++) {
+            const gradient = tf.randomNormal([3, 70001], 0, 0.1, 'float32', 6 + i);
+            const next = sgdUpdate(weight, gradient, velocity, { learningRate: 0.01 * (i + 1), momentum: 0.9, weightDecay });
+            tf.dispose([weight, gradient, velocity]);
+            ({ weight, velocity } = next);
+            results.push(Array.from(weight.dataSync()), Array.from(velocity.dataSync()));
+          }
+          tf.dispose([weight, velocity]);
+        }
+      });
+      return { results, ran: profile.kernelNames.includes(SGD_UPDATE_KERNEL) };
+    };
+    const wasm = await steps('wasm');
+    const cpu = await steps('cpu');
+    expect(wasm.ran).toBe(nativeKernelsState()?.active === true);
+    expect(cpu.ran).toBe(false);
+    expect(wasm.results).toEqual(cpu.results);
   });
 
   it("give the DropClass head the losses and gradients of core's composite on the cpu backend", async () => {

@@ -5,6 +5,8 @@ import type {
   SOFTMAX_LOSSES_GRAD_KERNEL,
   SOFTMAX_LOSSES_KERNEL,
   SoftmaxLossesAttrs,
+  SGD_UPDATE_KERNEL,
+  SgdUpdateAttrs,
 } from '@dropclass/core';
 import { type KernelOverride, OVERRIDE_PRIORITY, registerKernelOverrides } from '@dropclass/tfjs-wasm-train';
 import * as tf from '@tensorflow/tfjs-core';
@@ -358,12 +360,14 @@ const maxPoolGrad: Run = (addon, backend, { dy, input }, attrs) => {
  * attributes core defines (imported as types only: the build fails if they part): batch norm in
  * training (`batchNormInTraining`; core's `BATCH_NORM_TRAINING_KERNEL` and
  * `BATCH_NORM_TRAINING_GRAD_KERNEL` say what they compute) and the objective's softmax terms
- * (`softmaxLosses`; `SOFTMAX_LOSSES_KERNEL`, `SOFTMAX_LOSSES_GRAD_KERNEL`).
+ * (`softmaxLosses`; `SOFTMAX_LOSSES_KERNEL`, `SOFTMAX_LOSSES_GRAD_KERNEL`), and one parameter's SGD
+ * step (`sgdUpdate`; `SGD_UPDATE_KERNEL`).
  */
 const BATCH_NORM_TRAINING: typeof BATCH_NORM_TRAINING_KERNEL = 'DropClassBatchNormTraining';
 const BATCH_NORM_TRAINING_GRAD: typeof BATCH_NORM_TRAINING_GRAD_KERNEL = 'DropClassBatchNormTrainingGrad';
 const SOFTMAX_LOSSES: typeof SOFTMAX_LOSSES_KERNEL = 'DropClassSoftmaxLosses';
 const SOFTMAX_LOSSES_GRAD: typeof SOFTMAX_LOSSES_GRAD_KERNEL = 'DropClassSoftmaxLossesGrad';
+const SGD_UPDATE: typeof SGD_UPDATE_KERNEL = 'DropClassSgdUpdate';
 
 /** Rows and channels of a float32 `[rows, channels]` input with float32 `[channels]` parameters, or undefined. */
 function normShape(x: tf.TensorInfo | undefined, ...perChannel: (tf.TensorInfo | undefined)[]): [number, number] | undefined {
@@ -425,6 +429,15 @@ const softmaxLossesGradient: Run = (addon, backend, { probabilities, labels, cou
   return dx;
 };
 
+const sgdUpdate: Run = (addon, backend, { weight, gradient, velocity }, attrs) => {
+  const a = attrs as unknown as SgdUpdateAttrs;
+  if (!float32(weight, gradient, velocity) || !tf.util.arraysEqual(weight!.shape, gradient!.shape) || (velocity && !tf.util.arraysEqual(weight!.shape, velocity.shape))) return undefined;
+  const w = backend.makeOutput(weight!.shape, 'float32');
+  const v = backend.makeOutput(weight!.shape, 'float32');
+  addon.sgdUpdate(heap(backend), at(backend, weight!), at(backend, gradient!), velocity ? at(backend, velocity) : -1, at(backend, w), at(backend, v), size(weight!.shape), a.learningRate, a.momentum, a.weightDecay);
+  return [w, v];
+};
+
 /** The kernels the addon runs on the wasm backend, by tfjs kernel name. */
 export const NATIVE_KERNELS: ReadonlyMap<string, Run> = new Map([
   [tf.Conv2D, conv2d],
@@ -447,6 +460,7 @@ export const NATIVE_KERNELS: ReadonlyMap<string, Run> = new Map([
   [BATCH_NORM_TRAINING_GRAD, batchNormTrainingGradient],
   [SOFTMAX_LOSSES, softmaxLosses],
   [SOFTMAX_LOSSES_GRAD, softmaxLossesGradient],
+  [SGD_UPDATE, sgdUpdate],
 ]);
 
 /** The attributes of a call that has none (one object for every such call). */

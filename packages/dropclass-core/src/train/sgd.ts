@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { sgdUpdate } from '../ops/sgd-update.js';
 
 /** Options of the optimizer: SGD with momentum and weight decay, as PyTorch's `torch.optim.SGD`. */
 export interface SgdOptions {
@@ -29,24 +30,21 @@ export class Sgd {
    * multiplies the learning rate of one parameter (default 1), as a PyTorch parameter group's `lr`.
    */
   step(parameters: { key: string; variable: tf.Variable; gradient: tf.Tensor; learningRateScale?: number }[], learningRate: number): void {
-    tf.tidy(() => {
-      for (const { key, variable, gradient, learningRateScale = 1 } of parameters) {
-        const decayed = this.weightDecay === 0 ? gradient : tf.add(gradient, tf.mul(variable, this.weightDecay));
-        let direction = decayed;
-        if (this.momentum !== 0) {
-          const previous = this.velocity.get(key);
-          if (previous) {
-            previous.assign(tf.add(tf.mul(previous, this.momentum), decayed));
-            direction = previous;
-          } else {
-            const fresh = tf.variable(decayed, false);
-            this.velocity.set(key, fresh);
-            direction = fresh;
-          }
-        }
-        variable.assign(tf.sub(variable, tf.mul(direction, learningRate * learningRateScale)));
+    for (const { key, variable, gradient, learningRateScale = 1 } of parameters) {
+      const previous = this.velocity.get(key);
+      const next = sgdUpdate(variable, gradient, previous, { learningRate: learningRate * learningRateScale, momentum: this.momentum, weightDecay: this.weightDecay });
+      variable.assign(next.weight);
+      next.weight.dispose();
+      if (this.momentum === 0) {
+        next.velocity.dispose();
+      } else if (previous) {
+        previous.assign(next.velocity);
+        next.velocity.dispose();
+      } else {
+        this.velocity.set(key, tf.variable(next.velocity, false));
+        next.velocity.dispose();
       }
-    });
+    }
   }
 
   /** Momentum buffers by parameter key, for a checkpoint. */
