@@ -105,4 +105,31 @@ describe('BatchNormalization layer', () => {
     expectClose(got, want, 'prediction');
     x.dispose();
   });
+
+  it('with relu: true, is the batch norm then a ReLU, in training (the fused kernel) and inference, and keeps relu when saved', async () => {
+    await tf.setBackend('cpu');
+    const input = tfl.input({ shape: [5, 4, 6] });
+    const fused = new BatchNormalization({ momentum: 0.9, epsilon: EPSILON, relu: true });
+    const plain = new BatchNormalization({ momentum: 0.9, epsilon: EPSILON });
+    const model = tfl.model({ inputs: input, outputs: fused.apply(input) as tfl.SymbolicTensor });
+    const reference = tfl.model({ inputs: input, outputs: tfl.layers.reLU().apply(plain.apply(input)) as tfl.SymbolicTensor });
+    fused.setWeights(pair()[1].getWeights());
+    plain.setWeights(pair()[1].getWeights());
+    const x = tf.tensor(xValues, [3, 5, 4, 6]);
+    for (const training of [true, false]) {
+      const [got, want] = [model, reference].map((m) => tf.tidy(() => (m.apply(x, { training }) as tf.Tensor).dataSync() as Float32Array));
+      expect(Math.min(...got)).toBe(0);
+      expectClose(got, want, `training: ${training}`);
+    }
+    expectClose(fused.getWeights()[3].dataSync() as Float32Array, plain.getWeights()[3].dataSync() as Float32Array, 'moving variance');
+    let artifacts: tf.io.ModelArtifacts | undefined;
+    await model.save(tf.io.withSaveHandler(async (a) => ((artifacts = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } })));
+    const loaded = await tfl.loadLayersModel(tf.io.fromMemory(artifacts!));
+    expect((loaded.layers[1] as BatchNormalization).relu).toBe(true);
+    expect(new BatchNormalization().relu).toBe(false);
+    const [want, got] = [model, loaded].map((m) => tf.tidy(() => (m.predict(x) as tf.Tensor).dataSync() as Float32Array));
+    expectClose(got, want, 'prediction after loading');
+    x.dispose();
+    tf.dispose([...model.getWeights(), ...reference.getWeights()]);
+  });
 });

@@ -43,6 +43,22 @@ interface StockFields {
 export class BatchNormalization extends StockBatchNormalization {
   static className = 'DropClassBatchNormalization';
   /**
+   * Whether a ReLU follows in the same layer: in training it is fused into the batch norm's kernel
+   * (`batchNormInTraining` with `relu`), which keeps neither the values before it nor a mask for
+   * its gradient. Saved with the layer's configuration.
+   */
+  readonly relu: boolean;
+
+  constructor(args: BatchNormalizationArgs = {}) {
+    const { relu = false, ...stock } = args;
+    super(stock);
+    this.relu = relu;
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return this.relu ? { ...super.getConfig(), relu: true } : super.getConfig();
+  }
+  /**
    * When true, training runs this layer in inference mode: the moving statistics normalise and are
    * not updated; scale and offset still get gradients (see `DropClassModel.setBackboneNormFrozen`).
    * A training setting, not saved with the model.
@@ -50,29 +66,41 @@ export class BatchNormalization extends StockBatchNormalization {
   frozenStatistics = false;
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
-    if (kwargs?.training && this.frozenStatistics) return super.call(inputs, { ...kwargs, training: false });
+    if (kwargs?.training && this.frozenStatistics) return this.stockCall(inputs, { ...kwargs, training: false });
     const input = Array.isArray(inputs) ? inputs[0] : inputs;
     const self = this as unknown as StockFields;
     const axis = self.axis < 0 ? self.axis + input.rank : self.axis;
-    if (!kwargs?.training || axis !== input.rank - 1 || !self.scale || !self.center) return super.call(inputs, kwargs);
+    if (!kwargs?.training || axis !== input.rank - 1 || !self.scale || !self.center) return this.stockCall(inputs, kwargs);
     return tf.tidy(() => {
-      const { y, mean, variance } = batchNormInTraining(input, self.gamma.read() as tf.Tensor1D, self.beta.read() as tf.Tensor1D, self.epsilon);
+      const { y, mean, variance } = batchNormInTraining(input, self.gamma.read() as tf.Tensor1D, self.beta.read() as tf.Tensor1D, self.epsilon, { relu: this.relu });
       updateMovingStatistics({ mean: self.movingMean, variance: self.movingVariance }, { mean, variance }, input.size / input.shape[axis], 1 - self.momentum);
       return y;
     });
+  }
+
+  /** The stock layer's pass, then the ReLU when the layer has one. */
+  private stockCall(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
+    if (!this.relu) return super.call(inputs, kwargs);
+    return tf.tidy(() => tf.relu(super.call(inputs, kwargs) as tf.Tensor));
   }
 }
 tf.serialization.registerClass(BatchNormalization as unknown as tf.serialization.SerializableConstructor<BatchNormalization>);
 
 // In an export: the stock layer, which computes the same in inference.
+// In an export: the stock layer, which computes the same in inference, and a stock ReLU after it
+// when the layer has one.
 registerStockConversion(BatchNormalization.className, (layer, inputs) => {
-  const stock = tfl.layers.batchNormalization(layer.getConfig() as LayerArgs);
+  const { relu, ...config } = layer.getConfig() as LayerArgs & { relu?: boolean };
+  const stock = tfl.layers.batchNormalization(config);
   const output = stock.apply(inputs[0]) as tfl.SymbolicTensor;
   stock.setWeights(layer.getWeights());
-  return output;
+  return relu ? (tfl.layers.reLU({ name: `${stock.name}_relu` }).apply(output) as tfl.SymbolicTensor) : output;
 });
 
-/** `tfl.layers.batchNormalization` with the faster training pass of `BatchNormalization`. */
-export function batchNormalization(args?: LayerArgs): BatchNormalization {
+/** The arguments of tfjs-layers' batch norm layer, and `relu`: a ReLU after it, in the same layer. */
+export type BatchNormalizationArgs = LayerArgs & { relu?: boolean };
+
+/** `tfl.layers.batchNormalization` with the faster training pass of `BatchNormalization` (and a fused ReLU with `relu: true`). */
+export function batchNormalization(args?: BatchNormalizationArgs): BatchNormalization {
   return new BatchNormalization(args);
 }

@@ -53,8 +53,8 @@ export interface ConvBnReluOptions {
 /**
  * Conv (no bias) + batch norm + ReLU on a symbolic tensor, the block backbones are made of. The
  * layers are, in this order: the conv (tfjs-layers `Conv2D` with `'same'` padding and a He-normal
- * kernel, or what `conv` builds), `DropClassBatchNormalization` (see {@link batchNormalization}),
- * and unless `relu: false`, `ReLU`.
+ * kernel, or what `conv` builds) and `DropClassBatchNormalization` (see {@link batchNormalization}),
+ * which applies the ReLU itself unless `relu: false` (fused into its training kernel).
  *
  * @example
  * ```ts
@@ -86,6 +86,7 @@ export function convBnRelu(x: tfl.SymbolicTensor, options: ConvBnReluOptions): t
         ...(config.name ? { name: config.name } : {}),
       });
   const y = conv.apply(x) as tfl.SymbolicTensor;
-  const normed = batchNormalization({ momentum: options.bnMomentum ?? 0.9, epsilon: options.bnEpsilon ?? 1e-5, ...(options.names ? { name: options.names.norm } : {}) }).apply(y) as tfl.SymbolicTensor;
-  return options.relu === false ? normed : (tfl.layers.reLU().apply(normed) as tfl.SymbolicTensor);
+  // The ReLU is the batch norm layer's own (fused into its training kernel).
+  const norm = batchNormalization({ momentum: options.bnMomentum ?? 0.9, epsilon: options.bnEpsilon ?? 1e-5, relu: options.relu !== false, ...(options.names ? { name: options.names.norm } : {}) });
+  return norm.apply(y) as tfl.SymbolicTensor;
 }
