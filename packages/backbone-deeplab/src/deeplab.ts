@@ -1,7 +1,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { type BackboneAdapter, type CommonBackboneOptions, type ConvLayerConfig, type SegmentationBackbone, type WeightMap, convBnRelu, defineBackbone, layerSeed, mustBe, parseBackboneOptions } from '@dropclass/core';
 import { z } from 'zod';
-import { AtrousConv2D, SpatialBroadcast } from './layers.js';
+import { AtrousConv2D, PaddedMaxPool2D, SpatialBroadcast } from './layers.js';
 
 export type ResNetLayout = 'resnet18' | 'resnet34' | 'resnet50';
 
@@ -112,8 +112,8 @@ function resnetTrunk(b: Builder, input: Tensor, options: ReturnType<typeof resol
   const { layout, outputStride, ch } = options;
   const { blocks, bottleneck } = LAYOUTS[layout];
   let x = b.convBn(input, ch(64), 7, 'conv1', 'bn1', { strides: 2 });
-  // 3x3/2 max pooling padded by 1 on every side, as torchvision's (zeros equal its -inf after a ReLU).
-  x = tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'valid' }).apply(tfl.layers.zeroPadding2d({ padding: 1 }).apply(x) as Tensor) as Tensor;
+  // 3x3/2 max pooling padded by 1 on every side, as torchvision's.
+  x = new PaddedMaxPool2D({ poolSize: 3, strides: 2, padding: 1 }).apply(x) as Tensor;
   // Stages 3 and 4 trade their stride for dilation as the output stride asks (torchvision's replace_stride_with_dilation).
   const stages = [
     { planes: ch(64), stride: 1, dilate: false },

@@ -14,4 +14,4 @@ export {
   type ResNetLayout,
   type ResNetOptions,
 } from './deeplab.js';
-export { AtrousConv2D, SpatialBroadcast, type AtrousConv2DConfig } from './layers.js';
+export { AtrousConv2D, PaddedMaxPool2D, SpatialBroadcast, type AtrousConv2DConfig } from './layers.js';

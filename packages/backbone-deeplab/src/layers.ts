@@ -115,8 +115,50 @@ export class SpatialBroadcast extends tfl.layers.Layer {
   }
 }
 
+/**
+ * Max pooling padded by `padding` on every side, where padding never wins (as PyTorch's `MaxPool2d`,
+ * which pads with -inf): the stem of torchvision's ResNet (3x3, stride 2, padding 1). The padding is
+ * the pooling's own, not a padded copy of the input.
+ */
+export class PaddedMaxPool2D extends tfl.layers.Layer {
+  static readonly className = 'PaddedMaxPool2D';
+  readonly poolSize: number;
+  readonly strides: number;
+  readonly padding: number;
+
+  constructor(config: { poolSize: number; strides: number; padding: number; name?: string }) {
+    super(config);
+    this.poolSize = config.poolSize;
+    this.strides = config.strides;
+    this.padding = config.padding;
+  }
+
+  override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape {
+    const [b, h, w, c] = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
+    const out = (s: number | null) => (s == null ? null : Math.floor((s + 2 * this.padding - this.poolSize) / this.strides) + 1);
+    return [b, out(h), out(w), c];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+    return tf.maxPool(x, this.poolSize, this.strides, this.padding);
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), poolSize: this.poolSize, strides: this.strides, padding: this.padding };
+  }
+}
+
 tf.serialization.registerClass(AtrousConv2D);
 tf.serialization.registerClass(SpatialBroadcast);
+tf.serialization.registerClass(PaddedMaxPool2D);
+
+// In an export: zero padding then a stock max pooling, the same where the input is a ReLU's (>= 0).
+registerStockConversion(PaddedMaxPool2D.className, (layer, inputs) => {
+  const pool = layer as PaddedMaxPool2D;
+  const padded = tfl.layers.zeroPadding2d({ name: `${pool.name}_pad`, padding: pool.padding }).apply(inputs[0]) as tfl.SymbolicTensor;
+  return tfl.layers.maxPooling2d({ name: pool.name, poolSize: pool.poolSize, strides: pool.strides, padding: 'valid' }).apply(padded) as tfl.SymbolicTensor;
+});
 
 // Exports (`exportStockModel`) rebuild these layers from stock tfjs-layers layers, for inference.
 registerStockConversion(AtrousConv2D.className, (layer, inputs) => {
