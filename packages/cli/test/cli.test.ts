@@ -269,7 +269,7 @@ describe('dropclass command line', () => {
     for (const seed of [0, 1]) for (const mode of ['baseline', 'dropclass']) expect(readFileSync(join(dir, `runs/exp/seed-${seed}/${mode}/train.log`), 'utf8')).toMatch(/backend wasm \(1 thread/);
     const page = await readFile(join(dir, 'docs/results.md'), 'utf8');
     expect(page).toMatch(/- Command: `dropclass main --quick --seeds 2 --jobs 2 --out runs\/exp --results docs\/results\.md --resamples 100`/);
-    expect(page).toMatch(/- Machine: .+, \d+ cores; backend wasm (with native kernels \((avx2\+fma|generic)\)|without native kernels \(.+\)); 2 runs at a time, 1 thread\(s\) each/);
+    expect(page).toMatch(/- Machine: .+, \d+ cores; backend wasm (with native kernels \((avx512f\+fma|avx2\+fma|generic)\)|without native kernels \(.+\)); 2 runs at a time, 1 thread\(s\) each/);
     expect(page).toMatch(/- Wall time of the command: [\d.]+ min/);
     expect(page).toMatch(/\| delta sd over seeds \|/);
     expect(page.match(/TODO/g)).toHaveLength(1);

@@ -58,11 +58,15 @@ const config = (root: string) => {
 describe('fault injection', () => {
   let dir: string;
   let clean: Record<string, string>;
+  // How long the clean run took, from start to exit: timed kills fall within it, however fast the machine.
+  let cleanMs = 0;
   beforeAll(async () => {
     expect(existsSync(bin), `${bin} is missing: build the package first`).toBe(true);
     dir = await mkdtemp(join(tmpdir(), 'dropclass-faults-'));
     await writeFile(join(dir, 'clean.json'), JSON.stringify(config('data-clean')));
+    const start = performance.now();
     const run = await dropclass(['train', '--config', 'clean.json', '--out', 'runs/clean'], dir, { DROPCLASS_CACHE_DIR: join(dir, 'cache-clean') });
+    cleanMs = performance.now() - start;
     expect(run.code, run.stderr).toBe(0);
     clean = runContents(join(dir, 'runs/clean'));
   });
@@ -85,7 +89,9 @@ describe('fault injection', () => {
     for (let i = 0; i < 5; i++) {
       const point = pick(['step', 'metrics', 'checkpoint', 'pruned', 'time']);
       if (point === 'time') {
-        const ms = 600 + rng.int(2400);
+        // between a fifth and four fifths of a whole run (a fixed time would miss on a fast machine:
+        // the run ends first, and so does the plan)
+        const ms = Math.round(cleanMs * (0.2 + 0.6 * rng.next()));
         plan.push({ label: `${ms} ms after start`, kill: { afterMs: ms } });
       } else {
         const n = 1 + rng.int(point === 'step' || point === 'metrics' ? 3 : 2);

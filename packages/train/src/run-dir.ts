@@ -81,7 +81,7 @@ export interface RunSession {
   backend: string;
   /** wasm's threads (1 on other backends). */
   threads: number;
-  /** The kernels that ran: `native (avx2+fma, 2 threads)`, `wasm`, or the backend's own. */
+  /** The kernels that ran: `native (avx512f+fma, 2 threads)`, `wasm`, or the backend's own. */
   kernels: string;
 }
 
