@@ -352,6 +352,34 @@ void conv2d(const ConvGeometry& g, const float* x, const float* filter, const fl
   const bool direct = pointwise(g);
   const int tile = tile_rows(depth);
   const int tiles = (rows + tile - 1) / tile;
+  const auto epilogue = [&](float* y, int r0, int r1, int c0, int c1) {
+    if (bias || relu)
+      for (int r = r0; r < r1; ++r, y += n)
+        for (int c = c0; c < c1; ++c) {
+          const float v = bias ? y[c] + bias[c] : y[c];
+          y[c] = relu && v < 0.f ? 0.f : v;
+        }
+  };
+  const Split columns(n, std::max(1, threads() / std::max(1, tiles)), 64);
+  if (columns.parts > 1) {
+    // Fewer tiles of rows than threads (a small image, or a deep layer's few pixels): the output's
+    // columns are parted too, each part packing only its columns of the filter. Each value is the
+    // same sum, parted or not.
+    parallel_for(tiles * columns.parts, [&](int u) {
+      const int t = u / columns.parts, c0 = columns.begin(u % columns.parts), c1 = columns.end(u % columns.parts);
+      const int r0 = t * tile, r1 = std::min(rows, r0 + tile);
+      float* y = out + static_cast<std::ptrdiff_t>(r0) * n;
+      const float* patches = x + static_cast<std::ptrdiff_t>(r0) * depth;
+      if (!direct) {
+        float* col = patches_buffer(static_cast<std::size_t>(tile) * depth);
+        im2col(g, x, r0, r1, col);
+        patches = col;
+      }
+      gemm(r1 - r0, c1 - c0, depth, View{patches, depth, 1}, View{filter + c0, n, 1}, y + c0, n, false);
+      epilogue(y, r0, r1, c0, c1);
+    });
+    return;
+  }
   const PackedB packed = pack_b(depth, n, w);  // once, for every tile
   parallel_for(tiles, [&](int t) {
     const int r0 = t * tile, r1 = std::min(rows, r0 + tile);
@@ -363,12 +391,7 @@ void conv2d(const ConvGeometry& g, const float* x, const float* filter, const fl
       im2col(g, x, r0, r1, col);
       gemm(r1 - r0, n, depth, View{col, depth, 1}, w, y, n, false, &packed);
     }
-    if (bias || relu)
-      for (int r = r0; r < r1; ++r, y += n)
-        for (int c = 0; c < n; ++c) {
-          const float v = bias ? y[c] + bias[c] : y[c];
-          y[c] = relu && v < 0.f ? 0.f : v;
-        }
+    epilogue(y, r0, r1, 0, n);
   });
 }
 
@@ -396,6 +419,27 @@ void conv2d_input_gradient(const ConvGeometry& g, const float* dy, const float* 
   // only, never on the threads, so neither do the sums.
   const int group = std::max(1, tile / std::max(1, per_image));
   const int parts = (g.batch + group - 1) / group;
+  const int rows = g.batch * per_image;
+  const Split columns(depth, std::max(1, threads() / parts), 64);
+  if (columns.parts > 1 && rows <= 4 * tile) {
+    // Fewer parts than threads and few rows: the patches' gradient of all rows is computed with its
+    // columns parted (each part packing its rows of the transposed filter), then added back image by
+    // image. Each value is the same sum, parted or not.
+    std::vector<float> col(static_cast<std::size_t>(rows) * depth);
+    parallel_for(columns.parts, [&](int j) {
+      const int c0 = columns.begin(j), c1 = columns.end(j);
+      for (int r0 = 0; r0 < rows; r0 += tile) {
+        const int r1 = std::min(rows, r0 + tile);
+        gemm(r1 - r0, c1 - c0, n, View{dy + static_cast<std::ptrdiff_t>(r0) * n, n, 1}, View{filter + static_cast<std::ptrdiff_t>(c0) * n, 1, n},
+             col.data() + static_cast<std::ptrdiff_t>(r0) * depth + c0, depth, false);
+      }
+    });
+    parallel_for(g.batch, [&](int b) {
+      std::memset(dx + b * image, 0, sizeof(float) * image);
+      col2im_add(g, col.data() + static_cast<std::ptrdiff_t>(b) * per_image * depth, b * per_image, (b + 1) * per_image, dx);
+    });
+    return;
+  }
   parallel_for(parts, [&](int p) {
     const int b0 = p * group, b1 = std::min(g.batch, b0 + group);
     std::memset(dx + b0 * image, 0, sizeof(float) * image * (b1 - b0));
@@ -424,9 +468,13 @@ void conv2d_filter_gradient(const ConvGeometry& g, const float* x, const float* 
   const int by_memory = static_cast<int>(std::max<std::size_t>(1, (std::size_t(64) << 20) / (sizeof(float) * std::max<std::size_t>(1, size))));
   const Split split(rows, std::min(8, by_memory), tile);
   std::vector<float> partial(size * std::max(0, split.parts - 1));
-  parallel_for(split.parts, [&](int i) {
-    float* sum = i == 0 ? dfilter : partial.data() + (i - 1) * size;
-    std::memset(sum, 0, sizeof(float) * size);
+  // With fewer parts than threads, each part's rows of the gradient (the filter's taps x inputs) are
+  // parted too: a pure parting of the outputs, which changes no sum, so it may follow the threads.
+  const Split outputs(depth, std::max(1, threads() / split.parts), 48);
+  parallel_for(split.parts * outputs.parts, [&](int u) {
+    const int i = u / outputs.parts, d0 = outputs.begin(u % outputs.parts), d1 = outputs.end(u % outputs.parts);
+    float* sum = (i == 0 ? dfilter : partial.data() + (i - 1) * size) + static_cast<std::ptrdiff_t>(d0) * n;
+    std::memset(sum, 0, sizeof(float) * (d1 - d0) * n);
     float* col = direct ? nullptr : patches_buffer(static_cast<std::size_t>(tile) * depth);
     for (int r0 = split.begin(i); r0 < split.end(i); r0 += tile) {
       const int r1 = std::min(split.end(i), r0 + tile);
@@ -435,7 +483,7 @@ void conv2d_filter_gradient(const ConvGeometry& g, const float* x, const float* 
         im2col(g, x, r0, r1, col);
         patches = col;
       }
-      gemm(depth, n, r1 - r0, View{patches, 1, depth}, View{dy + static_cast<std::ptrdiff_t>(r0) * n, n, 1}, sum, n, true);
+      gemm(d1 - d0, n, r1 - r0, View{patches + d0, 1, depth}, View{dy + static_cast<std::ptrdiff_t>(r0) * n, n, 1}, sum, n, true);
     }
   });
   for (int i = 1; i < split.parts; ++i) {

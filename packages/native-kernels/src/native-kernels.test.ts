@@ -165,6 +165,10 @@ describe.runIf(addon)('native kernels on wasm against the cpu backend', () => {
     { x: [2, 6, 6, 4], k: [1, 1], out: 3, strides: 2, pad: 'valid', dilation: 1 },
     // more rows than one tile of patches, and more than one block of the product's depth
     { x: [2, 16, 16, 32], k: [3, 3], out: 20, strides: 1, pad: 'same', dilation: 1 },
+    // fewer tiles of rows than threads, many outputs: columns (forward, input gradient) and the
+    // filter gradient's rows parted across the threads
+    { x: [1, 5, 6, 40], k: [3, 3], out: 136, strides: 1, pad: 'same', dilation: 1 },
+    { x: [1, 3, 4, 64], k: [1, 1], out: 130, strides: 1, pad: 'same', dilation: 1 },
   ];
   for (const c of cases) {
     it(`conv2d x ${c.x.join('x')} k ${c.k.join('x')}x${c.out} strides ${c.strides} pad ${JSON.stringify(c.pad)} dilation ${c.dilation}: forward${c.dilation === 1 ? ' and both gradients' : ''}`, async () => {
@@ -453,6 +457,30 @@ describe.runIf(addon)('native kernels on wasm against the cpu backend', () => {
     // and they are the sums asked for
     const reference = await on('cpu', () => [tf.sum(tf.tensor2d(rows, [5000, 33]), 0)]);
     expectClose(Float32Array.from(byThreads.get(1)![3]), reference[0], 'sum over rows');
+  });
+
+  it('gives the same bits with 1, 2, 3 and 5 threads where a convolution has fewer tiles of rows than threads', async () => {
+    await tf.setBackend('wasm');
+    const xv = uniform([2, 4, 5, 48], 40);
+    const wv = uniform([3, 3, 48, 200], 41);
+    const dyv = uniform([2, 4, 5, 200], 42);
+    const run = () =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(xv, [2, 4, 5, 48]);
+        const w = tf.tensor4d(wv, [3, 3, 48, 200]);
+        const dy = tf.tensor4d(dyv, [2, 4, 5, 200]);
+        const y = tf.conv2d(x, w, 1, 'same');
+        const dx = tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter: w }, { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [2, 4, 5, 48] }) as tf.Tensor;
+        const dw = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 48, 200] }) as tf.Tensor;
+        return [y, dx, dw].map((t) => Array.from(t.dataSync()));
+      });
+    const byThreads = new Map<number, number[][]>();
+    for (const threads of [1, 2, 3, 5]) {
+      addon!.setThreads(threads);
+      byThreads.set(threads, run());
+    }
+    addon!.setThreads(2);
+    for (const threads of [2, 3, 5]) expect(byThreads.get(threads), `${threads} threads`).toEqual(byThreads.get(1));
   });
 
   it('keeps no tensor and no memory it made', async () => {
