@@ -147,6 +147,18 @@ describe.runIf(addon)('the thread pool', () => {
   });
 });
 
+/** `run`'s results with 1, 2, 3 and 5 threads (then back to 2), checked to be the same bits; by threads. */
+function withThreads(run: () => number[][]): Map<number, number[][]> {
+  const byThreads = new Map<number, number[][]>();
+  for (const threads of [1, 2, 3, 5]) {
+    addon!.setThreads(threads);
+    byThreads.set(threads, run());
+  }
+  addon!.setThreads(2);
+  for (const threads of [2, 3, 5]) expect(byThreads.get(threads), `${threads} threads`).toEqual(byThreads.get(1));
+  return byThreads;
+}
+
 describe.runIf(addon)('native kernels on wasm against the cpu backend', () => {
   beforeAll(async () => {
     addon!.setThreads(2);
@@ -447,13 +459,7 @@ describe.runIf(addon)('native kernels on wasm against the cpu backend', () => {
       expect(Object.fromEntries(calls)).toEqual({ conv2dFilterGradient: 1, matMul: 2, rows: 2 });
       return results;
     };
-    const byThreads = new Map<number, number[][]>();
-    for (const threads of [1, 2, 3, 5]) {
-      addon!.setThreads(threads);
-      byThreads.set(threads, run());
-    }
-    addon!.setThreads(2);
-    for (const threads of [2, 3, 5]) expect(byThreads.get(threads), `${threads} threads`).toEqual(byThreads.get(1));
+    const byThreads = withThreads(run);
     // and they are the sums asked for
     const reference = await on('cpu', () => [tf.sum(tf.tensor2d(rows, [5000, 33]), 0)]);
     expectClose(Float32Array.from(byThreads.get(1)![3]), reference[0], 'sum over rows');
@@ -474,13 +480,7 @@ describe.runIf(addon)('native kernels on wasm against the cpu backend', () => {
         const dw = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 48, 200] }) as tf.Tensor;
         return [y, dx, dw].map((t) => Array.from(t.dataSync()));
       });
-    const byThreads = new Map<number, number[][]>();
-    for (const threads of [1, 2, 3, 5]) {
-      addon!.setThreads(threads);
-      byThreads.set(threads, run());
-    }
-    addon!.setThreads(2);
-    for (const threads of [2, 3, 5]) expect(byThreads.get(threads), `${threads} threads`).toEqual(byThreads.get(1));
+    withThreads(run);
   });
 
   it('keeps no tensor and no memory it made', async () => {

@@ -6,8 +6,8 @@ import { installLeanBackprop } from './lean-backprop.js';
 
 /** An identity whose gradient records the bytes of tensor data alive when it runs. */
 function probe(record: (bytes: number) => void) {
-  return tf.customGrad((x: tf.Tensor) => ({
-    value: tf.clone(x),
+  return tf.customGrad((...inputs) => ({
+    value: tf.clone(inputs[0] as tf.Tensor),
     gradFunc: (dy: tf.Tensor) => {
       record(tf.memory().numBytes);
       return tf.clone(dy);
@@ -71,7 +71,7 @@ describe('installLeanBackprop', () => {
 
   it('keeps a gradient that a gradient function hands on as it is', () => {
     // a customGrad whose gradient passes dy itself on: that tensor becomes its input's gradient
-    const pass = tf.customGrad((a: tf.Tensor) => ({ value: tf.mul(a, 1), gradFunc: (dy: tf.Tensor) => dy }));
+    const pass = tf.customGrad((...inputs) => ({ value: tf.mul(inputs[0] as tf.Tensor, 1), gradFunc: (dy: tf.Tensor) => dy }));
     const x = tf.tensor1d([1, 2, 3]);
     const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(pass(tf.mul(a, 3)) as tf.Tensor, 2)))(x);
     expect(Array.from(g.dataSync())).toEqual([6, 6, 6]);
