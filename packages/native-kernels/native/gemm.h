@@ -8,6 +8,8 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels.h"
+
 namespace dck {
 
 // A matrix seen through strides: element (i, j) is p[i * rs + j * cs]. Transposes are strides.
@@ -21,7 +23,6 @@ struct View {
 // tile of rows. Only the build that packed it reads it.
 struct PackedB {
   std::vector<float> data;
-  int k = 0, n = 0;
 };
 
 // The AVX-512 build (gemm_avx512.cc), used where the CPU has AVX-512: C[m x n] (+)= A[m x k] B[k x n]
@@ -131,23 +132,22 @@ struct Gemm {
 
   // B packed whole, for products that use it many times (a convolution's filter, in every tile of
   // rows): the panels of columns [jc, jc + NC) and depth [pc, pc + KC) start at jc * k + pc * (that
-  // block's columns rounded up to NR). Blocks are packed on the threads of `each`.
-  static std::size_t packed_size(int k, int n) { return static_cast<std::size_t>((n + NR - 1) / NR * NR) * std::max(k, 0); }
+  // block's columns rounded up to NR). Blocks are packed on the pool's threads.
   static std::ptrdiff_t block_at(int k, int n, int jc, int pc) {
     const int nc = std::min(NC, n - jc);
     return static_cast<std::ptrdiff_t>(jc) * k + static_cast<std::ptrdiff_t>(pc) * ((nc + NR - 1) / NR * NR);
   }
-  template <typename Each>
-  static void pack_whole_b(int k, int n, View b, float* out, Each each) {
+  static void pack_whole_b(int k, int n, View b, PackedB& out) {
+    out.data.resize(static_cast<std::size_t>((n + NR - 1) / NR * NR) * std::max(k, 0));
     const int column_blocks = (n + NC - 1) / NC, depth_blocks = (k + KC - 1) / KC;
-    each(column_blocks * depth_blocks, [&](int i) {
+    parallel_for(column_blocks * depth_blocks, [&](int i) {
       const int jc = i / depth_blocks * NC, pc = i % depth_blocks * KC;
-      pack_b(std::min(KC, k - pc), std::min(NC, n - jc), View{b.at(pc, jc), b.rs, b.cs}, out + block_at(k, n, jc, pc));
+      pack_b(std::min(KC, k - pc), std::min(NC, n - jc), View{b.at(pc, jc), b.rs, b.cs}, out.data.data() + block_at(k, n, jc, pc));
     });
   }
 
-  // `packed`, when given, is B as pack_whole_b left it.
-  static void run(int m, int n, int k, View a, View b, float* c, std::ptrdiff_t ldc, bool add, const float* packed = nullptr) {
+  // `packed`, when given, is B as pack_whole_b left it (for this kernel's NR).
+  static void run(int m, int n, int k, View a, View b, float* c, std::ptrdiff_t ldc, bool add, const PackedB* packed = nullptr) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
       if (!add)
@@ -161,7 +161,7 @@ struct Gemm {
       const int nc = std::min(NC, n - jc);
       for (int pc = 0; pc < k; pc += KC) {
         const int kc = std::min(KC, k - pc);
-        const float* panels = packed ? packed + block_at(k, n, jc, pc) : packed_b;
+        const float* panels = packed ? packed->data.data() + block_at(k, n, jc, pc) : packed_b;
         if (!packed) pack_b(kc, nc, View{b.at(pc, jc), b.rs, b.cs}, packed_b);
         const bool accumulate = add || pc > 0;
         // With one panel of columns each value of A is used once: whole blocks of MR rows are read

@@ -1,5 +1,6 @@
 // The packed matrix product built for AVX-512 (16-float vectors, 32 registers: 12 rows by 32
-// columns per inner kernel; narrower kernels for products with few columns). kernels.cc calls it only where the CPU reports AVX-512F and VL.
+// columns per inner kernel; narrower kernels for products with few columns). kernels.cc calls it
+// only where the CPU reports AVX-512 F and VL.
 #if defined(__x86_64__) || defined(_M_X64)
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx2,fma"))), apply_to = function)
@@ -7,7 +8,6 @@
 #pragma GCC target("avx512f,avx512vl,avx2,fma")
 #endif
 #include "gemm.h"
-#include "kernels.h"
 
 namespace dck {
 namespace {
@@ -30,16 +30,11 @@ void with_kernel(int n, F f) {
 }  // namespace
 
 void gemm_avx512(int m, int n, int k, View a, View b, float* c, std::ptrdiff_t ldc, bool add, const PackedB* packed) {
-  with_kernel(n, [&](auto kernel) { kernel.run(m, n, k, a, b, c, ldc, add, packed ? packed->data.data() : nullptr); });
+  with_kernel(n, [&](auto kernel) { kernel.run(m, n, k, a, b, c, ldc, add, packed); });
 }
 
 void pack_b_avx512(int k, int n, View b, PackedB& out) {
-  with_kernel(n, [&](auto kernel) {
-    out.data.resize(kernel.packed_size(k, n));
-    out.k = k;
-    out.n = n;
-    kernel.pack_whole_b(k, n, b, out.data.data(), parallel_for);
-  });
+  with_kernel(n, [&](auto kernel) { kernel.pack_whole_b(k, n, b, out); });
 }
 
 }  // namespace dck

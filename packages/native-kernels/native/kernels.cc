@@ -1,6 +1,7 @@
-// Convolutions and matrix products for training on the CPU: one packed matrix product (GEMM) with
-// a register-blocked inner kernel, and convolutions as that product over patches of the image
-// (im2col), built a tile of rows at a time so that the patches stay in cache.
+// Convolutions and matrix products for training on the CPU: one packed matrix product (GEMM, in
+// gemm.h: built here for AVX2, in gemm_avx512.cc for AVX-512), and convolutions as that product
+// over patches of the image (im2col), built a tile of rows at a time so that the patches stay in
+// cache.
 #include "kernels.h"
 
 #include <algorithm>
@@ -80,7 +81,7 @@ void gemm(int m, int n, int k, View a, View b, float* c, std::ptrdiff_t ldc, boo
 #if DCK_X86
   if (use_avx512()) return gemm_avx512(m, n, k, a, b, c, ldc, add, packed);
 #endif
-  with_kernel(n, [&](auto kernel) { kernel.run(m, n, k, a, b, c, ldc, add, packed ? packed->data.data() : nullptr); });
+  with_kernel(n, [&](auto kernel) { kernel.run(m, n, k, a, b, c, ldc, add, packed); });
 }
 
 // B packed whole for the build gemm uses, its blocks packed on the threads.
@@ -92,12 +93,7 @@ PackedB pack_b(int k, int n, View b) {
     return out;
   }
 #endif
-  with_kernel(n, [&](auto kernel) {
-    out.data.resize(kernel.packed_size(k, n));
-    out.k = k;
-    out.n = n;
-    kernel.pack_whole_b(k, n, b, out.data.data(), parallel_for);
-  });
+  with_kernel(n, [&](auto kernel) { kernel.pack_whole_b(k, n, b, out); });
   return out;
 }
 

@@ -34,16 +34,12 @@ export class Sgd {
       const previous = this.velocity.get(key);
       const next = sgdUpdate(variable, gradient, previous, { learningRate: learningRate * learningRateScale, momentum: this.momentum, weightDecay: this.weightDecay });
       variable.assign(next.weight);
-      next.weight.dispose();
-      if (this.momentum === 0) {
-        next.velocity.dispose();
-      } else if (previous) {
-        previous.assign(next.velocity);
-        next.velocity.dispose();
-      } else {
-        this.velocity.set(key, tf.variable(next.velocity, false));
-        next.velocity.dispose();
+      // Without momentum there is no velocity to keep.
+      if (this.momentum !== 0) {
+        if (previous) previous.assign(next.velocity);
+        else this.velocity.set(key, tf.variable(next.velocity, false));
       }
+      tf.dispose([next.weight, next.velocity]);
     }
   }
 
