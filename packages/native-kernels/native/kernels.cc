@@ -286,22 +286,79 @@ bool pointwise(const ConvGeometry& g) {
          g.out_h == g.in_h && g.out_w == g.in_w;
 }
 
+// Copies n floats, 8 at a time as vectors, inline: the runs im2col copies are a few dozen floats,
+// too short for a call to memcpy to pay.
+inline void copy_floats(float* __restrict dst, const float* __restrict src, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) store(dst + i, load(src + i));
+  for (; i < n; ++i) dst[i] = src[i];
+}
+
+// dst[i] += src[i] for n floats, 8 at a time.
+inline void add_floats(float* __restrict dst, const float* __restrict src, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) store(dst + i, load(dst + i) + load(src + i));
+  for (; i < n; ++i) dst[i] += src[i];
+}
+
+// The taps of one row of the kernel (tap row ky) for output pixel (oy, ox): calls run(kx0, kx1, ix0)
+// for each run of taps [kx0, kx1) that reads the image, from its column ix0, and pad(kx0, kx1) for
+// each run of taps outside it. Without dilation along the width, the taps inside the image are one
+// run: their patch values lie side by side in the image as in the patch row.
+template <typename Run, typename Pad>
+inline void tap_runs(const ConvGeometry& g, int ox, Run run, Pad pad) {
+  const int ix0 = ox * g.stride_w - g.pad_left;
+  if (g.dilation_w == 1) {
+    // Taps kx read column ix0 + kx: those in [0, in_w) are one run.
+    const int first = std::min(g.k_w, std::max(0, -ix0)), last = std::max(first, std::min(g.k_w, g.in_w - ix0));
+    if (first > 0) pad(0, first);
+    if (last > first) run(first, last, ix0 + first);
+    if (last < g.k_w) pad(last, g.k_w);
+    return;
+  }
+  for (int kx = 0; kx < g.k_w; ++kx) {
+    const int ix = ix0 + kx * g.dilation_w;
+    if (ix < 0 || ix >= g.in_w)
+      pad(kx, kx + 1);
+    else
+      run(kx, kx + 1, ix);
+  }
+}
+
+// Output pixel r of the batch as (image, row, column), stepped one pixel at a time.
+struct PixelCursor {
+  int b, oy, ox;
+  const ConvGeometry& g;
+  PixelCursor(const ConvGeometry& g_, int r) : g(g_) {
+    const int per_image = g.out_h * g.out_w, rem = r % per_image;
+    b = r / per_image, oy = rem / g.out_w, ox = rem % g.out_w;
+  }
+  void next() {
+    if (++ox < g.out_w) return;
+    ox = 0;
+    if (++oy < g.out_h) return;
+    oy = 0, ++b;
+  }
+};
+
 // Patches for output pixels [r0, r1) of the whole batch: row r holds (tap row, tap column, channel).
 void im2col(const ConvGeometry& g, const float* x, int r0, int r1, float* col) {
   const int depth = g.k_h * g.k_w * g.in_c;
-  const int per_image = g.out_h * g.out_w;
-  for (int r = r0; r < r1; ++r) {
-    const int b = r / per_image, rem = r % per_image, oy = rem / g.out_w, ox = rem % g.out_w;
-    float* dst = col + static_cast<std::ptrdiff_t>(r - r0) * depth;
+  const int c = g.in_c;
+  PixelCursor at(g, r0);
+  for (int r = r0; r < r1; ++r, at.next()) {
+    float* row = col + static_cast<std::ptrdiff_t>(r - r0) * depth;
     for (int ky = 0; ky < g.k_h; ++ky) {
-      const int iy = oy * g.stride_h - g.pad_top + ky * g.dilation_h;
-      for (int kx = 0; kx < g.k_w; ++kx, dst += g.in_c) {
-        const int ix = ox * g.stride_w - g.pad_left + kx * g.dilation_w;
-        if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w)
-          std::memset(dst, 0, sizeof(float) * g.in_c);
-        else
-          std::memcpy(dst, x + ((static_cast<std::ptrdiff_t>(b) * g.in_h + iy) * g.in_w + ix) * g.in_c, sizeof(float) * g.in_c);
+      float* dst = row + ky * g.k_w * c;
+      const int iy = at.oy * g.stride_h - g.pad_top + ky * g.dilation_h;
+      if (iy < 0 || iy >= g.in_h) {
+        std::memset(dst, 0, sizeof(float) * g.k_w * c);
+        continue;
       }
+      const float* line = x + (static_cast<std::ptrdiff_t>(at.b) * g.in_h + iy) * g.in_w * c;
+      tap_runs(
+          g, at.ox, [&](int kx0, int kx1, int ix) { copy_floats(dst + kx0 * c, line + static_cast<std::ptrdiff_t>(ix) * c, (kx1 - kx0) * c); },
+          [&](int kx0, int kx1) { std::memset(dst + kx0 * c, 0, sizeof(float) * (kx1 - kx0) * c); });
     }
   }
 }
@@ -309,18 +366,17 @@ void im2col(const ConvGeometry& g, const float* x, int r0, int r1, float* col) {
 // Adds patch gradients for output pixels [r0, r1) back onto the input gradient (the inverse of im2col).
 void col2im_add(const ConvGeometry& g, const float* col, int r0, int r1, float* dx) {
   const int depth = g.k_h * g.k_w * g.in_c;
-  const int per_image = g.out_h * g.out_w;
-  for (int r = r0; r < r1; ++r) {
-    const int b = r / per_image, rem = r % per_image, oy = rem / g.out_w, ox = rem % g.out_w;
-    const float* src = col + static_cast<std::ptrdiff_t>(r - r0) * depth;
+  const int c = g.in_c;
+  PixelCursor at(g, r0);
+  for (int r = r0; r < r1; ++r, at.next()) {
+    const float* row = col + static_cast<std::ptrdiff_t>(r - r0) * depth;
     for (int ky = 0; ky < g.k_h; ++ky) {
-      const int iy = oy * g.stride_h - g.pad_top + ky * g.dilation_h;
-      for (int kx = 0; kx < g.k_w; ++kx, src += g.in_c) {
-        const int ix = ox * g.stride_w - g.pad_left + kx * g.dilation_w;
-        if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) continue;
-        float* dst = dx + ((static_cast<std::ptrdiff_t>(b) * g.in_h + iy) * g.in_w + ix) * g.in_c;
-        for (int c = 0; c < g.in_c; ++c) dst[c] += src[c];
-      }
+      const int iy = at.oy * g.stride_h - g.pad_top + ky * g.dilation_h;
+      if (iy < 0 || iy >= g.in_h) continue;
+      const float* src = row + ky * g.k_w * c;
+      float* line = dx + (static_cast<std::ptrdiff_t>(at.b) * g.in_h + iy) * g.in_w * c;
+      tap_runs(
+          g, at.ox, [&](int kx0, int kx1, int ix) { add_floats(line + static_cast<std::ptrdiff_t>(ix) * c, src + kx0 * c, (kx1 - kx0) * c); }, [](int, int) {});
     }
   }
 }
