@@ -81,6 +81,32 @@ describe('inference on whole images', () => {
     expect(differsFromOneWindow).toBeGreaterThan(0);
   });
 
+  it('averages windows overlapping in both directions, at uneven strides, to the same float32 values as summing window by window', () => {
+    // 6x8 windows at y = 0, 3, 4 and x = 0, 5, 6 (the last of each side flush with the edge): tiles
+    // of 1 to 4 rows and columns, covered by 1 to 9 windows
+    for (const stride of [[3, 5], [4, 6]] as [number, number][]) {
+      const ys = stride[0] === 3 ? [0, 3, 4] : [0, 4];
+      const xs = stride[1] === 5 ? [0, 5, 6] : [0, 6];
+      const sum = new Float32Array(10 * 14 * 3);
+      const count = new Float32Array(10 * 14);
+      for (const y0 of ys) {
+        for (const x0 of xs) {
+          const logits = tf.tidy(() => model.predictLogits(tf.slice(image, [0, y0, x0, 0], [1, 6, 8, 3])));
+          const values = logits.dataSync();
+          logits.dispose();
+          for (let y = 0; y < 6; y++) {
+            for (let x = 0; x < 8; x++) {
+              count[(y0 + y) * 14 + x0 + x] += 1;
+              for (let k = 0; k < 3; k++) sum[((y0 + y) * 14 + x0 + x) * 3 + k] += values[(y * 8 + x) * 3 + k];
+            }
+          }
+        }
+      }
+      const want = sum.map((v, i) => v / count[Math.floor(i / 3)]);
+      expect(Array.from(data(inferLogits(model, image, { window: [6, 8], stride })))).toEqual(Array.from(want));
+    }
+  });
+
   it('slides over every image of a batch', () => {
     const pair = tf.concat([image, tf.reverse(image, 1)]) as tf.Tensor4D;
     const both = inferLogits(model, pair, { window: [6, 8], stride: [4, 6] });

@@ -104,56 +104,82 @@ function windowStarts(size: number, window: number, stride: number): number[] {
 }
 
 /**
- * One pass window by window: the image is padded up to the window where it is smaller, each window
- * predicted alone, the logits summed per pixel in one host buffer and divided by the number of
- * windows that covered the pixel. Only one window's tensors are alive at a time.
+ * The tiles of one side: the intervals between consecutive window edges inside `[0, size)` (every
+ * window's start and end, clipped to the side). Each tile is covered by the same windows throughout.
+ */
+function tileEdges(size: number, starts: number[], window: number): number[] {
+  const edges = new Set([0, size]);
+  for (const start of starts) {
+    edges.add(Math.min(start, size));
+    edges.add(Math.min(start + window, size));
+  }
+  return [...edges].sort((a, b) => a - b);
+}
+
+/**
+ * One pass window by window: the image is padded up to the window where it is smaller and each
+ * window predicted alone. The image is cut into tiles along every window edge, so that each tile is
+ * covered by the same windows throughout: each tile's logits are summed as a tensor, window after
+ * window, divided by how many windows covered it, and the tiles joined. Only one window's
+ * prediction is alive at a time, beside the sums of the image's logits.
  */
 function slidingWindowLogits(model: InferenceModel, images: tf.Tensor4D, window: [number, number], stride: [number, number], droppedClass: number): tf.Tensor4D {
   const [batch, height, width, channels] = images.shape;
   const [wh, ww] = window;
   const padH = Math.max(height, wh);
   const padW = Math.max(width, ww);
+  const ys = windowStarts(padH, wh, stride[0]);
+  const xs = windowStarts(padW, ww, stride[1]);
+  const rowEdges = tileEdges(height, ys, wh);
+  const colEdges = tileEdges(width, xs, ww);
+  // sums[i][j]: the logits summed over the windows that covered tile (i, j), with their count
+  const sums = rowEdges.slice(1).map(() => colEdges.slice(1).map(() => ({ sum: undefined as tf.Tensor4D | undefined, count: 0 })));
   const padded = padH === height && padW === width ? images : tf.pad(images, [[0, 0], [0, padH - height], [0, padW - width], [0, 0]]);
-  let sum: Float32Array | undefined;
-  let classes = 0;
-  const count = new Uint16Array(height * width);
   try {
-    for (const y0 of windowStarts(padH, wh, stride[0])) {
-      for (const x0 of windowStarts(padW, ww, stride[1])) {
+    for (const y0 of ys) {
+      for (const x0 of xs) {
         const logits = tf.tidy(() => model.predictLogits(tf.slice(padded, [0, y0, x0, 0], [batch, wh, ww, channels]), droppedClass));
-        const data = logits.dataSync() as Float32Array;
-        classes = logits.shape[3];
-        logits.dispose();
-        sum ??= new Float32Array(batch * height * width * classes);
-        const rows = Math.min(wh, height - y0);
-        const cols = Math.min(ww, width - x0);
-        for (let b = 0; b < batch; b++) {
-          for (let y = 0; y < rows; y++) {
-            const src = ((b * wh + y) * ww) * classes;
-            const dst = ((b * height + y0 + y) * width + x0) * classes;
-            for (let i = 0; i < cols * classes; i++) sum[dst + i] += data[src + i];
+        for (let i = 0; i + 1 < rowEdges.length; i++) {
+          const [top, bottom] = [rowEdges[i], rowEdges[i + 1]];
+          if (top < y0 || bottom > y0 + wh) continue;
+          for (let j = 0; j + 1 < colEdges.length; j++) {
+            const [left, right] = [colEdges[j], colEdges[j + 1]];
+            if (left < x0 || right > x0 + ww) continue;
+            const tile = sums[i][j];
+            const previous = tile.sum;
+            tile.sum = tf.tidy(() => {
+              const part = tf.slice(logits, [0, top - y0, left - x0, 0], [batch, bottom - top, right - left, logits.shape[3]]);
+              return previous ? tf.add<tf.Tensor4D>(previous, part) : part;
+            });
+            previous?.dispose();
+            tile.count += 1;
           }
         }
-        for (let y = 0; y < rows; y++) for (let x = 0; x < cols; x++) count[(y0 + y) * width + x0 + x] += 1;
+        logits.dispose();
       }
     }
+    // Each row of tiles joined, then the rows: only the sums and one row's join are alive at once.
+    const rows = sums.map((row) => {
+      const joined = tf.tidy(() => {
+        const averaged = row.map(({ sum, count }) => (count === 1 ? sum! : tf.div(sum!, count)));
+        return averaged.length === 1 ? averaged[0].clone() : tf.concat(averaged, 2);
+      });
+      for (const tile of row) tile.sum?.dispose();
+      return joined;
+    });
+    const out = rows.length === 1 ? rows[0] : tf.concat(rows, 1);
+    if (rows.length > 1) tf.dispose(rows);
+    return out as tf.Tensor4D;
   } finally {
     if (padded !== images) padded.dispose();
+    for (const row of sums) for (const tile of row) if (tile.sum && !tile.sum.isDisposed) tile.sum.dispose();
   }
-  const out = sum!;
-  for (let b = 0; b < batch; b++) {
-    for (let p = 0; p < height * width; p++) {
-      const n = count[p];
-      for (let k = 0; k < classes; k++) out[(b * height * width + p) * classes + k] /= n;
-    }
-  }
-  return tf.tensor4d(out, [batch, height, width, classes]);
 }
 
 /**
  * Logits `[B,H,W,K]` for images of any size `[B,H,W,C]` (normalised as in training): whole-image
  * or sliding-window inference, with optional flip and multi-scale test-time augmentation (see
- * {@link InferenceOptions}). Host memory holds one image batch's logits; tensor memory one window's.
+ * {@link InferenceOptions}). Tensor memory holds one image batch's logits and one window's prediction.
  */
 export function inferLogits(model: InferenceModel, images: tf.Tensor4D, options: InferenceOptions = {}): tf.Tensor4D {
   const o = checkInferenceOptions(options, model.info.backbone);
