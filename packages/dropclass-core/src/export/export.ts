@@ -1,9 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { layersModelArtifacts, modelJsonOf, resolveHandler } from '../io/artifacts.js';
 import { METADATA_KEY } from '../model/metadata.js';
 import type { DropClassModel } from '../model/model.js';
 import { quantizeFloat16 } from './float16.js';
 import { type ExportMetadata, exportMetadata } from './metadata.js';
+import { foldBatchNorms } from './fold-batch-norm.js';
 import { toStockModel } from './stock-model.js';
 
 /** The weight file of an export written to a directory (one shard; `model.json` names it in its weights manifest). */
@@ -27,8 +29,9 @@ export interface ExportResult {
 /**
  * Saves a deployable tfjs Layers model of stock layers only, through a tfjs `IOHandler` or to a URL
  * tfjs routes (`indexeddb://`, `downloads://`, `http(s)://`, ...): the DropClass head folded (SPEC
- * section 4), batch norm as the stock layer in inference mode, custom backbone layers rebuilt
- * through their conversions (`registerStockConversion`); the image size rule, class names, palette
+ * section 4), custom backbone layers rebuilt through their conversions (`registerStockConversion`),
+ * each batch norm that follows a conv folded into it with the ReLU after it (one conv with a bias
+ * and a ReLU activation; other batch norms stay stock layers in inference mode); the image size rule, class names, palette
  * and normalisation go into the model's user metadata (`dropclass`, an {@link ExportMetadata}). To
  * write `model.json` and {@link EXPORT_WEIGHTS} to a directory in Node: `exportStockModel` of
  * `@dropclass/core/node`.
@@ -40,7 +43,13 @@ export async function exportStockModel(model: DropClassModel, handlerOrURL: tf.i
   const metadata = exportMetadata(model.info, quantize);
   const folded = model.toFoldedModel();
   try {
-    const stock = toStockModel(folded);
+    const unfolded = toStockModel(folded);
+    let stock: tfl.LayersModel;
+    try {
+      stock = foldBatchNorms(unfolded);
+    } finally {
+      unfolded.dispose();
+    }
     let artifacts: tf.io.ModelArtifacts;
     try {
       artifacts = await layersModelArtifacts(stock);
