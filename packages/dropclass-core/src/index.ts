@@ -68,10 +68,17 @@ export {
 export { NO_CLASS_DROPPED } from './dropclass/importance.js';
 export { IGNORE_INDEX } from './dropclass/objective.js';
 
-// The objective's softmax terms as one op, and the fused kernels a backend may register for it and
-// for batch norm in training.
+// The objective's softmax terms, the SGD step and the moving statistics' update as ops, and the fused
+// kernels a backend may register for them and for batch norm in training.
 export { SOFTMAX_LOSSES_GRAD_KERNEL, SOFTMAX_LOSSES_KERNEL, type SoftmaxLossesAttrs, softmaxLosses } from './ops/softmax-losses.js';
-export { BATCH_NORM_TRAINING_GRAD_KERNEL, BATCH_NORM_TRAINING_KERNEL, type BatchNormTrainingAttrs } from './ops/batch-norm.js';
+export {
+  BATCH_NORM_TRAINING_GRAD_KERNEL,
+  BATCH_NORM_TRAINING_KERNEL,
+  type BatchNormTrainingAttrs,
+  MOVING_STATISTICS_KERNEL,
+  type MovingStatisticsAttrs,
+  updateMovingStatistics,
+} from './ops/batch-norm.js';
 export { SGD_UPDATE_KERNEL, type SgdUpdateAttrs, sgdUpdate } from './ops/sgd-update.js';
 
 // Whole-image inference.

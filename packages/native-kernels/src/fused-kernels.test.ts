@@ -8,10 +8,12 @@ import {
   BATCH_NORM_TRAINING_GRAD_KERNEL,
   BATCH_NORM_TRAINING_KERNEL,
   DropClassHead,
+  MOVING_STATISTICS_KERNEL,
   SGD_UPDATE_KERNEL,
   SOFTMAX_LOSSES_GRAD_KERNEL,
   SOFTMAX_LOSSES_KERNEL,
   sgdUpdate,
+  updateMovingStatistics,
 } from '@dropclass/core';
 import { initBackend, nativeKernelsState } from '@dropclass/tfjs-wasm-train';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -49,8 +51,8 @@ describe("core's fused kernels on wasm", () => {
 
   it('are registered by the native kernels when they run, and not otherwise', () => {
     const state = nativeKernelsState();
-    const registered = [...FUSED, SGD_UPDATE_KERNEL].filter((name) => tf.getKernel(name, 'wasm') !== undefined);
-    expect(registered).toEqual(state?.active ? [...FUSED, SGD_UPDATE_KERNEL] : []);
+    const registered = [...FUSED, SGD_UPDATE_KERNEL, MOVING_STATISTICS_KERNEL].filter((name) => tf.getKernel(name, 'wasm') !== undefined);
+    expect(registered).toEqual(state?.active ? [...FUSED, SGD_UPDATE_KERNEL, MOVING_STATISTICS_KERNEL] : []);
   });
 
   it("give three SGD steps the weights and velocities of core's composite on the cpu backend, bit for bit", async () => {
@@ -75,6 +77,33 @@ describe("core's fused kernels on wasm", () => {
     };
     const wasm = await steps('wasm');
     const cpu = await steps('cpu');
+    expect(wasm.ran).toBe(nativeKernelsState()?.active === true);
+    expect(cpu.ran).toBe(false);
+    expect(wasm.results).toEqual(cpu.results);
+  });
+
+  it("move a batch norm's statistics as core's composite does on the cpu backend, bit for bit", async () => {
+    const moves = async (backend: string) => {
+      await tf.setBackend(backend);
+      const results: number[][] = [];
+      const profile = await tf.profile(() => {
+        for (const [count, weight] of [[4096, 0.1], [1, 0.1], [7, 0.37]]) {
+          const mean = tf.variable(tf.randomNormal([300], 0, 1, 'float32', 1));
+          const variance = tf.variable(tf.randomUniform([300], 0.1, 3, 'float32', 2));
+          const moving = { mean: { read: () => mean, write: (t: tf.Tensor) => mean.assign(t) }, variance: { read: () => variance, write: (t: tf.Tensor) => variance.assign(t) } };
+          for (let i = 0; i < 3; i++) {
+            const batch = { mean: tf.randomNormal([300], 0, 2, 'float32', 3 + i), variance: tf.randomUniform([300], 0, 5, 'float32', 7 + i) };
+            updateMovingStatistics(moving, batch, count, weight);
+            tf.dispose([batch.mean, batch.variance]);
+            results.push(Array.from(mean.dataSync()), Array.from(variance.dataSync()));
+          }
+          tf.dispose([mean, variance]);
+        }
+      });
+      return { results, ran: profile.kernelNames.includes(MOVING_STATISTICS_KERNEL) };
+    };
+    const wasm = await moves('wasm');
+    const cpu = await moves('cpu');
     expect(wasm.ran).toBe(nativeKernelsState()?.active === true);
     expect(cpu.ran).toBe(false);
     expect(wasm.results).toEqual(cpu.results);

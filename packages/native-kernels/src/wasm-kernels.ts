@@ -2,6 +2,8 @@ import type {
   BATCH_NORM_TRAINING_GRAD_KERNEL,
   BATCH_NORM_TRAINING_KERNEL,
   BatchNormTrainingAttrs,
+  MOVING_STATISTICS_KERNEL,
+  MovingStatisticsAttrs,
   SOFTMAX_LOSSES_GRAD_KERNEL,
   SOFTMAX_LOSSES_KERNEL,
   SoftmaxLossesAttrs,
@@ -360,14 +362,16 @@ const maxPoolGrad: Run = (addon, backend, { dy, input }, attrs) => {
  * attributes core defines (imported as types only: the build fails if they part): batch norm in
  * training (`batchNormInTraining`; core's `BATCH_NORM_TRAINING_KERNEL` and
  * `BATCH_NORM_TRAINING_GRAD_KERNEL` say what they compute) and the objective's softmax terms
- * (`softmaxLosses`; `SOFTMAX_LOSSES_KERNEL`, `SOFTMAX_LOSSES_GRAD_KERNEL`), and one parameter's SGD
- * step (`sgdUpdate`; `SGD_UPDATE_KERNEL`).
+ * (`softmaxLosses`; `SOFTMAX_LOSSES_KERNEL`, `SOFTMAX_LOSSES_GRAD_KERNEL`), one parameter's SGD
+ * step (`sgdUpdate`; `SGD_UPDATE_KERNEL`) and a batch norm's moving statistics
+ * (`updateMovingStatistics`; `MOVING_STATISTICS_KERNEL`).
  */
 const BATCH_NORM_TRAINING: typeof BATCH_NORM_TRAINING_KERNEL = 'DropClassBatchNormTraining';
 const BATCH_NORM_TRAINING_GRAD: typeof BATCH_NORM_TRAINING_GRAD_KERNEL = 'DropClassBatchNormTrainingGrad';
 const SOFTMAX_LOSSES: typeof SOFTMAX_LOSSES_KERNEL = 'DropClassSoftmaxLosses';
 const SOFTMAX_LOSSES_GRAD: typeof SOFTMAX_LOSSES_GRAD_KERNEL = 'DropClassSoftmaxLossesGrad';
 const SGD_UPDATE: typeof SGD_UPDATE_KERNEL = 'DropClassSgdUpdate';
+const MOVING_STATISTICS: typeof MOVING_STATISTICS_KERNEL = 'DropClassMovingStatistics';
 
 /** Rows and channels of a float32 `[rows, channels]` input with float32 `[channels]` parameters, or undefined. */
 function normShape(x: tf.TensorInfo | undefined, ...perChannel: (tf.TensorInfo | undefined)[]): [number, number] | undefined {
@@ -438,6 +442,30 @@ const sgdUpdate: Run = (addon, backend, { weight, gradient, velocity }, attrs) =
   return [w, v];
 };
 
+/**
+ * Both moving statistics of a batch norm, computed here in JavaScript on the heap: a few hundred
+ * values, less work than a call into the addon. Each operation is rounded to float32, as tfjs ops
+ * round it.
+ */
+const movingStatistics: Run = (_addon, backend, { mean, variance, batchMean, batchVariance }, attrs) => {
+  const a = attrs as unknown as MovingStatisticsAttrs;
+  if (!float32(mean, variance, batchMean, batchVariance)) return undefined;
+  const n = size(mean!.shape);
+  if (![variance, batchMean, batchVariance].every((t) => t && size(t.shape) === n)) return undefined;
+  const newMean = backend.makeOutput(mean!.shape, 'float32');
+  const newVariance = backend.makeOutput(variance!.shape, 'float32');
+  const h = heap(backend);
+  const [m, v, bm, bv, nm, nv] = [mean!, variance!, batchMean!, batchVariance!, newMean, newVariance].map((t) => at(backend, t));
+  const f = Math.fround;
+  const w = f(a.newBatchWeight);
+  const unbiasing = f(a.unbiasing);
+  for (let i = 0; i < n; i++) {
+    h[nm + i] = f(h[m + i] + f(f(h[bm + i] - h[m + i]) * w));
+    h[nv + i] = f(h[v + i] + f(f(f(h[bv + i] * unbiasing) - h[v + i]) * w));
+  }
+  return [newMean, newVariance];
+};
+
 /** The kernels the addon runs on the wasm backend, by tfjs kernel name. */
 export const NATIVE_KERNELS: ReadonlyMap<string, Run> = new Map([
   [tf.Conv2D, conv2d],
@@ -461,6 +489,7 @@ export const NATIVE_KERNELS: ReadonlyMap<string, Run> = new Map([
   [SOFTMAX_LOSSES, softmaxLosses],
   [SOFTMAX_LOSSES_GRAD, softmaxLossesGradient],
   [SGD_UPDATE, sgdUpdate],
+  [MOVING_STATISTICS, movingStatistics],
 ]);
 
 /** The attributes of a call that has none (one object for every such call). */

@@ -16,8 +16,30 @@ interface MovingStatistic {
 }
 
 /**
+ * Name of the kernel a backend may register for {@link updateMovingStatistics}: both moving
+ * statistics of a layer moved in one call, where tfjs ops take seven (each a kernel call, with the
+ * engine's bookkeeping, on a vector of a few hundred values at most).
+ *
+ * Inputs `{ mean, variance, batchMean, batchVariance }`, float32 `[C]` each; attributes
+ * {@link MovingStatisticsAttrs}. Outputs, in order, the new moving mean and variance, each operation
+ * rounded to float32 as tfjs ops round it (no fused multiply-add):
+ * `mean + (batchMean - mean) * newBatchWeight` and
+ * `variance + (batchVariance * unbiasing - variance) * newBatchWeight`.
+ */
+export const MOVING_STATISTICS_KERNEL = 'DropClassMovingStatistics';
+
+/** The attributes of {@link MOVING_STATISTICS_KERNEL}. */
+export interface MovingStatisticsAttrs extends tf.NamedAttrMap {
+  /** The factor that makes the batch's biased variance unbiased: `count / (count - 1)`, or 1. */
+  unbiasing: number;
+  /** The weight of the batch's statistics. */
+  newBatchWeight: number;
+}
+
+/**
  * Moves `moving <- moving + (batch - moving) * newBatchWeight`, with the batch's variance made
- * unbiased over the `count` values per channel it was taken from (the convention above).
+ * unbiased over the `count` values per channel it was taken from (the convention above). Runs the
+ * backend's kernel where it registers {@link MOVING_STATISTICS_KERNEL}, else tfjs ops.
  */
 export function updateMovingStatistics(
   moving: { mean: MovingStatistic; variance: MovingStatistic },
@@ -25,8 +47,16 @@ export function updateMovingStatistics(
   count: number,
   newBatchWeight = BN_NEW_BATCH_WEIGHT,
 ): void {
+  const attrs: MovingStatisticsAttrs = { unbiasing: count > 1 ? count / (count - 1) : 1, newBatchWeight };
   tf.tidy(() => {
-    const unbiased = tf.mul(batch.variance, count > 1 ? count / (count - 1) : 1);
+    if (backendRegisters(MOVING_STATISTICS_KERNEL)) {
+      const inputs = { mean: moving.mean.read(), variance: moving.variance.read(), batchMean: batch.mean, batchVariance: batch.variance };
+      const [mean, variance] = tf.engine().runKernel(MOVING_STATISTICS_KERNEL, inputs, attrs) as tf.Tensor[];
+      moving.mean.write(mean);
+      moving.variance.write(variance);
+      return;
+    }
+    const unbiased = tf.mul(batch.variance, attrs.unbiasing);
     for (const [statistic, value] of [
       [moving.mean, batch.mean],
       [moving.variance, unbiased],
