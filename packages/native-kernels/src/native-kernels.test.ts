@@ -181,6 +181,11 @@ describe.runIf(addon)('native kernels on wasm against the cpu backend', () => {
     // filter gradient's rows parted across the threads
     { x: [1, 5, 6, 40], k: [3, 3], out: 136, strides: 1, pad: 'same', dilation: 1 },
     { x: [1, 3, 4, 64], k: [1, 1], out: 130, strides: 1, pad: 'same', dilation: 1 },
+    // stride 1 with few outputs: the input gradient as a convolution of the output gradient, with
+    // uneven padding, no padding, and a kernel wider than tall
+    { x: [1, 7, 9, 12], k: [3, 3], out: 8, strides: 1, pad: [[0, 0], [2, 0], [1, 3], [0, 0]], dilation: 1 },
+    { x: [2, 9, 8, 10], k: [3, 5], out: 4, strides: 1, pad: 'valid', dilation: 1 },
+    { x: [2, 16, 16, 48], k: [3, 3], out: 16, strides: 1, pad: 'same', dilation: 1 },
   ];
   for (const c of cases) {
     it(`conv2d x ${c.x.join('x')} k ${c.k.join('x')}x${c.out} strides ${c.strides} pad ${JSON.stringify(c.pad)} dilation ${c.dilation}: forward${c.dilation === 1 ? ' and both gradients' : ''}`, async () => {
