@@ -264,6 +264,22 @@ napi_value CopyRows(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// (heap, x, v, out, rows, columns)
+napi_value AddRowVector(napi_env env, napi_callback_info info) {
+  Args a(env, info, 6);
+  if (!a.ok) return nullptr;
+  const int32_t rows = a.integer(4), columns = a.integer(5);
+  if (!a.ok) return nullptr;
+  if (rows < 0 || columns < 0) return fail(env, "native kernels: invalid row-vector shape");
+  const int64_t size = int64_t(rows) * columns;
+  float* x = a.tensor(1, size);
+  float* v = a.tensor(2, columns);
+  float* out = a.tensor(3, size);
+  if (!a.ok) return nullptr;
+  dck::add_row_vector(rows, columns, x, v, out);
+  return nullptr;
+}
+
 // The arguments the two softmax-loss functions share, from position 6: rows, classes, ignoreIndex,
 // excludedClass, suppressedClass; and the labels (or -1) at position 2.
 struct LossArgs {
@@ -373,6 +389,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"batchNormTrainingGradient", nullptr, BatchNormTrainingGradient, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"rows", nullptr, Rows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"copyRows", nullptr, CopyRows, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"addRowVector", nullptr, AddRowVector, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sgdUpdate", nullptr, SgdUpdate, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmaxLosses", nullptr, SoftmaxLosses, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmaxLossesGradient", nullptr, SoftmaxLossesGradient, nullptr, nullptr, nullptr, napi_default, nullptr},

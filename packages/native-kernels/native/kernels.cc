@@ -757,6 +757,17 @@ void copy_rows(std::ptrdiff_t rows, std::ptrdiff_t width, const float* src, std:
   });
 }
 
+void add_row_vector(std::ptrdiff_t rows, int columns, const float* x, const float* v, float* out) {
+  const Split split(static_cast<int>(rows), rows * columns >= 65536 ? threads() * 4 : 1, 64);
+  parallel_for(split.parts, [&](int i) {
+    for (std::ptrdiff_t r = split.begin(i); r < split.end(i); ++r) {
+      const float* src = x + r * columns;
+      float* dst = out + r * columns;
+      for (int c = 0; c < columns; ++c) dst[c] = src[c] + v[c];
+    }
+  });
+}
+
 void max_pool_gradient(const ConvGeometry& g, const float* x, const float* dy, float* dx) {
   const std::ptrdiff_t image = static_cast<std::ptrdiff_t>(g.in_h) * g.in_w * g.in_c;
   parallel_for(g.batch, [&](int b) {

@@ -52,6 +52,8 @@ void max_columns(std::ptrdiff_t rows, int columns, const float* x, float* out);
 void softmax_rows(std::ptrdiff_t rows, int columns, const float* x, float* out);
 // dst[r * dst_stride + j] = src[r * src_stride + j] for r < rows, j < width.
 void copy_rows(std::ptrdiff_t rows, std::ptrdiff_t width, const float* src, std::ptrdiff_t src_stride, float* dst, std::ptrdiff_t dst_stride);
+// out[r, c] = x[r, c] + v[c] over a [rows, columns] matrix (a bias added to every row).
+void add_row_vector(std::ptrdiff_t rows, int columns, const float* x, const float* v, float* out);
 // Gradient of max pooling (NHWC): dy goes to the first maximum of each window, in row-major order.
 void max_pool_gradient(const ConvGeometry& g, const float* x, const float* dy, float* dx);
 

@@ -20,6 +20,8 @@ export interface NativeAddon {
   /** Over a `[rows, columns]` matrix: `op` 0 sum and 1 mean of each column, 2 max and 3 softmax of each row. */
   rows(heap: Float32Array, x: number, out: number, rows: number, columns: number, op: RowOp): void;
   copyRows(heap: Float32Array, src: number, srcStride: number, dst: number, dstStride: number, rows: number, width: number): void;
+  /** `out[r, c] = x[r, c] + v[c]` over a `[rows, columns]` matrix. */
+  addRowVector(heap: Float32Array, x: number, v: number, out: number, rows: number, columns: number): void;
   maxPoolGradient(heap: Float32Array, x: number, dy: number, dx: number, ...geometry: number[]): void;
   /** Softmax of `[rows, classes]` logits into `p`, `losses` `[2]` (cross-entropy, suppression term) and `count` `[1]` (pixels counted). */
   softmaxLosses(heap: Float32Array, logits: number, labels: number, losses: number, p: number, count: number, rows: number, classes: number, ignoreIndex: number, excludedClass: number, suppressedClass: number): void;

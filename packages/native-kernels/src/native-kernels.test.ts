@@ -19,7 +19,7 @@ const { addon, reason } = loadAddon();
 const calls = new Map<string, number>();
 function counting(inner: NativeAddon): NativeAddon {
   const wrapped: Record<string, unknown> = { supported: inner.supported, isa: inner.isa, setThreads: inner.setThreads, threads: inner.threads };
-  for (const name of ['conv2d', 'conv2dInputGradient', 'conv2dFilterGradient', 'matMul', 'batchNorm', 'rows', 'copyRows', 'maxPoolGradient', 'batchNormTraining', 'batchNormTrainingGradient', 'softmaxLosses', 'softmaxLossesGradient'] as const) {
+  for (const name of ['conv2d', 'conv2dInputGradient', 'conv2dFilterGradient', 'matMul', 'batchNorm', 'rows', 'copyRows', 'addRowVector', 'maxPoolGradient', 'batchNormTraining', 'batchNormTrainingGradient', 'softmaxLosses', 'softmaxLossesGradient'] as const) {
     wrapped[name] = (...args: unknown[]) => {
       calls.set(name, (calls.get(name) ?? 0) + 1);
       return (inner[name] as (...a: unknown[]) => void)(...args);
@@ -270,6 +270,27 @@ describe.runIf(addon)('native kernels on wasm against the cpu backend', () => {
     await tf.setBackend('wasm');
     const withNaN = tf.tidy(() => tf.sum(tf.tensor2d([1, 2, Number.NaN, 4], [2, 2]), 0).arraySync());
     expect(withNaN).toEqual([Number.NaN, 6]);
+  });
+
+  it('a vector added along the last axis, either way round, bit for bit; other sums go to the kernel it replaced', async () => {
+    const m = uniform([300, 17], 21);
+    const v = uniform([17], 22);
+    const sums = async (backend: 'wasm' | 'cpu') =>
+      on(backend, () => {
+        const matrix = tf.tensor2d(m, [300, 17]);
+        const vector = tf.tensor1d(v);
+        return [tf.add(matrix, vector), tf.add(vector, matrix), tf.add(tf.reshape(matrix, [3, 10, 10, 17]), tf.reshape(vector, [1, 1, 17]))];
+      });
+    calls.clear();
+    const native = await sums('wasm');
+    expect(Object.fromEntries(calls)).toEqual({ addRowVector: 3 });
+    expect(native.map((values) => Array.from(values))).toEqual((await sums('cpu')).map((values) => Array.from(values)));
+    // same shapes, a column vector, a scalar, a broadcast of both sides: wasm's own kernel
+    const others = await compare('other sums', () => {
+      const matrix = tf.tensor2d(m, [300, 17]);
+      return [tf.add(matrix, matrix), tf.add(matrix, tf.ones([300, 1])), tf.add(matrix, 2), tf.add(tf.reshape(matrix, [300, 1, 17]), tf.ones([1, 4, 17]))];
+    });
+    expect(Object.fromEntries(others)).toEqual({});
   });
 
   it('max over the last axis and softmax along it; other axes go to the kernel it replaced; NaN stays NaN', async () => {

@@ -466,6 +466,22 @@ const movingStatistics: Run = (_addon, backend, { mean, variance, batchMean, bat
   return [newMean, newVariance];
 };
 
+/**
+ * A float32 tensor plus a vector along its last axis, either way round (a bias): wasm broadcasts
+ * such a sum value by value, several times slower than the addon. Other sums go on to wasm.
+ */
+const addRowVector: Run = (addon, backend, { a, b }) => {
+  if (!float32(a, b) || !a || !b) return undefined;
+  const [matrix, vector] = size(a.shape) >= size(b.shape) ? [a, b] : [b, a];
+  const columns = matrix.shape[matrix.shape.length - 1];
+  const rows = size(matrix.shape) / Math.max(1, columns);
+  const isRowVector = vector.shape.length >= 1 && vector.shape.length <= matrix.shape.length && vector.shape.every((d, i) => (i === vector.shape.length - 1 ? d === columns : d === 1));
+  if (!isRowVector || rows < 2 || columns === 0) return undefined;
+  const out = backend.makeOutput(matrix.shape, 'float32');
+  addon.addRowVector(heap(backend), at(backend, matrix), at(backend, vector), at(backend, out), rows, columns);
+  return out;
+};
+
 /** The kernels the addon runs on the wasm backend, by tfjs kernel name. */
 export const NATIVE_KERNELS: ReadonlyMap<string, Run> = new Map([
   [tf.Conv2D, conv2d],
@@ -473,6 +489,7 @@ export const NATIVE_KERNELS: ReadonlyMap<string, Run> = new Map([
   [tf.Conv2DBackpropInput, conv2dInputGradient],
   [tf.Conv2DBackpropFilter, conv2dFilterGradient],
   [tf.BatchMatMul, batchMatMul],
+  [tf.Add, addRowVector],
   [tf.FusedBatchNorm, batchNorm],
   [tf.Sum, reduction(false)],
   [tf.Mean, reduction(true)],
