@@ -121,7 +121,8 @@ function tileEdges(size: number, starts: number[], window: number): number[] {
  * window predicted alone. The image is cut into tiles along every window edge, so that each tile is
  * covered by the same windows throughout: each tile's logits are summed as a tensor, window after
  * window, divided by how many windows covered it, and the tiles joined. Only one window's
- * prediction is alive at a time, beside the sums of the image's logits.
+ * prediction is alive at a time, beside the sums of the image's logits (twice those while the rows
+ * of tiles are joined at the end).
  */
 function slidingWindowLogits(model: InferenceModel, images: tf.Tensor4D, window: [number, number], stride: [number, number], droppedClass: number): tf.Tensor4D {
   const [batch, height, width, channels] = images.shape;
@@ -179,7 +180,8 @@ function slidingWindowLogits(model: InferenceModel, images: tf.Tensor4D, window:
 /**
  * Logits `[B,H,W,K]` for images of any size `[B,H,W,C]` (normalised as in training): whole-image
  * or sliding-window inference, with optional flip and multi-scale test-time augmentation (see
- * {@link InferenceOptions}). Tensor memory holds one image batch's logits and one window's prediction.
+ * {@link InferenceOptions}). With windows, tensor memory holds one image batch's logits (twice, as
+ * they are joined at the end) and one window's prediction.
  */
 export function inferLogits(model: InferenceModel, images: tf.Tensor4D, options: InferenceOptions = {}): tf.Tensor4D {
   const o = checkInferenceOptions(options, model.info.backbone);
