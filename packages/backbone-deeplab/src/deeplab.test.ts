@@ -75,8 +75,8 @@ describe('createDeepLabV3', () => {
 describe('AtrousConv2D', () => {
   beforeAll(() => initBackend({ backend: 'wasm', quiet: true }));
 
-  it('equals a dilated conv2d, including sizes that are not multiples of the rate', () => {
-    for (const [h, w, rate] of [[9, 7, 2], [12, 12, 3], [5, 6, 6]]) {
+  it('equals a dilated conv2d, including sizes that are not multiples of the rate, and rates at least the map (the centre tap alone)', () => {
+    for (const [h, w, rate] of [[9, 7, 2], [12, 12, 3], [5, 6, 6], [6, 6, 6], [8, 4, 12], [7, 9, 8]]) {
       const layer = new AtrousConv2D({ filters: 3, kernelSize: 3, dilationRate: rate, seed: 4 });
       const x = tf.randomNormal([2, h, w, 2], 0, 1, 'float32', 5);
       const ours = layer.apply(x) as tf.Tensor;
@@ -103,6 +103,27 @@ describe('AtrousConv2D', () => {
       }
       tf.dispose([x, ours, reference]);
     }
+  });
+
+  it('with a rate at least the map, has the gradient of the dilated conv: the centre tap only', () => {
+    const layer = new AtrousConv2D({ filters: 2, kernelSize: 3, dilationRate: 12, seed: 1 });
+    const x = tf.randomNormal([2, 8, 6, 3], 0, 1, 'float32', 2);
+    layer.apply(x);
+    const { grads, value } = tf.variableGrads(() => tf.sum(tf.square(layer.apply(x) as tf.Tensor)) as tf.Scalar);
+    const g = Object.values(grads)[0];
+    expect(g.shape).toEqual([3, 3, 3, 2]);
+    // the centre tap's gradient of sum(y^2) with y = x w_c: 2 x^T (x w_c), summed over the pixels
+    const want = tf.tidy(() => {
+      const rows = tf.reshape(x, [-1, 3]);
+      const centre = tf.reshape(tf.slice(layer.getWeights()[0], [1, 1, 0, 0], [1, 1, 3, 2]), [3, 2]);
+      return tf.mul(tf.matMul(rows, tf.matMul(rows, centre), true, false), 2);
+    });
+    const values = g.arraySync() as number[][][][];
+    const centreGap = tf.tidy(() => tf.max(tf.abs(tf.sub(tf.tensor2d(values[1][1]), want))).dataSync()[0]);
+    expect(centreGap).toBeLessThan(1e-3);
+    expect(tf.tidy(() => tf.max(tf.abs(want)).dataSync()[0])).toBeGreaterThan(1);
+    values.forEach((row, ky) => row.forEach((tap, kx) => (ky === 1 && kx === 1) || expect(tap.flat().every((v) => v === 0)).toBe(true)));
+    tf.dispose([x, value, want, ...Object.values(grads)]);
   });
 
   it('has a gradient, where tfjs refuses one for dilated convolutions', () => {

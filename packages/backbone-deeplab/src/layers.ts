@@ -16,8 +16,9 @@ export interface AtrousConv2DConfig extends LayerArgs {
 /**
  * A convolution padded by `dilationRate * (kernelSize - 1) / 2` on every side (PyTorch's
  * `padding=k//2` for a stride), with a dilation rate, computed as space-to-batch, plain conv,
- * batch-to-space. The result equals a dilated conv2d, but unlike tfjs's own dilated conv it has a
- * gradient, so dilated networks train.
+ * batch-to-space (or, where the rate is at least the map's height and width, as the centre tap's 1x1
+ * conv, all the other taps reading padding). The result equals a dilated conv2d, but unlike tfjs's
+ * own dilated conv it has a gradient, so dilated networks train.
  */
 export class AtrousConv2D extends tfl.layers.Layer {
   static readonly className = 'AtrousConv2D';
@@ -70,6 +71,13 @@ export class AtrousConv2D extends tfl.layers.Layer {
         y = tf.conv2d(x, kernel, this.strides, [[0, 0], [p, p], [p, p], [0, 0]]);
       } else if (r === 1) {
         y = tf.conv2d(x, kernel, 1, 'same');
+      } else if (r >= x.shape[1] && r >= x.shape[2]) {
+        // A rate at least the map's size (ASPP's 12 and 18 on a small crop's 8x8 map): every tap
+        // but the centre reads only the zero padding, so the conv is the centre tap's 1x1 conv (the
+        // other taps' gradient is zero). Space-to-batch would pad the map to a multiple of the rate
+        // and run every tap there: 18x18 pixels for 8x8.
+        const c = (this.kernelSize - 1) / 2;
+        y = tf.conv2d(x, tf.slice(kernel, [c, c, 0, 0], [1, 1, -1, -1]) as tf.Tensor4D, 1, 'valid');
       } else {
         // Zero rows and columns up to a multiple of the rate read as the conv's own zero padding.
         const padH = (r - (x.shape[1] % r)) % r;
