@@ -55,58 +55,57 @@ describe("core's fused kernels on wasm", () => {
     expect(registered).toEqual(state?.active ? [...FUSED, SGD_UPDATE_KERNEL, MOVING_STATISTICS_KERNEL] : []);
   });
 
-  it("give three SGD steps the weights and velocities of core's composite on the cpu backend, bit for bit", async () => {
-    const steps = async (backend: string) => {
+  /**
+   * Runs `body` (which pushes the values it wants compared) on wasm and on cpu, and expects the same
+   * bits from both, with `kernel` run on wasm when the native kernels are and never on cpu.
+   */
+  async function expectBitsOfComposite(kernel: string, body: (results: number[][]) => void): Promise<void> {
+    const run = async (backend: string) => {
       await tf.setBackend(backend);
       const results: number[][] = [];
-      const profile = await tf.profile(() => {
-        for (const weightDecay of [5e-4, 0]) {
-          let weight = tf.randomNormal([3, 70001], 0, 1, 'float32', 5);
-          let velocity: tf.Tensor | undefined;
-          for (let i = 0; i < 3; i++) {
-            const gradient = tf.randomNormal([3, 70001], 0, 0.1, 'float32', 6 + i);
-            const next = sgdUpdate(weight, gradient, velocity, { learningRate: 0.01 * (i + 1), momentum: 0.9, weightDecay });
-            tf.dispose([weight, gradient, velocity]);
-            ({ weight, velocity } = next);
-            results.push(Array.from(weight.dataSync()), Array.from(velocity.dataSync()));
-          }
-          tf.dispose([weight, velocity]);
-        }
-      });
-      return { results, ran: profile.kernelNames.includes(SGD_UPDATE_KERNEL) };
+      const profile = await tf.profile(() => body(results));
+      return { results, ran: profile.kernelNames.includes(kernel) };
     };
-    const wasm = await steps('wasm');
-    const cpu = await steps('cpu');
+    const wasm = await run('wasm');
+    const cpu = await run('cpu');
     expect(wasm.ran).toBe(nativeKernelsState()?.active === true);
     expect(cpu.ran).toBe(false);
+    expect(wasm.results.length).toBeGreaterThan(0);
     expect(wasm.results).toEqual(cpu.results);
+  }
+
+  it("give three SGD steps the weights and velocities of core's composite on the cpu backend, bit for bit", async () => {
+    await expectBitsOfComposite(SGD_UPDATE_KERNEL, (results) => {
+      for (const weightDecay of [5e-4, 0]) {
+        let weight = tf.randomNormal([3, 70001], 0, 1, 'float32', 5);
+        let velocity: tf.Tensor | undefined;
+        for (let i = 0; i < 3; i++) {
+          const gradient = tf.randomNormal([3, 70001], 0, 0.1, 'float32', 6 + i);
+          const next = sgdUpdate(weight, gradient, velocity, { learningRate: 0.01 * (i + 1), momentum: 0.9, weightDecay });
+          tf.dispose([weight, gradient, velocity]);
+          ({ weight, velocity } = next);
+          results.push(Array.from(weight.dataSync()), Array.from(velocity.dataSync()));
+        }
+        tf.dispose([weight, velocity]);
+      }
+    });
   });
 
   it("move a batch norm's statistics as core's composite does on the cpu backend, bit for bit", async () => {
-    const moves = async (backend: string) => {
-      await tf.setBackend(backend);
-      const results: number[][] = [];
-      const profile = await tf.profile(() => {
-        for (const [count, weight] of [[4096, 0.1], [1, 0.1], [7, 0.37]]) {
-          const mean = tf.variable(tf.randomNormal([300], 0, 1, 'float32', 1));
-          const variance = tf.variable(tf.randomUniform([300], 0.1, 3, 'float32', 2));
-          const moving = { mean: { read: () => mean, write: (t: tf.Tensor) => mean.assign(t) }, variance: { read: () => variance, write: (t: tf.Tensor) => variance.assign(t) } };
-          for (let i = 0; i < 3; i++) {
-            const batch = { mean: tf.randomNormal([300], 0, 2, 'float32', 3 + i), variance: tf.randomUniform([300], 0, 5, 'float32', 7 + i) };
-            updateMovingStatistics(moving, batch, count, weight);
-            tf.dispose([batch.mean, batch.variance]);
-            results.push(Array.from(mean.dataSync()), Array.from(variance.dataSync()));
-          }
-          tf.dispose([mean, variance]);
+    await expectBitsOfComposite(MOVING_STATISTICS_KERNEL, (results) => {
+      for (const [count, weight] of [[4096, 0.1], [1, 0.1], [7, 0.37]]) {
+        const mean = tf.variable(tf.randomNormal([300], 0, 1, 'float32', 1));
+        const variance = tf.variable(tf.randomUniform([300], 0.1, 3, 'float32', 2));
+        const moving = { mean: { read: () => mean, write: (t: tf.Tensor) => mean.assign(t) }, variance: { read: () => variance, write: (t: tf.Tensor) => variance.assign(t) } };
+        for (let i = 0; i < 3; i++) {
+          const batch = { mean: tf.randomNormal([300], 0, 2, 'float32', 3 + i), variance: tf.randomUniform([300], 0, 5, 'float32', 7 + i) };
+          updateMovingStatistics(moving, batch, count, weight);
+          tf.dispose([batch.mean, batch.variance]);
+          results.push(Array.from(mean.dataSync()), Array.from(variance.dataSync()));
         }
-      });
-      return { results, ran: profile.kernelNames.includes(MOVING_STATISTICS_KERNEL) };
-    };
-    const wasm = await moves('wasm');
-    const cpu = await moves('cpu');
-    expect(wasm.ran).toBe(nativeKernelsState()?.active === true);
-    expect(cpu.ran).toBe(false);
-    expect(wasm.results).toEqual(cpu.results);
+        tf.dispose([mean, variance]);
+      }
+    });
   });
 
   it("give the DropClass head the losses and gradients of core's composite on the cpu backend", async () => {

@@ -120,9 +120,9 @@ function tileEdges(size: number, starts: number[], window: number): number[] {
  * One pass window by window: the image is padded up to the window where it is smaller and each
  * window predicted alone. The image is cut into tiles along every window edge, so that each tile is
  * covered by the same windows throughout: each tile's logits are summed as a tensor, window after
- * window, divided by how many windows covered it, and the tiles joined. Only one window's
- * prediction is alive at a time, beside the sums of the image's logits (twice those while the rows
- * of tiles are joined at the end).
+ * window, divided by how many windows covered it, and the tiles joined row by row into the
+ * image's logits. Only one window's prediction is alive at a time, beside the sums of the image's
+ * logits.
  */
 function slidingWindowLogits(model: InferenceModel, images: tf.Tensor4D, window: [number, number], stride: [number, number], droppedClass: number): tf.Tensor4D {
   const [batch, height, width, channels] = images.shape;
@@ -159,18 +159,23 @@ function slidingWindowLogits(model: InferenceModel, images: tf.Tensor4D, window:
         logits.dispose();
       }
     }
-    // Each row of tiles joined, then the rows: only the sums and one row's join are alive at once.
-    const rows = sums.map((row) => {
+    // Each row of tiles averaged, joined and read into the image's logits, its tensors freed at
+    // once: tensor memory never holds the logits twice, and the result is made once.
+    const classes = sums[0][0].sum!.shape[3];
+    const out = new Float32Array(batch * height * width * classes);
+    const perImage = height * width * classes;
+    sums.forEach((row, i) => {
       const joined = tf.tidy(() => {
         const averaged = row.map(({ sum, count }) => (count === 1 ? sum! : tf.div(sum!, count)));
         return averaged.length === 1 ? averaged[0].clone() : tf.concat(averaged, 2);
       });
-      for (const tile of row) tile.sum?.dispose();
-      return joined;
+      for (const tile of row) tile.sum!.dispose();
+      const values = joined.dataSync() as Float32Array;
+      joined.dispose();
+      const rowSize = (rowEdges[i + 1] - rowEdges[i]) * width * classes;
+      for (let b = 0; b < batch; b++) out.set(values.subarray(b * rowSize, (b + 1) * rowSize), b * perImage + rowEdges[i] * width * classes);
     });
-    const out = rows.length === 1 ? rows[0] : tf.concat(rows, 1);
-    if (rows.length > 1) tf.dispose(rows);
-    return out as tf.Tensor4D;
+    return tf.tensor4d(out, [batch, height, width, classes]);
   } finally {
     if (padded !== images) padded.dispose();
     for (const row of sums) for (const tile of row) if (tile.sum && !tile.sum.isDisposed) tile.sum.dispose();
@@ -180,8 +185,8 @@ function slidingWindowLogits(model: InferenceModel, images: tf.Tensor4D, window:
 /**
  * Logits `[B,H,W,K]` for images of any size `[B,H,W,C]` (normalised as in training): whole-image
  * or sliding-window inference, with optional flip and multi-scale test-time augmentation (see
- * {@link InferenceOptions}). With windows, tensor memory holds one image batch's logits (twice, as
- * they are joined at the end) and one window's prediction.
+ * {@link InferenceOptions}). With windows, tensor memory holds one image batch's logits and one
+ * window's prediction.
  */
 export function inferLogits(model: InferenceModel, images: tf.Tensor4D, options: InferenceOptions = {}): tf.Tensor4D {
   const o = checkInferenceOptions(options, model.info.backbone);
