@@ -114,33 +114,48 @@ napi_value Conv2d(napi_env env, napi_callback_info info) {
 
 using Size = int64_t (*)(const dck::ConvGeometry&);
 
-// (heap, t1, t2, t3, ...geometry[15]): a kernel on three tensors of the sizes given, in place.
-template <typename Kernel>
-napi_value three_tensors(napi_env env, napi_callback_info info, const Size (&sizes)[3], Kernel kernel) {
-  Args a(env, info, 19);
+// (heap, t1, ..., tN, ...geometry[15]): a kernel on N tensors (2 or 3) of the sizes given, in place.
+template <std::size_t N, typename Kernel>
+napi_value geometry_tensors(napi_env env, napi_callback_info info, const Size (&sizes)[N], Kernel kernel) {
+  static_assert(N == 2 || N == 3, "two or three tensors");
+  Args a(env, info, 1 + N + 15);
   if (!a.ok) return nullptr;
-  dck::ConvGeometry g = geometry(a, 4);
+  dck::ConvGeometry g = geometry(a, 1 + N);
   if (!a.ok) return nullptr;
-  float* t[3];
-  for (size_t i = 0; i < 3; ++i) t[i] = a.tensor(1 + i, sizes[i](g));
+  float* t[N];
+  for (size_t i = 0; i < N; ++i) t[i] = a.tensor(1 + i, sizes[i](g));
   if (!a.ok) return nullptr;
-  kernel(g, t[0], t[1], t[2]);
+  if constexpr (N == 2)
+    kernel(g, t[0], t[1]);
+  else
+    kernel(g, t[0], t[1], t[2]);
   return nullptr;
 }
 
 // (heap, dy, filter, dx, ...geometry)
 napi_value Conv2dInputGradient(napi_env env, napi_callback_info info) {
-  return three_tensors(env, info, {output_size, filter_size, image_size}, dck::conv2d_input_gradient);
+  return geometry_tensors(env, info, {output_size, filter_size, image_size}, dck::conv2d_input_gradient);
 }
 
 // (heap, x, dy, dfilter, ...geometry)
 napi_value Conv2dFilterGradient(napi_env env, napi_callback_info info) {
-  return three_tensors(env, info, {image_size, output_size, filter_size}, dck::conv2d_filter_gradient);
+  return geometry_tensors(env, info, {image_size, output_size, filter_size}, dck::conv2d_filter_gradient);
+}
+
+// (heap, x, out, ...geometry) with out_c = in_c
+napi_value MaxPool(napi_env env, napi_callback_info info) {
+  return geometry_tensors(env, info, {image_size, output_size}, [env](const dck::ConvGeometry& g, const float* x, float* out) {
+    if (g.out_c != g.in_c) {
+      fail(env, "native kernels: max pooling keeps the channels");
+      return;
+    }
+    dck::max_pool(g, x, out);
+  });
 }
 
 // (heap, x, dy, dx, ...geometry) with out_c = in_c
 napi_value MaxPoolGradient(napi_env env, napi_callback_info info) {
-  return three_tensors(env, info, {image_size, output_size, image_size}, [env](const dck::ConvGeometry& g, const float* x, const float* dy, float* dx) {
+  return geometry_tensors(env, info, {image_size, output_size, image_size}, [env](const dck::ConvGeometry& g, const float* x, const float* dy, float* dx) {
     if (g.out_c != g.in_c) {
       fail(env, "native kernels: max pooling keeps the channels");
       return;
@@ -393,6 +408,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"sgdUpdate", nullptr, SgdUpdate, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmaxLosses", nullptr, SoftmaxLosses, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmaxLossesGradient", nullptr, SoftmaxLossesGradient, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"maxPool", nullptr, MaxPool, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPoolGradient", nullptr, MaxPoolGradient, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_default, nullptr},

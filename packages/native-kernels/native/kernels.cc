@@ -768,6 +768,44 @@ void add_row_vector(std::ptrdiff_t rows, int columns, const float* x, const floa
   });
 }
 
+namespace {
+
+// Calls visit(offset) for each pixel of output (oy, ox)'s pooling window that lies in the image, in
+// order (tap row, tap column), with the pixel's offset in its image (in floats).
+template <typename Visit>
+inline void each_in_window(const ConvGeometry& g, int oy, int ox, Visit visit) {
+  for (int ky = 0; ky < g.k_h; ++ky) {
+    const int iy = oy * g.stride_h - g.pad_top + ky * g.dilation_h;
+    if (iy < 0 || iy >= g.in_h) continue;
+    for (int kx = 0; kx < g.k_w; ++kx) {
+      const int ix = ox * g.stride_w - g.pad_left + kx * g.dilation_w;
+      if (ix < 0 || ix >= g.in_w) continue;
+      visit((static_cast<std::ptrdiff_t>(iy) * g.in_w + ix) * g.in_c);
+    }
+  }
+}
+
+}  // namespace
+
+void max_pool(const ConvGeometry& g, const float* x, float* out) {
+  const std::ptrdiff_t image = static_cast<std::ptrdiff_t>(g.in_h) * g.in_w * g.in_c;
+  const int rows = g.batch * g.out_h;
+  const Split split(rows, static_cast<std::ptrdiff_t>(rows) * g.out_w * g.in_c >= 65536 ? threads() * 4 : 1, 1);
+  parallel_for(split.parts, [&](int i) {
+    for (int row = split.begin(i); row < split.end(i); ++row) {
+      const int b = row / g.out_h, oy = row % g.out_h;
+      for (int ox = 0; ox < g.out_w; ++ox) {
+        float* dst = out + (static_cast<std::ptrdiff_t>(row) * g.out_w + ox) * g.in_c;
+        std::fill(dst, dst + g.in_c, -INFINITY);
+        each_in_window(g, oy, ox, [&](std::ptrdiff_t at) {
+          const float* src = x + b * image + at;
+          for (int c = 0; c < g.in_c; ++c) dst[c] = src[c] > dst[c] ? src[c] : dst[c];
+        });
+      }
+    }
+  });
+}
+
 void max_pool_gradient(const ConvGeometry& g, const float* x, const float* dy, float* dx) {
   const std::ptrdiff_t image = static_cast<std::ptrdiff_t>(g.in_h) * g.in_w * g.in_c;
   parallel_for(g.batch, [&](int b) {
@@ -778,21 +816,15 @@ void max_pool_gradient(const ConvGeometry& g, const float* x, const float* dy, f
       for (int ox = 0; ox < g.out_w; ++ox) {
         std::fill(best.begin(), best.end(), -INFINITY);
         std::fill(where.begin(), where.end(), -1);
-        for (int ky = 0; ky < g.k_h; ++ky) {
-          const int iy = oy * g.stride_h - g.pad_top + ky * g.dilation_h;
-          if (iy < 0 || iy >= g.in_h) continue;
-          for (int kx = 0; kx < g.k_w; ++kx) {
-            const int ix = ox * g.stride_w - g.pad_left + kx * g.dilation_w;
-            if (ix < 0 || ix >= g.in_w) continue;
-            const std::ptrdiff_t at = b * image + (static_cast<std::ptrdiff_t>(iy) * g.in_w + ix) * g.in_c;
-            // As tfjs's cpu kernel: the first value above all before it (NaN never is).
-            for (int c = 0; c < g.in_c; ++c)
-              if (x[at + c] > best[c]) {
-                best[c] = x[at + c];
-                where[c] = at + c;
-              }
-          }
-        }
+        each_in_window(g, oy, ox, [&](std::ptrdiff_t offset) {
+          const std::ptrdiff_t at = b * image + offset;
+          // As tfjs's cpu kernel: the first value above all before it (NaN never is).
+          for (int c = 0; c < g.in_c; ++c)
+            if (x[at + c] > best[c]) {
+              best[c] = x[at + c];
+              where[c] = at + c;
+            }
+        });
         const float* grad = dy + ((static_cast<std::ptrdiff_t>(b) * g.out_h + oy) * g.out_w + ox) * g.in_c;
         for (int c = 0; c < g.in_c; ++c)
           if (where[c] >= 0) dx[where[c]] += grad[c];

@@ -22,6 +22,7 @@ export interface NativeAddon {
   copyRows(heap: Float32Array, src: number, srcStride: number, dst: number, dstStride: number, rows: number, width: number): void;
   /** `out[r, c] = x[r, c] + v[c]` over a `[rows, columns]` matrix. */
   addRowVector(heap: Float32Array, x: number, v: number, out: number, rows: number, columns: number): void;
+  maxPool(heap: Float32Array, x: number, out: number, ...geometry: number[]): void;
   maxPoolGradient(heap: Float32Array, x: number, dy: number, dx: number, ...geometry: number[]): void;
   /** Softmax of `[rows, classes]` logits into `p`, `losses` `[2]` (cross-entropy, suppression term) and `count` `[1]` (pixels counted). */
   softmaxLosses(heap: Float32Array, logits: number, labels: number, losses: number, p: number, count: number, rows: number, classes: number, ignoreIndex: number, excludedClass: number, suppressedClass: number): void;

@@ -19,7 +19,7 @@ const { addon, reason } = loadAddon();
 const calls = new Map<string, number>();
 function counting(inner: NativeAddon): NativeAddon {
   const wrapped: Record<string, unknown> = { supported: inner.supported, isa: inner.isa, setThreads: inner.setThreads, threads: inner.threads };
-  for (const name of ['conv2d', 'conv2dInputGradient', 'conv2dFilterGradient', 'matMul', 'batchNorm', 'rows', 'copyRows', 'addRowVector', 'maxPoolGradient', 'batchNormTraining', 'batchNormTrainingGradient', 'softmaxLosses', 'softmaxLossesGradient'] as const) {
+  for (const name of ['conv2d', 'conv2dInputGradient', 'conv2dFilterGradient', 'matMul', 'batchNorm', 'rows', 'copyRows', 'addRowVector', 'maxPool', 'maxPoolGradient', 'batchNormTraining', 'batchNormTrainingGradient', 'softmaxLosses', 'softmaxLossesGradient'] as const) {
     wrapped[name] = (...args: unknown[]) => {
       calls.set(name, (calls.get(name) ?? 0) + 1);
       return (inner[name] as (...a: unknown[]) => void)(...args);
@@ -369,6 +369,16 @@ describe.runIf(addon)('native kernels on wasm against the cpu backend', () => {
         return [tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, filter, strides, pad), weights)))(input)];
       });
       expect(ran.get('maxPoolGradient')).toBe(1);
+    });
+    it(`max pooling, window ${filter} strides ${strides} pad ${pad}: the largest value, bit for bit, NaN never`, async () => {
+      const x = uniform([2, 7, 9, 5], 23).map((e, i) => (i % 37 === 5 ? Number.NaN : e));
+      const pool = async (backend: 'wasm' | 'cpu') => on(backend, () => [tf.maxPool(tf.tensor4d(x, [2, 7, 9, 5]), filter, strides, pad)]);
+      calls.clear();
+      const [native] = await pool('wasm');
+      expect(calls.get('maxPool')).toBe(1);
+      const [reference] = await pool('cpu');
+      expect(Array.from(native)).toEqual(Array.from(reference));
+      expect(native.some(Number.isNaN)).toBe(false);
     });
   }
 

@@ -344,6 +344,16 @@ const slice: Run = (addon, backend, { x }, attrs) => {
   return out;
 };
 
+/** Max pooling, NHWC: wasm's own is several times slower on a U-Net's large, few-channel maps. */
+const maxPool: Run = (addon, backend, { x }, attrs) => {
+  const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as tf.MaxPoolAttrs;
+  if (!float32(x) || x!.shape.length !== 4) return undefined;
+  const c = tf.backend_util.computePool2DInfo(x!.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+  const out = backend.makeOutput(c.outShape, 'float32');
+  if (size(c.outShape) > 0) addon.maxPool(heap(backend), at(backend, x!), at(backend, out), ...layout(c));
+  return out;
+};
+
 const maxPoolGrad: Run = (addon, backend, { dy, input }, attrs) => {
   const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as tf.MaxPoolGradAttrs;
   if (!float32(dy, input) || input!.shape.length !== 4) return undefined;
@@ -497,6 +507,7 @@ export const NATIVE_KERNELS: ReadonlyMap<string, Run> = new Map([
   [tf.Softmax, rowWise(true)],
   [tf.Concat, concat],
   [tf.SplitV, splitV],
+  [tf.MaxPool, maxPool],
   [tf.MaxPoolGrad, maxPoolGrad],
   [tf.SpaceToBatchND, spaceToBatch],
   [tf.Slice, slice],
