@@ -142,25 +142,24 @@ napi_value Conv2dFilterGradient(napi_env env, napi_callback_info info) {
   return geometry_tensors(env, info, {image_size, output_size, filter_size}, dck::conv2d_filter_gradient);
 }
 
+// A pooling keeps the channels; false (with the error thrown) where its geometry does not.
+bool keeps_channels(napi_env env, const dck::ConvGeometry& g) {
+  if (g.out_c == g.in_c) return true;
+  fail(env, "native kernels: max pooling keeps the channels");
+  return false;
+}
+
 // (heap, x, out, ...geometry) with out_c = in_c
 napi_value MaxPool(napi_env env, napi_callback_info info) {
   return geometry_tensors(env, info, {image_size, output_size}, [env](const dck::ConvGeometry& g, const float* x, float* out) {
-    if (g.out_c != g.in_c) {
-      fail(env, "native kernels: max pooling keeps the channels");
-      return;
-    }
-    dck::max_pool(g, x, out);
+    if (keeps_channels(env, g)) dck::max_pool(g, x, out);
   });
 }
 
 // (heap, x, dy, dx, ...geometry) with out_c = in_c
 napi_value MaxPoolGradient(napi_env env, napi_callback_info info) {
   return geometry_tensors(env, info, {image_size, output_size, image_size}, [env](const dck::ConvGeometry& g, const float* x, const float* dy, float* dx) {
-    if (g.out_c != g.in_c) {
-      fail(env, "native kernels: max pooling keeps the channels");
-      return;
-    }
-    dck::max_pool_gradient(g, x, dy, dx);
+    if (keeps_channels(env, g)) dck::max_pool_gradient(g, x, dy, dx);
   });
 }
 
@@ -295,6 +294,24 @@ napi_value AddRowVector(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// (heap, w, g, v|-1, wOut, vOut, size, learningRate, momentum, weightDecay)
+napi_value SgdUpdate(napi_env env, napi_callback_info info) {
+  Args a(env, info, 10);
+  if (!a.ok) return nullptr;
+  const int32_t size = a.integer(6);
+  const double learning_rate = a.number(7), momentum = a.number(8), weight_decay = a.number(9);
+  if (!a.ok) return nullptr;
+  if (size < 0) return fail(env, "native kernels: invalid SGD size");
+  float* w = a.tensor(1, size);
+  float* g = a.tensor(2, size);
+  float* v = a.integer(3) >= 0 ? a.tensor(3, size) : nullptr;
+  float* w_out = a.tensor(4, size);
+  float* v_out = a.tensor(5, size);
+  if (!a.ok) return nullptr;
+  dck::sgd_update(size, w, g, v, static_cast<float>(learning_rate), static_cast<float>(momentum), static_cast<float>(weight_decay), w_out, v_out);
+  return nullptr;
+}
+
 // The arguments the two softmax-loss functions share, from position 6: rows, classes, ignoreIndex,
 // excludedClass, suppressedClass; and the labels (or -1) at position 2.
 struct LossArgs {
@@ -316,24 +333,6 @@ struct LossArgs {
 };
 
 // (heap, logits, labels|-1, losses, p, count, rows, classes, ignoreIndex, excludedClass, suppressedClass)
-// (heap, w, g, v|-1, wOut, vOut, size, learningRate, momentum, weightDecay)
-napi_value SgdUpdate(napi_env env, napi_callback_info info) {
-  Args a(env, info, 10);
-  if (!a.ok) return nullptr;
-  const int32_t size = a.integer(6);
-  const double learning_rate = a.number(7), momentum = a.number(8), weight_decay = a.number(9);
-  if (!a.ok) return nullptr;
-  if (size < 0) return fail(env, "native kernels: invalid SGD size");
-  float* w = a.tensor(1, size);
-  float* g = a.tensor(2, size);
-  float* v = a.integer(3) >= 0 ? a.tensor(3, size) : nullptr;
-  float* w_out = a.tensor(4, size);
-  float* v_out = a.tensor(5, size);
-  if (!a.ok) return nullptr;
-  dck::sgd_update(size, w, g, v, static_cast<float>(learning_rate), static_cast<float>(momentum), static_cast<float>(weight_decay), w_out, v_out);
-  return nullptr;
-}
-
 napi_value SoftmaxLosses(napi_env env, napi_callback_info info) {
   Args a(env, info, 11);
   if (!a.ok) return nullptr;

@@ -54,10 +54,10 @@ void softmax_rows(std::ptrdiff_t rows, int columns, const float* x, float* out);
 void copy_rows(std::ptrdiff_t rows, std::ptrdiff_t width, const float* src, std::ptrdiff_t src_stride, float* dst, std::ptrdiff_t dst_stride);
 // out[r, c] = x[r, c] + v[c] over a [rows, columns] matrix (a bias added to every row).
 void add_row_vector(std::ptrdiff_t rows, int columns, const float* x, const float* v, float* out);
-// Gradient of max pooling (NHWC): dy goes to the first maximum of each window, in row-major order.
 // Max pooling (out_c = in_c): each output the largest value of its window, padding never (the first
 // value above all before it, as the gradient picks it; NaN never is; -inf for a window of padding).
 void max_pool(const ConvGeometry& g, const float* x, float* out);
+// Gradient of max pooling (NHWC): dy goes to the first maximum of each window, in row-major order.
 void max_pool_gradient(const ConvGeometry& g, const float* x, const float* dy, float* dx);
 
 

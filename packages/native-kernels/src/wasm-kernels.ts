@@ -344,20 +344,24 @@ const slice: Run = (addon, backend, { x }, attrs) => {
   return out;
 };
 
+/** The geometry of a max pooling (or its gradient) over `input`. */
+function poolInfo(input: tf.TensorInfo, attrs: tf.NamedAttrMap): tf.backend_util.Conv2DInfo {
+  const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as tf.MaxPoolAttrs;
+  return tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+}
+
 /** Max pooling, NHWC: wasm's own is several times slower on a U-Net's large, few-channel maps. */
 const maxPool: Run = (addon, backend, { x }, attrs) => {
-  const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as tf.MaxPoolAttrs;
   if (!float32(x) || x!.shape.length !== 4) return undefined;
-  const c = tf.backend_util.computePool2DInfo(x!.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+  const c = poolInfo(x!, attrs);
   const out = backend.makeOutput(c.outShape, 'float32');
   if (size(c.outShape) > 0) addon.maxPool(heap(backend), at(backend, x!), at(backend, out), ...layout(c));
   return out;
 };
 
 const maxPoolGrad: Run = (addon, backend, { dy, input }, attrs) => {
-  const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as tf.MaxPoolGradAttrs;
   if (!float32(dy, input) || input!.shape.length !== 4) return undefined;
-  const c = tf.backend_util.computePool2DInfo(input!.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+  const c = poolInfo(input!, attrs);
   if (!tf.util.arraysEqual(c.outShape, dy!.shape)) return undefined;
   const out = backend.makeOutput(input!.shape, 'float32');
   if (size(input!.shape) > 0) {

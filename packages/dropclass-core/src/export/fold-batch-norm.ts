@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { cloneLayer, rebuildModel } from './stock-model.js';
 
 type SymbolicTensor = tfl.SymbolicTensor;
 type LayerConstructor = new (config: tf.serialization.ConfigDict) => tfl.layers.Layer;
 
-/** What folding does with a layer of the model. */
+/** What folding does with a layer of the model (a layer without a role is copied). */
 type Role =
-  | { kind: 'copy' }
   // a conv whose batch norm takes its place: built when the batch norm is reached
   | { kind: 'folded' }
   // a batch norm that becomes its conv (with the conv's bias and the ReLU after it, when folded)
@@ -16,15 +16,12 @@ type Role =
 
 const key = (t: SymbolicTensor) => `${t.id}`;
 
-/** How many layers read each tensor of the model (the model's outputs count as readers). */
-function readers(model: tfl.LayersModel): Map<string, tfl.layers.Layer[]> {
-  const by = new Map<string, tfl.layers.Layer[]>();
-  for (const layer of model.layers) {
-    for (const node of layer.inboundNodes) {
-      for (const t of node.inputTensors) by.set(key(t), [...(by.get(key(t)) ?? []), layer]);
-    }
-  }
-  for (const t of model.outputs) by.set(key(t), [...(by.get(key(t)) ?? []), model as unknown as tfl.layers.Layer]);
+/** The readers of each tensor of the model: the layers that read it, and 'output' where the model returns it. */
+function readers(model: tfl.LayersModel): Map<string, (tfl.layers.Layer | 'output')[]> {
+  const by = new Map<string, (tfl.layers.Layer | 'output')[]>();
+  const add = (t: SymbolicTensor, reader: tfl.layers.Layer | 'output') => by.set(key(t), [...(by.get(key(t)) ?? []), reader]);
+  for (const layer of model.layers) for (const node of layer.inboundNodes) for (const t of node.inputTensors) add(t, layer);
+  for (const t of model.outputs) add(t, 'output');
   return by;
 }
 
@@ -62,10 +59,10 @@ function roles(model: tfl.LayersModel): Map<tfl.layers.Layer, Role> {
   for (const conv of model.layers) {
     if (!foldableConv(conv)) continue;
     const next = read.get(key(output(conv))) ?? [];
-    if (next.length !== 1 || !foldableNorm(next[0]) || plan.has(next[0])) continue;
-    const norm = next[0];
+    const norm = next.length === 1 ? next[0] : 'output';
+    if (norm === 'output' || !foldableNorm(norm) || plan.has(norm)) continue;
     const after = read.get(key(output(norm))) ?? [];
-    const relu = after.length === 1 && plainRelu(after[0]) ? after[0] : undefined;
+    const relu = after.length === 1 && after[0] !== 'output' && plainRelu(after[0]) ? after[0] : undefined;
     plan.set(conv, { kind: 'folded' });
     plan.set(norm, { kind: 'conv', conv, relu });
     if (relu) plan.set(relu, { kind: 'relu' });
@@ -98,39 +95,21 @@ function foldedWeights(conv: tfl.layers.Layer, norm: tfl.layers.Layer): tf.Tenso
  */
 export function foldBatchNorms(model: tfl.LayersModel): tfl.LayersModel {
   const plan = roles(model);
-  const mapped = new Map<string, SymbolicTensor>();
-  const inputs = model.inputs.map((x, i) => {
-    const input = tfl.input({ shape: x.shape.slice(1), dtype: x.dtype, name: model.inputNames[i] });
-    mapped.set(key(x), input);
-    return input;
-  });
-  const made: tf.Tensor[] = [];
-  try {
-    for (const layer of model.layers) {
-      if (layer.getClassName() === 'InputLayer') continue;
-      const role = plan.get(layer) ?? { kind: 'copy' };
-      if (role.kind === 'folded' || role.kind === 'relu') continue;
-      if (layer.inboundNodes.length !== 1) throw new Error(`layer ${layer.name} (${layer.getClassName()}) is applied ${layer.inboundNodes.length} times; folding takes layers applied once`);
-      if (role.kind === 'copy') {
-        const node = layer.inboundNodes[0];
-        if (node.outputTensors.length !== 1) throw new Error(`layer ${layer.name} (${layer.getClassName()}) has ${node.outputTensors.length} outputs; folding takes one`);
-        const nodeInputs = node.inputTensors.map((t) => mapped.get(key(t))!);
-        const clone = new (layer.constructor as LayerConstructor)(layer.getConfig());
-        const out = clone.apply(nodeInputs.length === 1 ? nodeInputs[0] : nodeInputs) as SymbolicTensor;
-        clone.setWeights(layer.getWeights());
-        mapped.set(key(node.outputTensors[0]), out);
-        continue;
-      }
-      const { conv, relu } = role;
-      const weights = foldedWeights(conv, layer);
-      made.push(...weights);
-      const folded = new (conv.constructor as LayerConstructor)({ ...conv.getConfig(), useBias: true, activation: relu ? 'relu' : 'linear' });
-      const out = folded.apply(mapped.get(key(conv.inboundNodes[0].inputTensors[0]))!) as SymbolicTensor;
+  return rebuildModel(model, (layer, input) => {
+    const role = plan.get(layer);
+    if (!role) return cloneLayer(layer, layer.inboundNodes[0].inputTensors.map(input));
+    // the conv is built where its batch norm is; the ReLU's input is already the folded conv
+    if (role.kind === 'folded') return undefined;
+    if (role.kind === 'relu') return input(layer.inboundNodes[0].inputTensors[0]);
+    const { conv, relu } = role;
+    const folded = new (conv.constructor as LayerConstructor)({ ...conv.getConfig(), useBias: true, activation: relu ? 'relu' : 'linear' });
+    const out = folded.apply(input(conv.inboundNodes[0].inputTensors[0])) as SymbolicTensor;
+    const weights = foldedWeights(conv, layer);
+    try {
       folded.setWeights(weights);
-      mapped.set(key(output(relu ?? layer)), out);
+    } finally {
+      tf.dispose(weights);
     }
-  } finally {
-    tf.dispose(made);
-  }
-  return tfl.model({ inputs, outputs: model.outputs.map((t) => mapped.get(key(t))!), name: model.name });
+    return out;
+  });
 }

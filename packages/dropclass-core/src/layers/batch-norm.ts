@@ -86,7 +86,6 @@ export class BatchNormalization extends StockBatchNormalization {
 }
 tf.serialization.registerClass(BatchNormalization as unknown as tf.serialization.SerializableConstructor<BatchNormalization>);
 
-// In an export: the stock layer, which computes the same in inference.
 // In an export: the stock layer, which computes the same in inference, and a stock ReLU after it
 // when the layer has one.
 registerStockConversion(BatchNormalization.className, (layer, inputs) => {
