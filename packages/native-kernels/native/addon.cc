@@ -163,6 +163,27 @@ napi_value MaxPoolGradient(napi_env env, napi_callback_info info) {
   });
 }
 
+// (heap, from, to, batch, inH, inW, channels, outH, outW, gradient): bilinear resizing of `from`
+// [batch, inH, inW, channels] into `to` [batch, outH, outW, channels]; with `gradient`, its gradient
+// from `from` (the output's shape) into `to` (the input's).
+napi_value ResizeBilinear(napi_env env, napi_callback_info info) {
+  Args a(env, info, 10);
+  if (!a.ok) return nullptr;
+  const int32_t batch = a.integer(3), in_h = a.integer(4), in_w = a.integer(5), channels = a.integer(6), out_h = a.integer(7), out_w = a.integer(8);
+  const bool gradient = a.integer(9) != 0;
+  if (!a.ok) return nullptr;
+  if (batch < 0 || in_h < 1 || in_w < 1 || channels < 0 || out_h < 1 || out_w < 1) return fail(env, "native kernels: invalid resize shape");
+  const int64_t input = int64_t(batch) * in_h * in_w * channels, output = int64_t(batch) * out_h * out_w * channels;
+  float* from = a.tensor(1, gradient ? output : input);
+  float* to = a.tensor(2, gradient ? input : output);
+  if (!a.ok) return nullptr;
+  if (gradient)
+    dck::resize_bilinear_gradient(batch, in_h, in_w, channels, out_h, out_w, from, to);
+  else
+    dck::resize_bilinear(batch, in_h, in_w, channels, out_h, out_w, from, to);
+  return nullptr;
+}
+
 // (heap, a, b, out, batch, m, n, k, aBatchStride, bBatchStride, transposeA, transposeB)
 napi_value MatMul(napi_env env, napi_callback_info info) {
   Args a(env, info, 12);
@@ -409,6 +430,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"softmaxLossesGradient", nullptr, SoftmaxLossesGradient, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPool", nullptr, MaxPool, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPoolGradient", nullptr, MaxPoolGradient, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"resizeBilinear", nullptr, ResizeBilinear, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"supported", nullptr, nullptr, nullptr, nullptr, supported, napi_enumerable, nullptr},

@@ -60,6 +60,14 @@ void max_pool(const ConvGeometry& g, const float* x, float* out);
 // Gradient of max pooling (NHWC): dy goes to the first maximum of each window, in row-major order.
 void max_pool_gradient(const ConvGeometry& g, const float* x, const float* dy, float* dx);
 
+// Bilinear resizing with half-pixel centres (PyTorch's align_corners=False) of x [batch, in_h, in_w,
+// channels] to out [batch, out_h, out_w, channels]: the rows first, then the columns, each output a
+// sum of (at most) two taps in index order, the weights as core's bilinearMatrix computes them.
+void resize_bilinear(int batch, int in_h, int in_w, int channels, int out_h, int out_w, const float* x, float* out);
+// Its gradient: dx [batch, in_h, in_w, channels] from dy [batch, out_h, out_w, channels], each
+// output's gradient spread back on the taps that made it.
+void resize_bilinear_gradient(int batch, int in_h, int in_w, int channels, int out_h, int out_w, const float* dy, float* dx);
+
 
 // The softmax terms of the DropClass objective over rows of `classes` logits: p = softmax of each row;
 // losses[0] = mean of -log p[label] over the rows counted (0 when none), losses[1] = mean over all

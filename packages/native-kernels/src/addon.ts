@@ -24,6 +24,8 @@ export interface NativeAddon {
   addRowVector(heap: Float32Array, x: number, v: number, out: number, rows: number, columns: number): void;
   maxPool(heap: Float32Array, x: number, out: number, ...geometry: number[]): void;
   maxPoolGradient(heap: Float32Array, x: number, dy: number, dx: number, ...geometry: number[]): void;
+  /** Bilinear resizing (half-pixel centres) of `from` `[batch, inH, inW, channels]` into `to` `[batch, outH, outW, channels]`; with `gradient` 1, its gradient from `from` (output-shaped) into `to` (input-shaped). */
+  resizeBilinear(heap: Float32Array, from: number, to: number, batch: number, inH: number, inW: number, channels: number, outH: number, outW: number, gradient: number): void;
   /** Softmax of `[rows, classes]` logits into `p`, `losses` `[2]` (cross-entropy, suppression term) and `count` `[1]` (pixels counted). */
   softmaxLosses(heap: Float32Array, logits: number, labels: number, losses: number, p: number, count: number, rows: number, classes: number, ignoreIndex: number, excludedClass: number, suppressedClass: number): void;
   /** The logits' gradient from `p`, the labels, the forward's `count` and `dy` `[2]`. */

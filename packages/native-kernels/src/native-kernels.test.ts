@@ -8,6 +8,9 @@ import { ADDON_PATH, loadAddon, type NativeAddon, RowOp } from './addon.js';
 import {
   BATCH_NORM_TRAINING_GRAD_KERNEL as BATCH_NORM_TRAINING_GRAD,
   BATCH_NORM_TRAINING_KERNEL as BATCH_NORM_TRAINING,
+  BilinearUpSampling2D,
+  RESIZE_BILINEAR_GRAD_KERNEL as RESIZE_BILINEAR_GRAD,
+  RESIZE_BILINEAR_KERNEL as RESIZE_BILINEAR,
   SOFTMAX_LOSSES_GRAD_KERNEL as SOFTMAX_LOSSES_GRAD,
   SOFTMAX_LOSSES_KERNEL as SOFTMAX_LOSSES,
 } from '@dropclass/core';
@@ -19,7 +22,7 @@ const { addon, reason } = loadAddon();
 const calls = new Map<string, number>();
 function counting(inner: NativeAddon): NativeAddon {
   const wrapped: Record<string, unknown> = { supported: inner.supported, isa: inner.isa, setThreads: inner.setThreads, threads: inner.threads };
-  for (const name of ['conv2d', 'conv2dInputGradient', 'conv2dFilterGradient', 'matMul', 'batchNorm', 'rows', 'copyRows', 'addRowVector', 'maxPool', 'maxPoolGradient', 'batchNormTraining', 'batchNormTrainingGradient', 'softmaxLosses', 'softmaxLossesGradient'] as const) {
+  for (const name of ['conv2d', 'conv2dInputGradient', 'conv2dFilterGradient', 'matMul', 'batchNorm', 'rows', 'copyRows', 'addRowVector', 'maxPool', 'maxPoolGradient', 'resizeBilinear', 'batchNormTraining', 'batchNormTrainingGradient', 'softmaxLosses', 'softmaxLossesGradient'] as const) {
     wrapped[name] = (...args: unknown[]) => {
       calls.set(name, (calls.get(name) ?? 0) + 1);
       return (inner[name] as (...a: unknown[]) => void)(...args);
@@ -226,6 +229,11 @@ describe.runIf(addon)('native kernels on wasm against the cpu backend', () => {
 
   const products: { a: number[]; b: number[]; ta: boolean; tb: boolean }[] = [
     { a: [13, 29], b: [29, 7], ta: false, tb: false },
+    // Rows read where they lie for whole blocks of the inner kernel's rows, and packed for the rest;
+    // several panels of columns, the last one partly filled; 33 to 48 columns (their own kernel).
+    { a: [100, 40], b: [40, 70], ta: false, tb: false },
+    { a: [40, 100], b: [40, 70], ta: true, tb: false },
+    { a: [50, 30], b: [30, 45], ta: false, tb: false },
     { a: [300, 70], b: [300, 30], ta: true, tb: false },
     { a: [9, 33], b: [40, 33], ta: false, tb: true },
     { a: [33, 9], b: [40, 33], ta: true, tb: true },
@@ -381,6 +389,61 @@ describe.runIf(addon)('native kernels on wasm against the cpu backend', () => {
       expect(native.some(Number.isNaN)).toBe(false);
     });
   }
+
+  // Bilinear resizing with half-pixel centres against its formula, summed here in double: each output
+  // the taps' weighted sum (weights 1 - f and f at src = (o + 0.5) in / out - 0.5, clamped), and the
+  // gradient each output's dy spread back on the taps that made it.
+  function bilinearTaps(inSize: number, outSize: number): [number, number][][] {
+    return Array.from({ length: outSize }, (_, o) => {
+      const src = Math.max(((o + 0.5) * inSize) / outSize - 0.5, 0);
+      const i0 = Math.min(Math.floor(src), inSize - 1);
+      return [[i0, 1 - (src - i0)], [Math.min(i0 + 1, inSize - 1), src - i0]] as [number, number][];
+    });
+  }
+  function bilinearByFormula([b, h, w, c]: number[], height: number, width: number, values: Float32Array, gradient: boolean): Float32Array {
+    const [rows, columns] = [bilinearTaps(h, height), bilinearTaps(w, width)];
+    const out = new Float64Array(b * (gradient ? h * w : height * width) * c);
+    for (let n = 0; n < b; n++)
+      for (let oy = 0; oy < height; oy++)
+        for (let ox = 0; ox < width; ox++)
+          for (const [iy, wy] of rows[oy])
+            for (const [ix, wx] of columns[ox])
+              for (let k = 0; k < c; k++) {
+                const small = ((n * h + iy) * w + ix) * c + k;
+                const large = ((n * height + oy) * width + ox) * c + k;
+                if (gradient) out[small] += wy * wx * values[large];
+                else out[large] += wy * wx * values[small];
+              }
+    return Float32Array.from(out);
+  }
+  for (const [shape, height, width] of [[[2, 5, 7, 3], 13, 4], [[1, 8, 8, 16], 64, 64], [[2, 16, 12, 19], 32, 24], [[1, 9, 6, 2], 1, 5]] as [number[], number, number][]) {
+    it(`bilinear resizing of ${shape.join('x')} to ${height}x${width} and its gradient, against the formula`, async () => {
+      const [b, h, w, c] = shape;
+      const x = uniform(shape, 31);
+      const dy = uniform([b, height, width, c], 32);
+      await tf.setBackend('wasm');
+      calls.clear();
+      const [resized, grad] = tf.tidy(() => [
+        tf.engine().runKernel(RESIZE_BILINEAR, { x: tf.tensor4d(x, shape as [number, number, number, number]) }, { height, width }) as tf.Tensor,
+        tf.engine().runKernel(RESIZE_BILINEAR_GRAD, { dy: tf.tensor4d(dy, [b, height, width, c]) }, { height: h, width: w }) as tf.Tensor,
+      ].map((t) => t.dataSync() as Float32Array));
+      expect(calls.get('resizeBilinear')).toBe(2);
+      expectClose(resized, bilinearByFormula(shape, height, width, x, false), 'resized');
+      expectClose(grad, bilinearByFormula(shape, height, width, dy, true), 'gradient');
+    });
+  }
+  it("a U-Net's bilinear x2 upsampling layer, forward and gradient, as the matrix products on cpu compute it", async () => {
+    const x = uniform([2, 6, 5, 4], 33);
+    const weights = uniform([2, 12, 10, 4], 34);
+    const ran = await compare('upsampling', () => {
+      const layer = new BilinearUpSampling2D({ factor: 2 });
+      const input = tf.tensor4d(x, [2, 6, 5, 4]);
+      const w = tf.tensor4d(weights, [2, 12, 10, 4]);
+      return [layer.apply(input) as tf.Tensor, tf.grad((t: tf.Tensor) => tf.sum(tf.mul(layer.apply(t) as tf.Tensor, w)))(input)];
+    });
+    expect(ran.get('resizeBilinear')).toBe(3);
+    expect(ran.get('matMul')).toBeUndefined();
+  });
 
   // Batch norm in training against its definition in tfjs ops on the cpu backend (tf.moments, then
   // normalisation, then the ReLU), forward and the gradient of a weighted sum, through the statistics.

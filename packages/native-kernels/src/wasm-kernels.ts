@@ -4,6 +4,9 @@ import type {
   BatchNormTrainingAttrs,
   MOVING_STATISTICS_KERNEL,
   MovingStatisticsAttrs,
+  RESIZE_BILINEAR_GRAD_KERNEL,
+  RESIZE_BILINEAR_KERNEL,
+  ResizeBilinearAttrs,
   SOFTMAX_LOSSES_GRAD_KERNEL,
   SOFTMAX_LOSSES_KERNEL,
   SoftmaxLossesAttrs,
@@ -377,8 +380,9 @@ const maxPoolGrad: Run = (addon, backend, { dy, input }, attrs) => {
  * training (`batchNormInTraining`; core's `BATCH_NORM_TRAINING_KERNEL` and
  * `BATCH_NORM_TRAINING_GRAD_KERNEL` say what they compute) and the objective's softmax terms
  * (`softmaxLosses`; `SOFTMAX_LOSSES_KERNEL`, `SOFTMAX_LOSSES_GRAD_KERNEL`), one parameter's SGD
- * step (`sgdUpdate`; `SGD_UPDATE_KERNEL`) and a batch norm's moving statistics
- * (`updateMovingStatistics`; `MOVING_STATISTICS_KERNEL`).
+ * step (`sgdUpdate`; `SGD_UPDATE_KERNEL`), a batch norm's moving statistics
+ * (`updateMovingStatistics`; `MOVING_STATISTICS_KERNEL`) and bilinear resizing both ways
+ * (`RESIZE_BILINEAR_KERNEL`, `RESIZE_BILINEAR_GRAD_KERNEL`).
  */
 const BATCH_NORM_TRAINING: typeof BATCH_NORM_TRAINING_KERNEL = 'DropClassBatchNormTraining';
 const BATCH_NORM_TRAINING_GRAD: typeof BATCH_NORM_TRAINING_GRAD_KERNEL = 'DropClassBatchNormTrainingGrad';
@@ -386,6 +390,8 @@ const SOFTMAX_LOSSES: typeof SOFTMAX_LOSSES_KERNEL = 'DropClassSoftmaxLosses';
 const SOFTMAX_LOSSES_GRAD: typeof SOFTMAX_LOSSES_GRAD_KERNEL = 'DropClassSoftmaxLossesGrad';
 const SGD_UPDATE: typeof SGD_UPDATE_KERNEL = 'DropClassSgdUpdate';
 const MOVING_STATISTICS: typeof MOVING_STATISTICS_KERNEL = 'DropClassMovingStatistics';
+const RESIZE_BILINEAR: typeof RESIZE_BILINEAR_KERNEL = 'DropClassResizeBilinear';
+const RESIZE_BILINEAR_GRAD: typeof RESIZE_BILINEAR_GRAD_KERNEL = 'DropClassResizeBilinearGrad';
 
 /** Rows and channels of a float32 `[rows, channels]` input with float32 `[channels]` parameters, or undefined. */
 function normShape(x: tf.TensorInfo | undefined, ...perChannel: (tf.TensorInfo | undefined)[]): [number, number] | undefined {
@@ -496,6 +502,24 @@ const addRowVector: Run = (addon, backend, { a, b }) => {
   return out;
 };
 
+/**
+ * Bilinear resizing of a float32 `[B, h, w, C]` tensor to the attributes' size, or (`gradient`) its
+ * gradient from `[B, H, W, C]` back to the attributes' size.
+ */
+const resizeBilinear =
+  (gradient: boolean): Run =>
+  (addon, backend, { x, dy }, attrs) => {
+    const { height, width } = attrs as unknown as ResizeBilinearAttrs;
+    const from = gradient ? dy : x;
+    if (!from || !float32(from) || from.shape.length !== 4 || !(height >= 1 && width >= 1)) return undefined;
+    const [batch, h, w, channels] = from.shape;
+    const out = backend.makeOutput([batch, height, width, channels], 'float32');
+    // The addon takes the input's size, then the output's: for the gradient, the attributes' and dy's.
+    const sizes = gradient ? [height, width, channels, h, w] : [h, w, channels, height, width];
+    if (size(out.shape) > 0) addon.resizeBilinear(heap(backend), at(backend, from), at(backend, out), batch, ...(sizes as [number, number, number, number, number]), gradient ? 1 : 0);
+    return out;
+  };
+
 /** The kernels the addon runs on the wasm backend, by tfjs kernel name. */
 export const NATIVE_KERNELS: ReadonlyMap<string, Run> = new Map([
   [tf.Conv2D, conv2d],
@@ -522,6 +546,8 @@ export const NATIVE_KERNELS: ReadonlyMap<string, Run> = new Map([
   [SOFTMAX_LOSSES_GRAD, softmaxLossesGradient],
   [SGD_UPDATE, sgdUpdate],
   [MOVING_STATISTICS, movingStatistics],
+  [RESIZE_BILINEAR, resizeBilinear(false)],
+  [RESIZE_BILINEAR_GRAD, resizeBilinear(true)],
 ]);
 
 /** The attributes of a call that has none (one object for every such call). */
