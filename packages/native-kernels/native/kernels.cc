@@ -550,8 +550,10 @@ void conv2d_filter_gradient(const ConvGeometry& g, const float* x, const float* 
   // Each part sums its rows' products into a buffer of its own; the parts are added at the end, in
   // order. How the rows are parted depends on the shapes alone, never on the threads, so that the
   // result is the same for any number of threads: at most 8 parts of whole tiles, fewer where the
-  // buffers would pass 64 MiB.
-  const int by_memory = static_cast<int>(std::max<std::size_t>(1, (std::size_t(64) << 20) / (sizeof(float) * std::max<std::size_t>(1, size))));
+  // buffers would pass 8 MiB (a large filter's gradient, a few MiB, summed in parts and the parts
+  // added took longer than one part whose outputs the threads share: DeepLabV3's 512->512 at
+  // 16x8x8 15 ms against 11-13 with 8 MiB; with 64 MiB it was four parts).
+  const int by_memory = static_cast<int>(std::max<std::size_t>(1, (std::size_t(8) << 20) / (sizeof(float) * std::max<std::size_t>(1, size))));
   const Split split(rows, std::min(8, by_memory), tile);
   std::vector<float> partial(size * std::max(0, split.parts - 1));
   // With fewer parts than threads, each part's rows of the gradient (the filter's taps x inputs) are
