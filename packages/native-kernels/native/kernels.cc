@@ -261,18 +261,28 @@ inline __attribute__((always_inline)) std::pair<float, float> softmax_row(const 
     top = max8(m);
   }
   for (; c < columns; ++c) top = row[c] > top ? row[c] : top;
-  float sum = 0.f;
-  c = 0;
-  if (columns >= 8) {
-    v8 total = splat(0.f);
-    for (; c + 8 <= columns; c += 8) {
-      const v8 e = exp8(load(row + c) - splat(top));
-      store(dst + c, e);
-      total += e;
-    }
-    sum = sum8(total);
+  v8 total = splat(0.f);
+  for (c = 0; c + 8 <= columns; c += 8) {
+    const v8 e = exp8(load(row + c) - splat(top));
+    store(dst + c, e);
+    total += e;
   }
-  for (; c < columns; ++c) sum += (dst[c] = std::exp(row[c] - top));
+  if (c < columns) {
+#if DCK_X86
+    // The last few values as one vector too, the lanes past the row at -inf (exp8 gives them 0): a
+    // scalar exp per value cost more than the rest of the row (19 classes: 3 of them).
+    const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(columns - c), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const v8 v = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_maskload_ps(row + c, lanes), _mm256_castsi256_ps(lanes));
+    const v8 e = exp8(v - splat(top));
+    _mm256_maskstore_ps(dst + c, lanes, e);
+    total += e;
+#else
+    float rest = 0.f;
+    for (; c < columns; ++c) rest += (dst[c] = std::exp(row[c] - top));
+    total[0] += rest;
+#endif
+  }
+  const float sum = sum8(total);
   const float inverse = 1.f / sum;
   for (c = 0; c < columns; ++c) dst[c] *= inverse;
   return {top, sum};
@@ -962,18 +972,29 @@ void softmax_losses(std::ptrdiff_t rows, int classes, const float* x, const int3
   // Per block: sum of -log p[label] over counted rows, rows counted, sum of p[suppressed].
   std::vector<double> sums(static_cast<std::size_t>(blocks) * 3, 0.0);
   parallel_for(blocks, [&](int i) {
-    double cross = 0, in_block = 0, suppression = 0;
+    // -log p[label] = log(sum) - (x[label] - top) per row: the logs of the sums are taken once per
+    // block, as the log of their product (a log per row took as long as the softmax), the product
+    // kept in range by moving its exponent out every 32 rows (each sum is at most `classes`).
+    double cross = 0, in_block = 0, suppression = 0, product = 1;
+    long exponent = 0;
     const std::ptrdiff_t end = std::min<std::ptrdiff_t>(rows, static_cast<std::ptrdiff_t>(i + 1) * LOSS_BLOCK);
     for (std::ptrdiff_t r = static_cast<std::ptrdiff_t>(i) * LOSS_BLOCK; r < end; ++r) {
       const float* row = x + r * classes;
       float* dst = p + r * classes;
       const auto [top, sum] = softmax_row(row, classes, dst);
       if (counted(labels, r, classes, ignore_index, excluded)) {
-        cross += std::log(static_cast<double>(sum)) - (static_cast<double>(row[labels[r]]) - top);
+        cross -= static_cast<double>(row[labels[r]]) - top;
+        product *= sum;
         in_block += 1;
+        if (static_cast<long>(in_block) % 32 == 0) {
+          int e;
+          product = std::frexp(product, &e);
+          exponent += e;
+        }
       }
       if (suppressed >= 0) suppression += dst[suppressed];
     }
+    cross += std::log(product) + static_cast<double>(exponent) * 0.69314718055994530942;
     sums[3 * i] = cross;
     sums[3 * i + 1] = in_block;
     sums[3 * i + 2] = suppression;
