@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { registerStockConversion } from '@dropclass/core';
+import { dilatedConv2d, registerStockConversion } from '@dropclass/core';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 
@@ -15,10 +15,11 @@ export interface AtrousConv2DConfig extends LayerArgs {
 
 /**
  * A convolution padded by `dilationRate * (kernelSize - 1) / 2` on every side (PyTorch's
- * `padding=k//2` for a stride), with a dilation rate, computed as space-to-batch, plain conv,
- * batch-to-space (or, where the rate is at least the map's height and width, as the centre tap's 1x1
- * conv, all the other taps reading padding). The result equals a dilated conv2d, but unlike tfjs's
- * own dilated conv it has a gradient, so dilated networks train.
+ * `padding=k//2` for a stride), with a dilation rate, computed by core's `dilatedConv2d`: dilated
+ * where the backend has the gradient kernels, else as space-to-batch, plain conv, batch-to-space (or,
+ * where the rate is at least the map's height and width, as the centre tap's 1x1 conv, all the other
+ * taps reading padding). The result equals a dilated conv2d, but unlike tfjs's own dilated conv it
+ * has a gradient, so dilated networks train.
  */
 export class AtrousConv2D extends tfl.layers.Layer {
   static readonly className = 'AtrousConv2D';
@@ -69,21 +70,11 @@ export class AtrousConv2D extends tfl.layers.Layer {
         // conv itself, not as a padded copy of the input.
         const p = (this.kernelSize - 1) / 2;
         y = tf.conv2d(x, kernel, this.strides, [[0, 0], [p, p], [p, p], [0, 0]]);
-      } else if (r === 1) {
-        y = tf.conv2d(x, kernel, 1, 'same');
-      } else if (r >= x.shape[1] && r >= x.shape[2]) {
-        // A rate at least the map's size (ASPP's 12 and 18 on a small crop's 8x8 map): every tap
-        // but the centre reads only the zero padding, so the conv is the centre tap's 1x1 conv (the
-        // other taps' gradient is zero). Space-to-batch would pad the map to a multiple of the rate
-        // and run every tap there: 18x18 pixels for 8x8.
-        const c = (this.kernelSize - 1) / 2;
-        y = tf.conv2d(x, tf.slice(kernel, [c, c, 0, 0], [1, 1, -1, -1]) as tf.Tensor4D, 1, 'valid');
       } else {
-        // Zero rows and columns up to a multiple of the rate read as the conv's own zero padding.
-        const padH = (r - (x.shape[1] % r)) % r;
-        const padW = (r - (x.shape[2] % r)) % r;
-        const blocks = tf.spaceToBatchND(x, [r, r], [[0, padH], [0, padW]]);
-        y = tf.batchToSpaceND(tf.conv2d(blocks as tf.Tensor4D, kernel, 1, 'same'), [r, r], [[0, padH], [0, padW]]) as tf.Tensor4D;
+        // core's dilated conv: dilated where the backend has its gradient kernels (the native
+        // kernels do), else space-to-batch; the centre tap's 1x1 conv where the rate reaches the
+        // map's size (ASPP's 12 and 18 on a small crop's 8x8 map).
+        y = dilatedConv2d(x, kernel, r);
       }
       return this.bias ? tf.add(y, this.bias.read()) : y;
     });

@@ -69,7 +69,8 @@ export { NO_CLASS_DROPPED } from './dropclass/importance.js';
 export { IGNORE_INDEX } from './dropclass/objective.js';
 
 // The objective's softmax terms, the SGD step and the moving statistics' update as ops, and the fused
-// kernels a backend may register for them, for batch norm in training and for bilinear resizing.
+// kernels a backend may register for them, for batch norm in training, bilinear resizing and the
+// gradients of a dilated convolution (which tfjs's own kernels lack).
 export { SOFTMAX_LOSSES_GRAD_KERNEL, SOFTMAX_LOSSES_KERNEL, type SoftmaxLossesAttrs, softmaxLosses } from './ops/softmax-losses.js';
 export {
   BATCH_NORM_TRAINING_GRAD_KERNEL,
@@ -81,6 +82,7 @@ export {
 } from './ops/batch-norm.js';
 export { SGD_UPDATE_KERNEL, type SgdUpdateAttrs, sgdUpdate } from './ops/sgd-update.js';
 export { RESIZE_BILINEAR_GRAD_KERNEL, RESIZE_BILINEAR_KERNEL, type ResizeBilinearAttrs } from './dropclass/upsample.js';
+export { DILATED_CONV2D_FILTER_GRAD_KERNEL, DILATED_CONV2D_INPUT_GRAD_KERNEL, type DilatedConvGradAttrs, dilatedConv2d } from './ops/dilated-conv.js';
 
 // Whole-image inference.
 export {

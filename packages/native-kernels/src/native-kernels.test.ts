@@ -9,6 +9,8 @@ import {
   BATCH_NORM_TRAINING_GRAD_KERNEL as BATCH_NORM_TRAINING_GRAD,
   BATCH_NORM_TRAINING_KERNEL as BATCH_NORM_TRAINING,
   BilinearUpSampling2D,
+  DILATED_CONV2D_FILTER_GRAD_KERNEL as DILATED_CONV2D_FILTER_GRAD,
+  dilatedConv2d,
   RESIZE_BILINEAR_GRAD_KERNEL as RESIZE_BILINEAR_GRAD,
   RESIZE_BILINEAR_KERNEL as RESIZE_BILINEAR,
   SOFTMAX_LOSSES_GRAD_KERNEL as SOFTMAX_LOSSES_GRAD,
@@ -390,6 +392,23 @@ describe.runIf(addon)('native kernels on wasm against the cpu backend', () => {
     });
   }
 
+  // A dilated conv and its gradients by the native kernels (dilated, the gradients by core's dilated
+  // gradient kernels) against space-to-batch on cpu, on maps that are not multiples of the rate.
+  for (const [rate, shape] of [[2, [2, 9, 11, 6]], [6, [1, 13, 10, 5]]] as [number, number[]][]) {
+    it(`dilated conv, rate ${rate}, on ${shape.join('x')}: forward and both gradients as space-to-batch computes them`, async () => {
+      const [x, w] = [uniform(shape, 35), uniform([3, 3, shape[3], 7], 36)];
+      const weights = uniform([...shape.slice(0, 3), 7], 37);
+      const ran = await compare('dilated conv', () => {
+        const [input, filter] = [tf.tensor4d(x, shape as [number, number, number, number]), tf.tensor4d(w, [3, 3, shape[3], 7])];
+        const loss = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(dilatedConv2d(a as tf.Tensor4D, b as tf.Tensor4D, rate), tf.tensor(weights, [...shape.slice(0, 3), 7])));
+        return [dilatedConv2d(input, filter, rate), ...tf.grads(loss)([input, filter])];
+      });
+      expect(ran.get('conv2dInputGradient')).toBe(1);
+      expect(ran.get('conv2dFilterGradient')).toBe(1);
+      expect(ran.get('copyRows')).toBeUndefined(); // no space-to-batch
+    });
+  }
+
   // Bilinear resizing with half-pixel centres against its formula, summed here in double: each output
   // the taps' weighted sum (weights 1 - f and f at src = (o + 0.5) in / out - 0.5, clamped), and the
   // gradient each output's dy spread back on the taps that made it.
@@ -549,13 +568,18 @@ describe.runIf(addon)('native kernels on wasm against the cpu backend', () => {
         const x = tf.tensor4d(xv, [4, 32, 32, 16]);
         const dy = tf.tensor4d(dyv, [4, 32, 32, 16]);
         const dw = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 16, 16] }) as tf.Tensor;
+        // dilated, region by region of the taps that read the image: the forward, and the filter
+        // gradient tap by tap
+        const dilated = { strides: 1, pad: 'same', dataFormat: 'NHWC', dilations: 12 } as const;
+        const dilatedForward = tf.conv2d(x, tf.reshape(dw, [3, 3, 16, 16]) as tf.Tensor4D, 1, 'same', 'NHWC', 12);
+        const dilatedDw = tf.engine().runKernel(DILATED_CONV2D_FILTER_GRAD, { x, dy }, { ...dilated, filterShape: [3, 3, 16, 16] }) as tf.Tensor;
         const product = tf.matMul(tf.tensor2d(wide[0], [8, 8192]), tf.tensor2d(wide[1], [8192, 8]));
         const batched = tf.matMul(tf.tensor3d(wide[0], [1, 8, 8192]), tf.tensor3d(wide[1], [1, 8192, 8]));
         const sum = tf.sum(tf.tensor2d(rows, [5000, 33]), 0);
         const mean = tf.mean(tf.tensor2d(rows, [5000, 33]), 0);
-        return [dw, product, batched, sum, mean].map((t) => Array.from(t.dataSync()));
+        return [dw, product, batched, sum, mean, dilatedForward, dilatedDw].map((t) => Array.from(t.dataSync()));
       });
-      expect(Object.fromEntries(calls)).toEqual({ conv2dFilterGradient: 1, matMul: 2, rows: 2 });
+      expect(Object.fromEntries(calls)).toEqual({ conv2dFilterGradient: 2, conv2d: 1, matMul: 2, rows: 2 });
       return results;
     };
     const byThreads = withThreads(run);

@@ -2,6 +2,8 @@ import type {
   BATCH_NORM_TRAINING_GRAD_KERNEL,
   BATCH_NORM_TRAINING_KERNEL,
   BatchNormTrainingAttrs,
+  DILATED_CONV2D_FILTER_GRAD_KERNEL,
+  DILATED_CONV2D_INPUT_GRAD_KERNEL,
   MOVING_STATISTICS_KERNEL,
   MovingStatisticsAttrs,
   RESIZE_BILINEAR_GRAD_KERNEL,
@@ -381,8 +383,11 @@ const maxPoolGrad: Run = (addon, backend, { dy, input }, attrs) => {
  * `BATCH_NORM_TRAINING_GRAD_KERNEL` say what they compute) and the objective's softmax terms
  * (`softmaxLosses`; `SOFTMAX_LOSSES_KERNEL`, `SOFTMAX_LOSSES_GRAD_KERNEL`), one parameter's SGD
  * step (`sgdUpdate`; `SGD_UPDATE_KERNEL`), a batch norm's moving statistics
- * (`updateMovingStatistics`; `MOVING_STATISTICS_KERNEL`) and bilinear resizing both ways
- * (`RESIZE_BILINEAR_KERNEL`, `RESIZE_BILINEAR_GRAD_KERNEL`).
+ * (`updateMovingStatistics`; `MOVING_STATISTICS_KERNEL`), bilinear resizing both ways
+ * (`RESIZE_BILINEAR_KERNEL`, `RESIZE_BILINEAR_GRAD_KERNEL`) and the gradients of a dilated
+ * convolution (`dilatedConv2d`; `DILATED_CONV2D_INPUT_GRAD_KERNEL` and
+ * `DILATED_CONV2D_FILTER_GRAD_KERNEL`: tfjs's gradient kernels' attributes with `dilations`, which
+ * the convolution kernels here take as they are).
  */
 const BATCH_NORM_TRAINING: typeof BATCH_NORM_TRAINING_KERNEL = 'DropClassBatchNormTraining';
 const BATCH_NORM_TRAINING_GRAD: typeof BATCH_NORM_TRAINING_GRAD_KERNEL = 'DropClassBatchNormTrainingGrad';
@@ -390,6 +395,8 @@ const SOFTMAX_LOSSES: typeof SOFTMAX_LOSSES_KERNEL = 'DropClassSoftmaxLosses';
 const SOFTMAX_LOSSES_GRAD: typeof SOFTMAX_LOSSES_GRAD_KERNEL = 'DropClassSoftmaxLossesGrad';
 const SGD_UPDATE: typeof SGD_UPDATE_KERNEL = 'DropClassSgdUpdate';
 const MOVING_STATISTICS: typeof MOVING_STATISTICS_KERNEL = 'DropClassMovingStatistics';
+const DILATED_CONV2D_INPUT_GRAD: typeof DILATED_CONV2D_INPUT_GRAD_KERNEL = 'DropClassDilatedConv2DBackpropInput';
+const DILATED_CONV2D_FILTER_GRAD: typeof DILATED_CONV2D_FILTER_GRAD_KERNEL = 'DropClassDilatedConv2DBackpropFilter';
 const RESIZE_BILINEAR: typeof RESIZE_BILINEAR_KERNEL = 'DropClassResizeBilinear';
 const RESIZE_BILINEAR_GRAD: typeof RESIZE_BILINEAR_GRAD_KERNEL = 'DropClassResizeBilinearGrad';
 
@@ -526,6 +533,8 @@ export const NATIVE_KERNELS: ReadonlyMap<string, Run> = new Map([
   [tf.FusedConv2D, conv2d],
   [tf.Conv2DBackpropInput, conv2dInputGradient],
   [tf.Conv2DBackpropFilter, conv2dFilterGradient],
+  [DILATED_CONV2D_INPUT_GRAD, conv2dInputGradient],
+  [DILATED_CONV2D_FILTER_GRAD, conv2dFilterGradient],
   [tf.BatchMatMul, batchMatMul],
   [tf.Add, addRowVector],
   [tf.FusedBatchNorm, batchNorm],
