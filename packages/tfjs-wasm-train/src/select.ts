@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerFasterGradients } from './gradients.js';
@@ -47,6 +48,21 @@ export const NATIVE_KERNELS_PACKAGE = '@dropclass/native-kernels';
 interface NativeKernelsModule {
   registerNativeKernels(options: { threads?: number }): NativeKernelsState;
   nativeKernelsUnavailable(): string | undefined;
+}
+
+/**
+ * Whether `@dropclass/native-kernels` is installed, built and loads here, asked before wasm starts:
+ * synchronously (Node's require of an ES module), so that nothing runs between the question and
+ * the start-up (with an await there, a wasm start-up that had failed just before left the backend
+ * to its single-threaded build).
+ */
+function nativeKernelsWillRun(): boolean {
+  try {
+    const module = createRequire(import.meta.url)(NATIVE_KERNELS_PACKAGE) as NativeKernelsModule;
+    return module.nativeKernelsUnavailable() === undefined;
+  } catch {
+    return false;
+  }
 }
 
 /** `@dropclass/native-kernels` where it is installed. */
@@ -122,8 +138,7 @@ async function startWasm(threads: number): Promise<boolean> {
  * 0.02), and the sums of its kernels no longer depend on the threads.
  */
 async function startWasmWithNative(threads: number): Promise<boolean> {
-  const native = await nativeKernelsModule();
-  const started = await startWasm(native && native.nativeKernelsUnavailable() === undefined ? 1 : threads);
+  const started = await startWasm(nativeKernelsWillRun() ? 1 : threads);
   if (started) nativeState ??= await registerNative(threads);
   return started;
 }
