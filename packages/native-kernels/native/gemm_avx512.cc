@@ -1,6 +1,6 @@
 // The packed matrix product built for AVX-512 (16-float vectors, 32 registers: 12 rows by 32
-// columns per inner kernel, or 8 by 48; narrower kernels for products with few columns). kernels.cc calls it
-// only where the CPU reports AVX-512 F and VL.
+// columns per inner kernel, or 8 by 48; narrower kernels for products with few columns).
+// kernels.cc calls it only where the CPU reports AVX-512 F and VL.
 #if defined(__x86_64__) || defined(_M_X64)
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx2,fma"))), apply_to = function)

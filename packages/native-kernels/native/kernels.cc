@@ -442,8 +442,8 @@ double padding_share(const ConvGeometry& g, const std::vector<AxisRun>& rows, co
 }
 
 // Whether at least a tenth of a convolution's taps read padding: there the regions' way below pays
-// (DeepLabV3's ASPP at 2x32x32, 512->256: rate 12 6.6 ms against 11.2, rate 18 4.7 against 11.3;
-// rate 6, with 23% of its taps on padding, 11.0-11.5 against 11.3).
+// (DeepLabV3's ASPP at 2x32x32, 512->256, forward: rate 12 6.8-8.7 ms against 11.2-11.8, rate 18
+// 4.7-6.1 against 11.3-11.9; rate 6, with 23% of its taps on padding, 11.0-12.9 against 11.3-12.1).
 bool regions_pay(const ConvGeometry& g) {
   return padding_share(g, axis_runs(g.out_h, g.in_h, g.k_h, g.stride_h, g.dilation_h, g.pad_top),
                        axis_runs(g.out_w, g.in_w, g.k_w, g.stride_w, g.dilation_w, g.pad_left)) >= 0.1;
@@ -451,9 +451,9 @@ bool regions_pay(const ConvGeometry& g) {
 
 // A convolution whose taps read much padding (a dilated one: DeepLabV3's ASPP at rate 18 on a 32x32
 // map reads padding with 61% of its taps), computed region by region of the output, each region a
-// rectangle whose pixels read the image with the same taps: its patches hold those taps only, and
-// its product the filter's rows for them. Each value is the sum over the taps that read the image,
-// in tap order (the patches' way adds the padding's zeros too, and parts the depth elsewhere).
+// rectangle whose pixels read the image with the same taps: its patches hold those taps only, each
+// multiplied by that tap's rows of the filter. Each value is the sum over the taps that read the
+// image, in tap order (the patches' way adds the padding's zeros too, and parts the depth elsewhere).
 // `filters[t]` is tap t's [in_c, out_c] matrix (the filter's rows for the tap, or for the input
 // gradient the turned filter's, read transposed where they lie).
 void conv2d_by_regions(const ConvGeometry& g, const std::vector<View>& filters, const float* x, const float* bias, bool relu, float* out) {
@@ -461,7 +461,7 @@ void conv2d_by_regions(const ConvGeometry& g, const std::vector<View>& filters, 
   const std::vector<AxisRun> columns = axis_runs(g.out_w, g.in_w, g.k_w, g.stride_w, g.dilation_w, g.pad_left);
   const int n = g.out_c, c = g.in_c;
   // Each tap's matrix packed once, for every region that reads with it: a product per tap, each
-  // added to the last, sums the depth in the order one product over the taps would.
+  // added to the last, sums the depth in tap order.
   std::vector<PackedB> taps(filters.size());
   for (std::size_t t = 0; t < taps.size(); ++t) taps[t] = pack_b(c, n, filters[t]);
   struct Region {
