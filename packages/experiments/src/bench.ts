@@ -73,6 +73,7 @@ export interface BackboneBench {
 
 export interface BenchReport {
   backend: string;
+  /** wasm's own threads (1 where the native kernels run: theirs are `native.threads`); 0 on other backends. */
   threads: number;
   /** On wasm: whether the native convolutions and products ran, or why not. */
   native?: NativeKernelsState;

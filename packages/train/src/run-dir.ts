@@ -79,7 +79,7 @@ export interface RunSession {
   host: string;
   pid: number;
   backend: string;
-  /** wasm's threads (1 on other backends). */
+  /** wasm's own threads (1 on other backends, and on wasm where the native kernels run: theirs are in `kernels`). */
   threads: number;
   /** The kernels that ran: `native (avx512f+fma, 2 threads)`, `wasm`, or the backend's own. */
   kernels: string;
