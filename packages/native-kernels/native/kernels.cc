@@ -414,6 +414,16 @@ struct AxisRun {
   int o0, o1, k0, k1;
 };
 
+// Pixel p of the rectangle of output rows `rows` by columns `columns`, over the batch, image after
+// image and row after row: its image, row and column.
+struct RegionPixel {
+  int b, oy, ox;
+  RegionPixel(const AxisRun& rows, const AxisRun& columns, int p) {
+    const int width = columns.o1 - columns.o0, area = (rows.o1 - rows.o0) * width;
+    b = p / area, oy = rows.o0 + p % area / width, ox = columns.o0 + p % width;
+  }
+};
+
 std::vector<AxisRun> axis_runs(int out, int in, int k, int stride, int dilation, int pad) {
   std::vector<AxisRun> runs;
   for (int o = 0; o < out; ++o) {
@@ -483,27 +493,19 @@ void conv2d_by_regions(const ConvGeometry& g, const std::vector<View>& filters, 
   parallel_for(static_cast<int>(items.size()), [&](int u) {
     const Item& item = items[u];
     const Region& region = regions[item.region];
-    const int height = region.r.o1 - region.r.o0, width = region.c.o1 - region.c.o0;
     const int taps_x = region.c.k1 - region.c.k0;
     const int count = item.p1 - item.p0;
-    // The region's pixel p: image p / (height width), then row and column inside the rectangle.
-    auto pixel = [&](int p, int& b, int& oy, int& ox) {
-      b = p / (height * width);
-      const int rem = p % (height * width);
-      oy = region.r.o0 + rem / width, ox = region.c.o0 + rem % width;
-    };
     float* result = nullptr;
     if (region.depth > 0) {
       float* col = patches_buffer(static_cast<std::size_t>(count) * region.depth + static_cast<std::size_t>(count) * n);
       result = col + static_cast<std::ptrdiff_t>(count) * region.depth;
       for (int p = item.p0; p < item.p1; ++p) {
-        int b, oy, ox;
-        pixel(p, b, oy, ox);
+        const RegionPixel at(region.r, region.c, p);
         float* dst = col + static_cast<std::ptrdiff_t>(p - item.p0) * region.depth;
         for (int ky = region.r.k0; ky < region.r.k1; ++ky) {
-          const int iy = oy * g.stride_h - g.pad_top + ky * g.dilation_h;
-          const float* line = x + (static_cast<std::ptrdiff_t>(b) * g.in_h + iy) * g.in_w * c;
-          const int ix0 = ox * g.stride_w - g.pad_left + region.c.k0 * g.dilation_w;
+          const int iy = at.oy * g.stride_h - g.pad_top + ky * g.dilation_h;
+          const float* line = x + (static_cast<std::ptrdiff_t>(at.b) * g.in_h + iy) * g.in_w * c;
+          const int ix0 = at.ox * g.stride_w - g.pad_left + region.c.k0 * g.dilation_w;
           if (g.dilation_w == 1) {
             copy_floats(dst, line + static_cast<std::ptrdiff_t>(ix0) * c, taps_x * c);
             dst += taps_x * c;
@@ -520,9 +522,8 @@ void conv2d_by_regions(const ConvGeometry& g, const std::vector<View>& filters, 
         }
     }
     for (int p = item.p0; p < item.p1; ++p) {
-      int b, oy, ox;
-      pixel(p, b, oy, ox);
-      float* y = out + ((static_cast<std::ptrdiff_t>(b) * g.out_h + oy) * g.out_w + ox) * n;
+      const RegionPixel at(region.r, region.c, p);
+      float* y = out + ((static_cast<std::ptrdiff_t>(at.b) * g.out_h + at.oy) * g.out_w + at.ox) * n;
       const float* sum = result ? result + static_cast<std::ptrdiff_t>(p - item.p0) * n : nullptr;
       for (int k = 0; k < n; ++k) {
         float v = sum ? sum[k] : 0.f;
@@ -725,14 +726,14 @@ void conv2d_filter_gradient_by_regions(const ConvGeometry& g, const float* x, co
       if (!reads(r, ky)) continue;
       for (const AxisRun& col : columns) {
         if (!reads(col, kx)) continue;
-        const int height = r.o1 - r.o0, width = col.o1 - col.o0, pixels = g.batch * height * width;
+        const int pixels = g.batch * (r.o1 - r.o0) * (col.o1 - col.o0);
         for (int p0 = 0; p0 < pixels; p0 += KC) {
           const int count = std::min(KC, pixels - p0);
           for (int p = p0; p < p0 + count; ++p) {
-            const int b = p / (height * width), oy = r.o0 + p % (height * width) / width, ox = col.o0 + p % width;
-            const int iy = oy * g.stride_h - g.pad_top + ky * g.dilation_h, ix = ox * g.stride_w - g.pad_left + kx * g.dilation_w;
-            copy_floats(values + static_cast<std::ptrdiff_t>(p - p0) * c, x + ((static_cast<std::ptrdiff_t>(b) * g.in_h + iy) * g.in_w + ix) * c, c);
-            copy_floats(grads + static_cast<std::ptrdiff_t>(p - p0) * n, dy + ((static_cast<std::ptrdiff_t>(b) * g.out_h + oy) * g.out_w + ox) * n, n);
+            const RegionPixel at(r, col, p);
+            const int iy = at.oy * g.stride_h - g.pad_top + ky * g.dilation_h, ix = at.ox * g.stride_w - g.pad_left + kx * g.dilation_w;
+            copy_floats(values + static_cast<std::ptrdiff_t>(p - p0) * c, x + ((static_cast<std::ptrdiff_t>(at.b) * g.in_h + iy) * g.in_w + ix) * c, c);
+            copy_floats(grads + static_cast<std::ptrdiff_t>(p - p0) * n, dy + ((static_cast<std::ptrdiff_t>(at.b) * g.out_h + at.oy) * g.out_w + at.ox) * n, n);
           }
           gemm(c, n, count, View{values, 1, c}, View{grads, n, 1}, sum, n, true);
         }

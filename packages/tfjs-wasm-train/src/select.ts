@@ -51,29 +51,25 @@ interface NativeKernelsModule {
 }
 
 /**
- * Whether `@dropclass/native-kernels` is installed, built and loads here, asked before wasm starts:
- * synchronously (Node's require of an ES module), so that nothing runs between the question and
- * the start-up (with an await there, a wasm start-up that had failed just before left the backend
- * to its single-threaded build).
+ * `@dropclass/native-kernels` where it is installed, loaded synchronously (Node's require of an ES
+ * module): `initBackend` asks it whether it will run before wasm starts, and nothing may run between
+ * the question and the start-up (with an await there, a wasm start-up that had failed just before
+ * left the backend to its single-threaded build).
  */
-function nativeKernelsWillRun(): boolean {
-  try {
-    const module = createRequire(import.meta.url)(NATIVE_KERNELS_PACKAGE) as NativeKernelsModule;
-    return module.nativeKernelsUnavailable() === undefined;
-  } catch {
-    return false;
-  }
-}
-
-/** `@dropclass/native-kernels` where it is installed. */
-async function nativeKernelsModule(): Promise<NativeKernelsModule | undefined> {
+function nativeKernelsModule(): NativeKernelsModule | undefined {
   try {
     // A specifier in a variable: the native kernels depend on this package, not the other way round.
     const name: string = NATIVE_KERNELS_PACKAGE;
-    return (await import(name)) as NativeKernelsModule;
+    return createRequire(import.meta.url)(name) as NativeKernelsModule;
   } catch {
     return undefined;
   }
+}
+
+/** Whether the native kernels are installed, built and load here. */
+function nativeKernelsWillRun(): boolean {
+  const module = nativeKernelsModule();
+  return module !== undefined && module.nativeKernelsUnavailable() === undefined;
 }
 
 /**
@@ -81,8 +77,8 @@ async function nativeKernelsModule(): Promise<NativeKernelsModule | undefined> {
  * installed and built (it registers its kernels as overrides of this package, at
  * `OVERRIDE_PRIORITY.native`); wasm keeps its own kernels otherwise. Never throws.
  */
-async function registerNative(threads: number): Promise<NativeKernelsState> {
-  const module = await nativeKernelsModule();
+function registerNative(threads: number): NativeKernelsState {
+  const module = nativeKernelsModule();
   if (!module) return { active: false, reason: 'not installed (npm install @dropclass/native-kernels)' };
   const status = module.registerNativeKernels({ threads });
   return status.active ? { active: true, isa: status.isa, threads: status.threads } : status;
@@ -139,7 +135,7 @@ async function startWasm(threads: number): Promise<boolean> {
  */
 async function startWasmWithNative(threads: number): Promise<boolean> {
   const started = await startWasm(nativeKernelsWillRun() ? 1 : threads);
-  if (started) nativeState ??= await registerNative(threads);
+  if (started) nativeState ??= registerNative(threads);
   return started;
 }
 
@@ -208,7 +204,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
       // A wasm backend started by the caller still needs the kernels that let it train.
       if (name === 'wasm') {
         registerWasmGradientKernels();
-        nativeState ??= await registerNative(threads);
+        nativeState ??= registerNative(threads);
       }
       return name;
     }
